@@ -1,0 +1,24 @@
+// `scoreflow bench`: throughput of the hot loops, median of several repeats.
+#pragma once
+
+#include <cstddef>
+
+#include <nlohmann/json.hpp>
+
+namespace sf {
+
+struct BenchOptions {
+  std::size_t n = 0;       // 0: the benchmark's default
+  std::size_t steps = 0;   // ULA only
+  std::size_t dim = 2;     // KDE only
+  std::size_t repeats = 5;
+  int threads = 0;
+};
+
+// ULA on gmm-grid16 (default N = 20,000, 1,000 steps): particle-steps per second.
+nlohmann::json bench_ula(const BenchOptions& o);
+// KDE log-density + score of N points against themselves (default N = 10,000, d = 2):
+// pair evaluations per second.
+nlohmann::json bench_kde(const BenchOptions& o);
+
+}  // namespace sf

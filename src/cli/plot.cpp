@@ -1,0 +1,212 @@
+#include "cli/plot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/io.hpp"
+#include "core/npy.hpp"
+#include "targets/registry.hpp"
+
+namespace sf {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kGrid = 160;
+
+bool gnuplot_available() {
+  static const bool ok = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
+  return ok;
+}
+
+void run_gnuplot(const fs::path& script) {
+  if (!gnuplot_available()) {
+    std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n", script.c_str());
+    return;
+  }
+  const std::string cmd = fmt::format("gnuplot '{}' 2>'{}.log'", script.string(), script.string());
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "warning: gnuplot failed on %s (see %s.log)\n", script.c_str(), script.c_str());
+}
+
+// Target density on a grid over its plot box, as "x y p" blocks for `with image`.
+void write_density_grid(const Target& t, const fs::path& file, std::array<double, 4> box) {
+  Particles g(kGrid * kGrid, 2);
+  for (std::size_t i = 0; i < kGrid; ++i)
+    for (std::size_t j = 0; j < kGrid; ++j) {
+      g(i * kGrid + j, 0) = box[0] + (box[1] - box[0]) * (static_cast<double>(j) + 0.5) / kGrid;
+      g(i * kGrid + j, 1) = box[2] + (box[3] - box[2]) * (static_cast<double>(i) + 0.5) / kGrid;
+    }
+  std::vector<double> lp(g.n());
+  t.log_density(g.rows(), lp);
+  const double m = *std::max_element(lp.begin(), lp.end());
+  std::string s;
+  for (std::size_t i = 0; i < kGrid; ++i) {
+    for (std::size_t j = 0; j < kGrid; ++j) {
+      const std::size_t r = i * kGrid + j;
+      s += fmt::format("{} {} {}\n", g(r, 0), g(r, 1), std::exp(lp[r] - m));
+    }
+    s += '\n';
+  }
+  write_file_atomic(file, s);
+}
+
+void write_points(const NpyArray& a, const fs::path& file) {
+  const std::size_t d = a.shape.size() > 1 ? a.shape[1] : 1;
+  std::string s;
+  for (std::size_t i = 0; i < a.shape[0]; ++i) {
+    for (std::size_t k = 0; k < std::min<std::size_t>(d, 2); ++k) s += fmt::format("{} ", a.values[i * d + k]);
+    s += '\n';
+  }
+  write_file_atomic(file, s);
+}
+
+// 1-D: the target density normalised on a grid, for the histogram overlay.
+void write_density_curve(const Target& t, const fs::path& file, double lo, double hi) {
+  Particles g(400, 1);
+  for (std::size_t i = 0; i < 400; ++i) g(i, 0) = lo + (hi - lo) * static_cast<double>(i) / 399;
+  std::vector<double> lp(400);
+  t.log_density(g.rows(), lp);
+  const double m = *std::max_element(lp.begin(), lp.end());
+  double z = 0;
+  for (double& v : lp) z += (v = std::exp(v - m)) * (hi - lo) / 399;
+  std::string s;
+  for (std::size_t i = 0; i < 400; ++i) s += fmt::format("{} {}\n", g(i, 0), lp[i] / z);
+  write_file_atomic(file, s);
+}
+
+std::vector<fs::path> snapshot_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  if (fs::exists(dir / "snapshots"))
+    for (const auto& e : fs::directory_iterator(dir / "snapshots"))
+      if (e.path().extension() == ".npy") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::size_t step_of(const fs::path& snapshot) {
+  const std::string s = snapshot.stem().string();
+  return static_cast<std::size_t>(std::stoull(s.substr(s.find('_') + 1)));
+}
+
+std::string particles_2d_script(const fs::path& plots, const std::vector<fs::path>& snaps, const Target& t,
+                                const std::string& title) {
+  const auto box = t.plot_box();
+  const bool density = t.dim() == 2;
+  if (density) write_density_grid(t, plots / "density.dat", box);
+  std::string gp = fmt::format(
+      "set terminal pngcairo size {},420 font ',10' noenhanced\nset output '{}'\nset multiplot layout 1,{} title '{}'\n"
+      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio -1\n"
+      "set xrange [{}:{}]\nset yrange [{}:{}]\n",
+      380 * snaps.size(), (plots / "particles.png").string(), snaps.size(), title, box[0], box[1], box[2], box[3]);
+  for (std::size_t k = 0; k < snaps.size(); ++k) {
+    const fs::path pts = plots / fmt::format("snap{}.dat", k);
+    write_points(read_npy(snaps[k]), pts);
+    gp += fmt::format("set title 'step {}'\nplot ", step_of(snaps[k]));
+    if (density) gp += fmt::format("'{}' with image notitle, ", (plots / "density.dat").string());
+    gp += fmt::format("'{}' using 1:2 with points pt 7 ps 0.25 lc rgb '#d62728' notitle\n", pts.string());
+  }
+  return gp + "unset multiplot\n";
+}
+
+std::string histogram_1d_script(const fs::path& plots, const fs::path& samples, const Target& t, const std::string& title) {
+  const NpyArray a = read_npy(samples);
+  const auto [lo_it, hi_it] = std::minmax_element(a.values.begin(), a.values.end());
+  const auto box = t.plot_box();
+  const double lo = std::min(*lo_it, box[0]), hi = std::max(*hi_it, box[1]);
+  write_points(a, plots / "samples.dat");
+  write_density_curve(t, plots / "density.dat", lo, hi);
+  const double width = (hi - lo) / 80;
+  return fmt::format(
+      "set terminal pngcairo size 700,450 font ',10' noenhanced\nset output '{}'\nset title '{}'\n"
+      "binwidth={}\nbin(x)=binwidth*floor(x/binwidth)+binwidth/2\nset style fill solid 0.5\n"
+      "plot '{}' using (bin($1)):(1.0/({}*binwidth)) smooth freq with boxes lc rgb '#6baed6' title 'samples', "
+      "'{}' with lines lw 2 lc rgb '#d62728' title 'target'\n",
+      (plots / "particles.png").string(), title, width, (plots / "samples.dat").string(), a.shape[0],
+      (plots / "density.dat").string());
+}
+
+std::string metrics_script(const fs::path& dir, const fs::path& png) {
+  const CsvTable trace = CsvTable::read(dir / "trace.csv");
+  std::vector<std::size_t> cols;
+  for (std::size_t c = 2; c < trace.columns().size(); ++c)
+    if (std::any_of(trace.rows().begin(), trace.rows().end(), [&](const auto& r) { return !std::isnan(r[c]); }))
+      cols.push_back(c);
+  if (cols.empty()) return "";
+  std::string gp = fmt::format(
+      "set terminal pngcairo size {},380 font ',10' noenhanced\nset output '{}'\nset datafile separator ','\n"
+      "set multiplot layout 1,{}\nset xlabel 'step'\nset grid\n",
+      330 * cols.size(), png.string(), cols.size());
+  for (std::size_t c : cols) {
+    const auto& name = trace.columns()[c];
+    const bool positive = std::all_of(trace.rows().begin(), trace.rows().end(),
+                                      [&](const auto& r) { return std::isnan(r[c]) || r[c] > 0; });
+    const bool log_scale = positive && name != "acceptance" && name != "lambda" && name != "mode_entropy";
+    gp += fmt::format("set title '{}'\n{}\nplot '{}' using 1:{} every ::1 with linespoints pt 7 ps 0.4 notitle\n", name,
+                      log_scale ? "set logscale y" : "unset logscale y", (dir / "trace.csv").string(), c + 1);
+  }
+  return gp + "unset multiplot\n";
+}
+
+}  // namespace
+
+std::vector<fs::path> plot_run(const fs::path& dir) {
+  if (!fs::exists(dir / "summary.json"))
+    throw IoError(fmt::format("plot: '{}' is not a run directory (no summary.json)", dir.string()));
+  const auto summary = read_json(dir / "summary.json");
+  const auto target = make_target(summary.at("target_spec").get<std::string>());
+  const fs::path plots = dir / "plots";
+  fs::create_directories(plots);
+  const std::string title = fmt::format("{} on {}", summary["sampler_config"].value("sampler", "?"),
+                                        summary["options"].value("target", "?"));
+  std::vector<fs::path> written;
+  const auto snaps = snapshot_files(dir);
+  std::string gp = target->dim() == 1 ? histogram_1d_script(plots, dir / "samples.npy", *target, title)
+                                      : particles_2d_script(plots, snaps, *target, title);
+  write_file_atomic(plots / "particles.gp", gp);
+  run_gnuplot(plots / "particles.gp");
+  written.push_back(plots / "particles.png");
+  const std::string mg = metrics_script(dir, plots / "metrics.png");
+  if (!mg.empty()) {
+    write_file_atomic(plots / "metrics.gp", mg);
+    run_gnuplot(plots / "metrics.gp");
+    written.push_back(plots / "metrics.png");
+  }
+  // Copies at the top level, where a person looks first.
+  for (const auto& f : written)
+    if (fs::exists(f)) fs::copy_file(f, dir / f.filename(), fs::copy_options::overwrite_existing);
+  return written;
+}
+
+void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::string>& titles, const fs::path& png) {
+  if (runs.empty()) return;
+  const auto summary = read_json(runs[0] / "summary.json");
+  const auto target = make_target(summary.at("target_spec").get<std::string>());
+  if (target->dim() != 2) return;
+  const fs::path plots = png.parent_path() / "plots";
+  fs::create_directories(plots);
+  const auto box = target->plot_box();
+  write_density_grid(*target, plots / "density.dat", box);
+  std::string gp = fmt::format(
+      "set terminal pngcairo size {},440 font ',10' noenhanced\nset output '{}'\nset multiplot layout 1,{} title '{}'\n"
+      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio -1\n"
+      "set xrange [{}:{}]\nset yrange [{}:{}]\n",
+      400 * runs.size(), png.string(), runs.size(), target->spec(), box[0], box[1], box[2], box[3]);
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const fs::path pts = plots / fmt::format("final{}.dat", k);
+    write_points(read_npy(runs[k] / "samples.npy"), pts);
+    gp += fmt::format("set title '{}'\nplot '{}' with image notitle, '{}' using 1:2 with points pt 7 ps 0.2 "
+                      "lc rgb '#d62728' notitle\n",
+                      titles[k], (plots / "density.dat").string(), pts.string());
+  }
+  gp += "unset multiplot\n";
+  write_file_atomic(plots / "comparison.gp", gp);
+  run_gnuplot(plots / "comparison.gp");
+}
+
+}  // namespace sf

@@ -1,0 +1,64 @@
+// A sampler is a small object with init() and step(); the state caches what the next step
+// reuses (positions, log π, ∇log π); per-step diagnostics come back beside it. The caller,
+// or the generic run() below, owns the loop; observers attach from outside.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/particles.hpp"
+
+namespace sf {
+
+struct SamplerState {
+  Particles x;               // positions (N × d)
+  std::vector<double> logp;  // cached log-density of the current drift target (MALA)
+  Particles grad;            // cached drift score at x
+  std::size_t step = 0;      // number of steps taken so far
+};
+
+struct StepInfo {
+  double acceptance = NAN;  // MALA: fraction of proposals accepted this step
+  double lambda = NAN;      // annealed samplers: the path parameter used this step
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual std::string name() const = 0;
+  virtual nlohmann::json config() const = 0;
+  // State at step `step` from positions x (step > 0 when resuming from a checkpoint).
+  virtual SamplerState init(Particles x, std::size_t step = 0) const = 0;
+  // Advances the state by one step; draws are keyed by (seed, particle, state.step).
+  virtual StepInfo step(SamplerState& s) const = 0;
+  // What to try when particles blow up.
+  virtual std::string divergence_hint() const { return "try a smaller --step-size"; }
+};
+
+// Hooks called by run(); implement only what is needed. Returning false from on_step
+// stops the run early.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_start(const SamplerState&) {}
+  virtual bool on_step(const SamplerState&, const StepInfo&) { return true; }
+  virtual void on_finish(const SamplerState&) {}
+};
+
+struct RunResult {
+  std::size_t steps_taken = 0;
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
+// Runs until state.step == total_steps. Throws NumericalError naming the step, particle and
+// a hint at the first non-finite particle.
+RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
+              std::span<Observer* const> observers);
+
+}  // namespace sf

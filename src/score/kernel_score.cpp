@@ -1,0 +1,176 @@
+#include "score/kernel_score.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+#include "core/fastmath.hpp"
+#include "core/parallel.hpp"
+
+namespace sf {
+namespace {
+
+constexpr std::size_t kTile = 256;
+// Below this the unshifted sum may have lost precision to underflow: redo it shifted.
+constexpr double kUnderflow = 1e-280;
+
+}  // namespace
+
+double silverman_bandwidth(ConstRows x, std::span<const double> logw) {
+  check_positive("silverman_bandwidth", "number of points", x.n);
+  const auto w = normalised_weights(logw, x.n);
+  double mean_sd = 0;
+  for (std::size_t k = 0; k < x.d; ++k) {
+    double m = 0, v = 0;
+    for (std::size_t i = 0; i < x.n; ++i) m += w[i] * x.row(i)[k];
+    for (std::size_t i = 0; i < x.n; ++i) v += w[i] * (x.row(i)[k] - m) * (x.row(i)[k] - m);
+    mean_sd += std::sqrt(v) / static_cast<double>(x.d);
+  }
+  double ess = 0;
+  for (double wi : w) ess += wi * wi;
+  ess = 1 / ess;
+  const double d = static_cast<double>(x.d);
+  const double h = mean_sd * std::pow(4 / ((d + 2) * ess), 1 / (d + 4));
+  return h > 0 ? h : 1.0;  // all points equal: any positive bandwidth works
+}
+
+double median_bandwidth(ConstRows x) {
+  const std::size_t m = std::min<std::size_t>(x.n, 2000);
+  std::vector<double> dist;
+  dist.reserve(m * (m - 1) / 2);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = i + 1; j < m; ++j) {
+      double s = 0;
+      for (std::size_t k = 0; k < x.d; ++k) s += (x.row(i)[k] - x.row(j)[k]) * (x.row(i)[k] - x.row(j)[k]);
+      dist.push_back(std::sqrt(s));
+    }
+  if (dist.empty()) return 1.0;
+  std::nth_element(dist.begin(), dist.begin() + dist.size() / 2, dist.end());
+  const double med = dist[dist.size() / 2];
+  return med > 0 ? med / std::sqrt(2 * std::log(static_cast<double>(m) + 1)) : 1.0;
+}
+
+KernelDensity::KernelDensity(ConstRows data, double bandwidth, std::span<const double> logw)
+    : n_(data.n), d_(data.d), h_(bandwidth), xt_(data.n * data.d), lw_(data.n, 0.0) {
+  check_positive("KernelDensity", "number of data points", n_);
+  check_positive_finite("KernelDensity", "bandwidth", bandwidth);
+  if (!logw.empty() && logw.size() != n_)
+    throw InvalidArgument(fmt::format("KernelDensity: {} log-weights for {} points", logw.size(), n_));
+  for (std::size_t i = 0; i < n_; ++i)
+    for (std::size_t k = 0; k < d_; ++k) xt_[k * n_ + i] = data.row(i)[k];
+  if (!logw.empty()) {
+    const double m = *std::max_element(logw.begin(), logw.end());
+    if (!std::isfinite(m)) throw NumericalError("KernelDensity: the largest log-weight is not finite");
+    double s = 0;
+    for (std::size_t i = 0; i < n_; ++i) s += std::exp(lw_[i] = logw[i] - m);
+    log_wsum_ = std::log(s);
+  } else {
+    log_wsum_ = std::log(static_cast<double>(n_));
+  }
+}
+
+double KernelDensity::log_norm() const {
+  return -log_wsum_ - 0.5 * static_cast<double>(d_) * std::log(2 * std::numbers::pi * h_ * h_);
+}
+
+void KernelDensity::query(const double* q, std::size_t skip, bool want_mean, double& log_total,
+                          double* mean) const {
+  const double c = 1 / (2 * h_ * h_);
+  alignas(64) double e[kTile];
+  // Two passes at most: first unshifted (the common case), then shifted by the largest
+  // exponent if the sum underflowed (query far from all data).
+  for (int pass = 0; pass < 2; ++pass) {
+    double shift = 0;
+    if (pass == 1) {
+      shift = -INFINITY;
+      for (std::size_t j = 0; j < n_; ++j) {
+        if (j == skip) continue;
+        double s = 0;
+        for (std::size_t k = 0; k < d_; ++k) s += (q[k] - xt_[k * n_ + j]) * (q[k] - xt_[k * n_ + j]);
+        shift = std::max(shift, lw_[j] - c * s);
+      }
+    }
+    double total = 0;
+    if (want_mean) std::fill(mean, mean + d_, 0.0);
+    for (std::size_t j0 = 0; j0 < n_; j0 += kTile) {
+      const std::size_t len = std::min(kTile, n_ - j0);
+      const double* lw = &lw_[j0];
+      for (std::size_t t = 0; t < len; ++t) e[t] = lw[t] - shift;
+      for (std::size_t k = 0; k < d_; ++k) {
+        const double* xk = &xt_[k * n_ + j0];
+        const double qk = q[k];
+#pragma omp simd
+        for (std::size_t t = 0; t < len; ++t) e[t] -= c * (qk - xk[t]) * (qk - xk[t]);
+      }
+      if (skip >= j0 && skip < j0 + len) e[skip - j0] = -1e300;
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (std::size_t t = 0; t < len; ++t) {
+        e[t] = fast_exp(e[t]);
+        s += e[t];
+      }
+      total += s;
+      if (!want_mean) continue;
+      for (std::size_t k = 0; k < d_; ++k) {
+        const double* xk = &xt_[k * n_ + j0];
+        double a = 0;
+#pragma omp simd reduction(+ : a)
+        for (std::size_t t = 0; t < len; ++t) a += e[t] * xk[t];
+        mean[k] += a;
+      }
+    }
+    if (total > kUnderflow || pass == 1) {
+      log_total = std::log(total) + shift;
+      if (want_mean)
+        for (std::size_t k = 0; k < d_; ++k) mean[k] /= total;
+      return;
+    }
+  }
+}
+
+void KernelDensity::log_density(ConstRows q, std::span<double> out) const {
+  check_dim("KernelDensity::log_density", "query", q.d, d_);
+  const double ln = log_norm();
+  parallel_rows(q.n, [&](std::size_t i) {
+    query(q.row(i), n_, false, out[i], nullptr);
+    out[i] += ln;
+  });
+}
+
+void KernelDensity::score(ConstRows q, Rows out) const {
+  check_dim("KernelDensity::score", "query", q.d, d_);
+  const double inv_h2 = 1 / (h_ * h_);
+  parallel_rows(q.n, [&](std::size_t i) {
+    double lt;
+    query(q.row(i), n_, true, lt, out.row(i));
+    for (std::size_t k = 0; k < d_; ++k) out.row(i)[k] = (out.row(i)[k] - q.row(i)[k]) * inv_h2;
+  });
+}
+
+void KernelDensity::log_density_and_score(ConstRows q, std::span<double> logp, Rows out) const {
+  check_dim("KernelDensity::log_density_and_score", "query", q.d, d_);
+  const double ln = log_norm(), inv_h2 = 1 / (h_ * h_);
+  parallel_rows(q.n, [&](std::size_t i) {
+    query(q.row(i), n_, true, logp[i], out.row(i));
+    logp[i] += ln;
+    for (std::size_t k = 0; k < d_; ++k) out.row(i)[k] = (out.row(i)[k] - q.row(i)[k]) * inv_h2;
+  });
+}
+
+void KernelDensity::log_density_loo(std::span<double> out) const {
+  if (n_ < 2) throw InvalidArgument("KernelDensity: leave-one-out needs at least 2 points");
+  // Renormalise without the left-out point's weight.
+  parallel_rows(n_, [&](std::size_t i) {
+    std::vector<double> q(d_);
+    for (std::size_t k = 0; k < d_; ++k) q[k] = xt_[k * n_ + i];
+    double lt;
+    query(q.data(), i, false, lt, nullptr);
+    const double rest = std::log(std::max(std::exp(log_wsum_) - std::exp(lw_[i]), 1e-300));
+    out[i] = lt - rest - 0.5 * static_cast<double>(d_) * std::log(2 * std::numbers::pi * h_ * h_);
+  });
+}
+
+}  // namespace sf

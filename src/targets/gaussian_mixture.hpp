@@ -1,0 +1,56 @@
+// Gaussian mixtures: gmm-grid16(-far), mix1d-near/far, gmm4, and mixtures read from JSON.
+#pragma once
+
+#include <filesystem>
+
+#include <Eigen/Core>
+
+#include "targets/target.hpp"
+
+namespace sf {
+
+struct MixtureComponent {
+  double weight;
+  Eigen::VectorXd mean;
+  Eigen::MatrixXd cov;
+};
+
+class GaussianMixture : public RowwiseTarget<GaussianMixture> {
+ public:
+  GaussianMixture(std::string spec, std::vector<MixtureComponent> components);
+  // {"weights": [...], "means": [[...]], "covariances": [[[...]]] } or "variances": [[diag]].
+  static GaussianMixture from_json(const std::filesystem::path& path);
+
+  std::string spec() const override { return spec_; }
+  std::size_t dim() const override { return d_; }
+  double log_density_row(const double* x) const;
+  void score_row(const double* x, double* g) const;
+  bool can_sample() const override { return true; }
+  void sample(std::uint64_t seed, Rows out) const override;
+  std::optional<double> log_normaliser() const override { return 0.0; }
+  std::vector<std::vector<double>> modes() const override;
+  std::array<double, 4> plot_box() const override;
+
+  std::size_t components() const { return k_; }
+  // Index of the component with the largest responsibility at x.
+  std::size_t component_of(const double* x) const;
+
+ private:
+  // log w_k + log N(x; μ_k, Σ_k) for every k, and the precision-weighted residuals P_k(x-μ_k).
+  void component_terms(const double* x, double* logt, double* pr) const;
+
+  std::string spec_;
+  std::size_t d_ = 0, k_ = 0;
+  bool diagonal_ = true;           // every covariance diagonal: the fast path
+  std::vector<double> means_;      // k x d
+  std::vector<double> inv_var_;    // k x d (diagonal case)
+  std::vector<double> log_const_;  // log w_k - ½ log det(2πΣ_k)
+  std::vector<Eigen::MatrixXd> precision_, chol_;
+  std::vector<double> weights_;
+};
+
+GaussianMixture make_grid16(double spacing_near_or_far);
+GaussianMixture make_mix1d(double offset, const std::string& name);
+GaussianMixture make_gmm4();
+
+}  // namespace sf
