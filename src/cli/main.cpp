@@ -1,4 +1,5 @@
 // scoreflow <command>: sample, targets, data, estimate, plot, demo, bench.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -188,6 +189,14 @@ int main(int argc, char** argv) {
   bench->add_option("--repeats", bo.repeats, "repeats")->capture_default_str();
   bench->add_option("--threads", bo.threads, "OpenMP threads (0: default)");
 
+  // CLI11 reports an unknown command only as "a subcommand is required": name it instead.
+  std::vector<std::string> names;
+  for (const auto* c : app.get_subcommands({})) names.push_back(c->get_name());
+  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    std::fprintf(stderr, "error: unknown command '%s'; valid commands: %s\n", argv[1],
+                 fmt::format("{}", fmt::join(names, ", ")).c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -138,10 +138,11 @@ std::string metrics_script(const fs::path& dir, const fs::path& png) {
     if (std::any_of(trace.rows().begin(), trace.rows().end(), [&](const auto& r) { return !std::isnan(r[c]); }))
       cols.push_back(c);
   if (cols.empty()) return "";
+  const std::size_t per_row = std::min<std::size_t>(cols.size(), 3), rows = (cols.size() + 2) / 3;
   std::string gp = fmt::format(
-      "set terminal pngcairo size {},380 font ',10' noenhanced\nset output '{}'\nset datafile separator ','\n"
-      "set multiplot layout 1,{}\nset xlabel 'step'\nset grid\n",
-      330 * cols.size(), png.string(), cols.size());
+      "set terminal pngcairo size {},{} font ',10' noenhanced\nset output '{}'\nset datafile separator ','\n"
+      "set multiplot layout {},{}\nset xlabel 'step'\nset grid\n",
+      380 * per_row, 320 * rows, png.string(), rows, per_row);
   for (std::size_t c : cols) {
     const auto& name = trace.columns()[c];
     const bool positive = std::all_of(trace.rows().begin(), trace.rows().end(),

@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/fastmath.hpp"
+#include "core/rng.hpp"
+
+using namespace sf;
+
+TEST(Rng, SameKeySameNumbersDifferentKeysDiffer) {
+  Draws a(42, Stream::init, 7, 3), b(42, Stream::init, 7, 3), c(42, Stream::init, 8, 3), d(42, Stream::accept, 7, 3);
+  for (int i = 0; i < 10; ++i) {
+    const double x = a.normal();
+    EXPECT_EQ(x, b.normal());
+    EXPECT_NE(x, c.normal());
+    EXPECT_NE(x, d.normal());
+  }
+}
+
+TEST(Rng, UniformMomentsWithinFourStandardErrors) {
+  const int n = 400000;
+  double s = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    Draws r(1, Stream::init, static_cast<std::uint64_t>(i), 0);
+    const double u = r.uniform();
+    ASSERT_GT(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    s += u;
+    s2 += u * u;
+  }
+  EXPECT_NEAR(s / n, 0.5, 4 * std::sqrt(1.0 / 12 / n));
+  EXPECT_NEAR(s2 / n, 1.0 / 3, 4 * std::sqrt((1.0 / 5 - 1.0 / 9) / n));
+}
+
+TEST(Rng, NormalMomentsWithinFourStandardErrors) {
+  const int n = 100000;
+  double s = 0, s2 = 0, s4 = 0;
+  Draws r(3, Stream::init, 0, 0);  // one long stream exercises the block counter
+  for (int i = 0; i < 4 * n; ++i) {
+    const double z = r.normal();
+    s += z;
+    s2 += z * z;
+    s4 += z * z * z * z;
+  }
+  const double m = 4.0 * n;
+  EXPECT_NEAR(s / m, 0.0, 4 / std::sqrt(m));
+  EXPECT_NEAR(s2 / m, 1.0, 4 * std::sqrt(2 / m));
+  EXPECT_NEAR(s4 / m, 3.0, 4 * std::sqrt(96 / m));
+}
+
+TEST(FastExp, MatchesStdExpToTwoUlps) {
+  for (double x = -707.5; x < 709; x += 0.37) {
+    const double e = std::exp(x);
+    ASSERT_NEAR(fast_exp(x) / e, 1.0, 4e-16) << x;
+  }
+  EXPECT_EQ(fast_exp(0.0), 1.0);
+  EXPECT_EQ(fast_exp(-800.0), 0.0);
+  EXPECT_EQ(fast_exp(-1e300), 0.0);
+}

@@ -1,0 +1,152 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "diagnostics/divergences.hpp"
+#include "diagnostics/kl.hpp"
+#include "diagnostics/ksd.hpp"
+#include "diagnostics/sliced_wasserstein.hpp"
+#include "diagnostics/summary_stats.hpp"
+#include "targets/registry.hpp"
+
+using namespace sf;
+
+namespace {
+
+Particles normals(std::size_t n, std::size_t d, std::uint64_t seed, double mean = 0, double sd = 1) {
+  Particles x(n, d);
+  for (std::size_t i = 0; i < n; ++i) {
+    Draws r(seed, Stream::init, i, 0);
+    for (std::size_t k = 0; k < d; ++k) x(i, k) = mean + sd * r.normal();
+  }
+  return x;
+}
+
+struct MeanSe {
+  double mean, se;
+};
+template <class F>
+MeanSe replicate(int reps, F&& f) {
+  double s = 0, s2 = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double v = f(static_cast<std::uint64_t>(r));
+    s += v;
+    s2 += v * v;
+  }
+  const double m = s / reps;
+  return {m, std::sqrt((s2 / reps - m * m) / (reps - 1))};
+}
+
+double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+// E|Z| for Z ~ N(m, s²).
+double abs_mean(double m, double s) {
+  return s * std::sqrt(2 / std::numbers::pi) * std::exp(-m * m / (2 * s * s)) + m * (1 - 2 * normal_cdf(-m / s));
+}
+
+}  // namespace
+
+TEST(Kl, GaussianClosedForm) {
+  Eigen::VectorXd m1(1), m2(1);
+  m1 << 0;
+  m2 << 1;
+  Eigen::MatrixXd s1(1, 1), s2(1, 1);
+  s1 << 1;
+  s2 << 2;
+  // ½(σ1²/σ2² + μ²/σ2² − 1 + ln σ2²/σ1²) = ½ ln 2.
+  EXPECT_NEAR(kl_gaussian(m1, s1, m2, s2), 0.5 * std::log(2.0), 1e-14);
+  EXPECT_NEAR(kl_gaussian(m1, s1, m1, s1), 0.0, 1e-14);
+}
+
+TEST(Kl, KdeEstimateApproachesTheExactValue) {
+  // p = N(0, 1), π = N(1, 1): KL = ½. KDE smoothing adds about h²/2 ≈ 0.006 of entropy
+  // bias at n = 20,000; the Monte Carlo error of the mean log-ratio is ≈ 0.008.
+  const auto t = make_target("gauss:d=1,mean=1");
+  const Particles x = normals(20000, 1, 1);
+  EXPECT_NEAR(kl_kde(x.rows(), *t), 0.5, 0.04);
+  EXPECT_THROW(kl_kde(x.rows(), *make_target("gauss:d=2")), InvalidArgument);
+}
+
+TEST(Mmd, UnbiasedEstimateMatchesGaussianClosedForm) {
+  // X ~ N(0,1), Y ~ N(μ,1), k = exp(−r²/2ℓ²): MMD² = 2(1 + 2/ℓ²)^{-1/2}(1 − exp(−μ²/(2(ℓ² + 2)))).
+  const double mu = 0.5, ell = 1.3;
+  const double exact = 2 / std::sqrt(1 + 2 / (ell * ell)) * (1 - std::exp(-mu * mu / (2 * (ell * ell + 2))));
+  const auto r = replicate(30, [&](std::uint64_t s) {
+    return mmd2(normals(1500, 1, 2 * s).rows(), normals(1500, 1, 2 * s + 1, mu).rows(), ell, {}, {}, true);
+  });
+  EXPECT_NEAR(r.mean, exact, 4 * r.se);
+  EXPECT_GT(exact, 10 * r.se);  // the check can tell a shift from none
+}
+
+TEST(Mmd, WeightedVersionEqualsDuplicatedPoints) {
+  const Particles x(3, 1, {0.0, 1.0, 2.0});
+  const Particles y(4, 1, {0.0, 1.0, 1.0, 2.0});
+  const Particles z(2, 1, {0.5, 3.0});
+  const std::vector<double> lw{0.0, std::log(2.0), 0.0};
+  EXPECT_NEAR(mmd2(x.rows(), z.rows(), 1.0, lw), mmd2(y.rows(), z.rows(), 1.0), 1e-14);
+  EXPECT_NEAR(mmd2(x.rows(), x.rows(), 1.0), 0.0, 1e-15);
+}
+
+TEST(EnergyDistance, MatchesGaussianClosedForm) {
+  const double mu = 0.7;
+  const std::size_t n = 1000;
+  // V-statistic expectation: 2E|X−Y| − (n−1)/n (E|X−X'| + E|Y−Y'|), X−X' ~ N(0, 2).
+  const double nn = static_cast<double>(n);
+  const double exact = 2 * abs_mean(mu, std::sqrt(2.0)) - 2 * (nn - 1) / nn * abs_mean(0, std::sqrt(2.0));
+  const auto r = replicate(30, [&](std::uint64_t s) {
+    return energy_distance(normals(n, 1, 2 * s).rows(), normals(n, 1, 2 * s + 1, mu).rows());
+  });
+  EXPECT_NEAR(r.mean, exact, 4 * r.se);
+}
+
+TEST(SlicedWasserstein, OneDimensionalExactCases) {
+  const std::vector<double> a{0, 1}, half{0.5, 0.5}, b{0}, one{1};
+  EXPECT_NEAR(wasserstein2_squared_1d(a, half, a, half), 0.0, 1e-15);
+  EXPECT_NEAR(wasserstein2_squared_1d(b, one, one, one), 1.0, 1e-15);
+  EXPECT_NEAR(wasserstein2_squared_1d(a, half, b, one), 0.5, 1e-15);
+  const std::vector<double> c{0, 1, 2}, third{1.0 / 3, 1.0 / 3, 1.0 / 3}, d{3};
+  EXPECT_NEAR(wasserstein2_squared_1d(c, third, d, one), (9 + 4 + 1) / 3.0, 1e-12);
+}
+
+TEST(SlicedWasserstein, IsotropicGaussians) {
+  // SW2² = |Δμ|²/d + (σ1 − σ2)² for isotropic Gaussians.
+  const std::size_t d = 3;
+  const Particles x = normals(40000, d, 1), y = normals(40000, d, 2, 1.0, 1.5);
+  const double sw = sliced_wasserstein2(x.rows(), y.rows(), 200, 3);
+  EXPECT_NEAR(sw * sw, 3 * 1.0 / 3 + 0.25, 0.03);
+}
+
+TEST(Ksd, UnbiasedForExactSamplesAndPositiveOtherwise) {
+  const auto t = make_target("gauss:d=2");
+  auto ksd_of = [&](double shift, std::uint64_t seed) {
+    const Particles x = normals(600, 2, seed, shift);
+    Particles g(x.n(), 2);
+    t->score(x.rows(), g.rows());
+    return ksd2_imq(x.rows(), g.rows());
+  };
+  const auto exact = replicate(30, [&](std::uint64_t s) { return ksd_of(0.0, s); });
+  EXPECT_NEAR(exact.mean, 0.0, 4 * exact.se);
+  const auto shifted = replicate(10, [&](std::uint64_t s) { return ksd_of(0.5, s); });
+  EXPECT_GT(shifted.mean, 10 * exact.se + 4 * shifted.se);
+}
+
+TEST(SummaryStats, EssModeCoverageFisherAndExtremeWeights) {
+  EXPECT_NEAR(normalised_ess(std::vector<double>(10, 3.0)), 1.0, 1e-14);
+  std::vector<double> lw(100, -1e6);
+  lw[7] = 1e6;  // log-sum-exp keeps this finite
+  EXPECT_NEAR(normalised_ess(lw), 0.01, 1e-14);
+  const Particles x(4, 1, {0.0, 5.0, 10.0, 20.0});
+  EXPECT_NEAR(weighted_mean(x.rows(), lw.data() ? std::vector<double>{1e5, -1e5, -1e5, -1e5} : lw)(0), 0.0, 1e-12);
+
+  const std::vector<std::vector<double>> modes{{0.0}, {10.0}};
+  const Particles all_one(3, 1, {0.1, -0.2, 0.3});
+  EXPECT_NEAR(mode_coverage(all_one.rows(), modes).entropy, 0.0, 1e-14);
+  EXPECT_EQ(mode_coverage(all_one.rows(), modes).modes_hit, 1u);
+  const Particles both(4, 1, {0.1, 9.0, -0.2, 11.0});
+  EXPECT_NEAR(mode_coverage(both.rows(), modes).entropy, 1.0, 1e-14);
+
+  const Particles a(2, 1, {1.0, 2.0}), b(2, 1, {0.0, 0.0});
+  EXPECT_NEAR(relative_fisher(a.rows(), b.rows()), 2.5, 1e-15);
+}
