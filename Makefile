@@ -31,7 +31,7 @@ test: build
 
 # Address/UB sanitizer build of everything that does not need LibTorch.
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSCOREFLOW_SANITIZE=ON -DSCOREFLOW_WITH_TORCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCOREFLOW_SANITIZE=ON -DSCOREFLOW_WITH_TORCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE slow
 

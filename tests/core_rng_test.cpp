@@ -6,7 +6,43 @@
 #include "core/fastmath.hpp"
 #include "core/rng.hpp"
 
+#include <Random123/philox.h>
+
 using namespace sf;
+
+TEST(Rng, PhiloxMatchesRandom123) {
+  for (std::uint64_t seed : {0ULL, 1ULL, 0x123456789abcdefULL})
+    for (std::uint32_t c = 0; c < 50; ++c) {
+      const PhiloxCounter ctr{c, c * 7u + 1, 0xdeadbeefu - c, c * c};
+      std::uint32_t ours[4];
+      philox4x32_10(seed, ctr, ours);
+      const r123::Philox4x32::ctr_type rc{{ctr.c0, ctr.c1, ctr.c2, ctr.c3}};
+      const r123::Philox4x32::key_type rk{{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
+      const auto ref = r123::Philox4x32()(rc, rk);
+      for (int k = 0; k < 4; ++k) ASSERT_EQ(ours[k], ref.v[k]) << seed << " " << c;
+    }
+}
+
+TEST(Rng, BatchedNormalsEqualPerParticleDraws) {
+  for (std::size_t d : {1u, 2u, 3u, 7u}) {
+    std::vector<double> batch(37 * d);
+    fill_normals(5, Stream::langevin_noise, 11, 100, 37, d, batch.data());
+    for (std::size_t i = 0; i < 37; ++i) {
+      Draws r(5, Stream::langevin_noise, 100 + i, 11);
+      for (std::size_t k = 0; k < d; ++k) ASSERT_EQ(batch[i * d + k], r.normal()) << d << " " << i << " " << k;
+    }
+  }
+}
+
+TEST(FastMath, LogAndSinCosMatchLibm) {
+  for (double x = 1e-300; x < 1e300; x *= 1.37) ASSERT_NEAR(fast_log(x), std::log(x), 4e-16 * std::abs(std::log(x)) + 1e-300) << x;
+  for (double u = 1e-9; u < 1; u += 0.000731) {
+    double s, c;
+    fast_sincos_2pi(u, s, c);
+    ASSERT_NEAR(s, std::sin(2 * M_PI * u), 1e-15);
+    ASSERT_NEAR(c, std::cos(2 * M_PI * u), 1e-15);
+  }
+}
 
 TEST(Rng, SameKeySameNumbersDifferentKeysDiffer) {
   Draws a(42, Stream::init, 7, 3), b(42, Stream::init, 7, 3), c(42, Stream::init, 8, 3), d(42, Stream::accept, 7, 3);

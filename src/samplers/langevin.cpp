@@ -10,9 +10,16 @@ namespace sf {
 
 void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step, Rows out) {
   const double noise = std::sqrt(2 * h);
-  parallel_rows(x.n, [&](std::size_t i) {
-    Draws rng(seed, Stream::langevin_noise, i, step);
-    for (std::size_t k = 0; k < x.d; ++k) out.row(i)[k] = x.row(i)[k] + h * grad.row(i)[k] + noise * rng.normal();
+  constexpr std::size_t kBlock = 64;
+  parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
+    thread_local std::vector<double> xi;  // not `out`: it may alias x
+    xi.resize(count * x.d);
+    fill_normals(seed, Stream::langevin_noise, step, first, count, x.d, xi.data());
+    const double* xr = x.row(first);
+    const double* gr = grad.row(first);
+    double* o = out.row(first);
+#pragma omp simd
+    for (std::size_t k = 0; k < count * x.d; ++k) o[k] = xr[k] + h * gr[k] + noise * xi[k];
   });
 }
 
@@ -47,9 +54,8 @@ SamplerState Ula::init(Particles x, std::size_t step) const {
 }
 
 StepInfo Ula::step(SamplerState& s) const {
-  Particles next(s.x.n(), s.x.d());
-  langevin_move(s.x.rows(), s.grad.rows(), cfg_.step_size, cfg_.seed, s.step, next.rows());
-  s.x = std::move(next);
+  // In place: each particle's move reads only its own row.
+  langevin_move(s.x.rows(), s.grad.rows(), cfg_.step_size, cfg_.seed, s.step, s.x.rows());
   target_.score(s.x.rows(), s.grad.rows());
   ++s.step;
   return {};
@@ -121,10 +127,8 @@ SamplerState AnnealedUla::init(Particles x, std::size_t step) const {
 
 StepInfo AnnealedUla::step(SamplerState& s) const {
   // The cached gradient belongs to λ(step); after the move it is refreshed at λ(step + 1).
-  Particles next(s.x.n(), s.x.d());
   const double lambda = lambda_at(s.step);
-  langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step, next.rows());
-  s.x = std::move(next);
+  langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step, s.x.rows());
   ++s.step;
   path_->score(target_, lambda_at(s.step), s.x.rows(), s.grad.rows());
   return {.lambda = lambda};

@@ -6,6 +6,7 @@
 #include <Eigen/Cholesky>
 #include <fmt/format.h>
 
+#include "core/check.hpp"
 #include "core/error.hpp"
 #include "core/fastmath.hpp"
 #include "core/io.hpp"
@@ -14,6 +15,8 @@
 namespace sf {
 namespace {
 constexpr std::size_t kMaxComponents = 4096;
+constexpr std::size_t kBlock = 64;          // particles per vectorised block
+constexpr std::size_t kMaxSharedDim = 16;   // the shared path keeps d × kBlock on the stack
 }
 
 GaussianMixture::GaussianMixture(std::string spec, std::vector<MixtureComponent> comps)
@@ -49,6 +52,84 @@ GaussianMixture::GaussianMixture(std::string spec, std::vector<MixtureComponent>
       inv_var_.push_back(1.0 / c.cov(j, j));
     }
   }
+  shared_ = diagonal_ && d_ <= kMaxSharedDim;
+  for (std::size_t k = 1; k < k_ && shared_; ++k) shared_ = comps[k].cov == comps[0].cov;
+  if (shared_) {
+    shared_norm_ = -0.5 * static_cast<double>(d_) * std::log(2 * std::numbers::pi);
+    for (std::size_t j = 0; j < d_; ++j) shared_norm_ += 0.5 * std::log(inv_var_[j]);
+    for (std::size_t k = 0; k < k_; ++k) {
+      double q = 0;
+      for (std::size_t j = 0; j < d_; ++j) {
+        a_.push_back(means_[k * d_ + j] * inv_var_[j]);
+        q += means_[k * d_ + j] * means_[k * d_ + j] * inv_var_[j];
+      }
+      c_.push_back(std::log(weights_[k]) - 0.5 * q);
+    }
+  }
+}
+
+void GaussianMixture::shared_block(const double* x, std::size_t count, double* logp, double* g) const {
+  alignas(64) double xs[kMaxSharedDim][kBlock], acc[kMaxSharedDim][kBlock];
+  alignas(64) double m[kBlock], total[kBlock];
+  thread_local std::vector<double> lt;
+  lt.resize(k_ * kBlock);
+  for (std::size_t j = 0; j < d_; ++j)
+    for (std::size_t t = 0; t < count; ++t) xs[j][t] = x[t * d_ + j];
+  for (std::size_t k = 0; k < k_; ++k) {
+    double* l = &lt[k * kBlock];
+    for (std::size_t t = 0; t < count; ++t) l[t] = c_[k];
+    for (std::size_t j = 0; j < d_; ++j) {
+      const double a = a_[k * d_ + j];
+#pragma omp simd
+      for (std::size_t t = 0; t < count; ++t) l[t] += a * xs[j][t];
+    }
+  }
+  for (std::size_t t = 0; t < count; ++t) m[t] = lt[t];
+  for (std::size_t k = 1; k < k_; ++k)
+#pragma omp simd
+    for (std::size_t t = 0; t < count; ++t) m[t] = std::max(m[t], lt[k * kBlock + t]);
+  for (std::size_t t = 0; t < count; ++t) total[t] = 0;
+  for (std::size_t j = 0; j < d_; ++j)
+    for (std::size_t t = 0; t < count; ++t) acc[j][t] = 0;
+  for (std::size_t k = 0; k < k_; ++k) {
+    double* l = &lt[k * kBlock];
+#pragma omp simd
+    for (std::size_t t = 0; t < count; ++t) {
+      l[t] = fast_exp(l[t] - m[t]);
+      total[t] += l[t];
+    }
+    if (!g) continue;
+    for (std::size_t j = 0; j < d_; ++j) {
+      const double mu = means_[k * d_ + j];
+#pragma omp simd
+      for (std::size_t t = 0; t < count; ++t) acc[j][t] += l[t] * mu;
+    }
+  }
+  if (g)  // ∇log π = P(Σ_k r_k μ_k − x)
+    for (std::size_t j = 0; j < d_; ++j)
+      for (std::size_t t = 0; t < count; ++t) g[t * d_ + j] = inv_var_[j] * (acc[j][t] / total[t] - xs[j][t]);
+  if (logp)
+    for (std::size_t t = 0; t < count; ++t) {
+      double q = 0;
+      for (std::size_t j = 0; j < d_; ++j) q += inv_var_[j] * xs[j][t] * xs[j][t];
+      logp[t] = m[t] + std::log(total[t]) - 0.5 * q + shared_norm_;
+    }
+}
+
+void GaussianMixture::log_density(ConstRows x, std::span<double> out) const {
+  if (!shared_) return RowwiseTarget::log_density(x, out);
+  check_dim(spec_, "particles", x.d, d_);
+  parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
+    shared_block(x.row(first), count, &out[first], nullptr);
+  });
+}
+
+void GaussianMixture::score(ConstRows x, Rows out) const {
+  if (!shared_) return RowwiseTarget::score(x, out);
+  check_dim(spec_, "particles", x.d, d_);
+  parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
+    shared_block(x.row(first), count, nullptr, out.row(first));
+  });
 }
 
 void GaussianMixture::component_terms(const double* x, double* logt, double* pr) const {
@@ -73,7 +154,8 @@ void GaussianMixture::component_terms(const double* x, double* logt, double* pr)
 
 double GaussianMixture::log_density_row(const double* x) const {
   double logt[kMaxComponents];
-  std::vector<double> pr(k_ * d_);
+  thread_local std::vector<double> pr;
+  pr.resize(k_ * d_);
   component_terms(x, logt, pr.data());
   double m = -INFINITY;
   for (std::size_t k = 0; k < k_; ++k) m = std::max(m, logt[k]);
@@ -100,7 +182,8 @@ void GaussianMixture::score_row(const double* x, double* g) const {
 
 std::size_t GaussianMixture::component_of(const double* x) const {
   double logt[kMaxComponents];
-  std::vector<double> pr(k_ * d_);
+  thread_local std::vector<double> pr;
+  pr.resize(k_ * d_);
   component_terms(x, logt, pr.data());
   return static_cast<std::size_t>(std::max_element(logt, logt + k_) - logt);
 }

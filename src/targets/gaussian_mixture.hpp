@@ -22,6 +22,9 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   static GaussianMixture from_json(const std::filesystem::path& path);
 
   std::string spec() const override { return spec_; }
+  // Shared diagonal covariance (grid16, mix1d): a vectorised path over blocks of particles.
+  void log_density(ConstRows x, std::span<double> out) const override;
+  void score(ConstRows x, Rows out) const override;
   std::size_t dim() const override { return d_; }
   double log_density_row(const double* x) const;
   void score_row(const double* x, double* g) const;
@@ -39,6 +42,9 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   // log w_k + log N(x; μ_k, Σ_k) for every k, and the precision-weighted residuals P_k(x-μ_k).
   void component_terms(const double* x, double* logt, double* pr) const;
 
+  // count rows from x: log π into logp and/or ∇log π into g (either may be null).
+  void shared_block(const double* x, std::size_t count, double* logp, double* g) const;
+
   std::string spec_;
   std::size_t d_ = 0, k_ = 0;
   bool diagonal_ = true;           // every covariance diagonal: the fast path
@@ -47,6 +53,11 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   std::vector<double> log_const_;  // log w_k - ½ log det(2πΣ_k)
   std::vector<Eigen::MatrixXd> precision_, chol_;
   std::vector<double> weights_;
+  // Shared-covariance path: log π = −½Σ_j iv_j x_j² + LSE_k(c_k + x·a_k) + shared_norm_, with
+  // a_k = P μ_k and c_k = log w_k − ½ μ_kᵀ P μ_k.
+  bool shared_ = false;
+  std::vector<double> a_, c_;
+  double shared_norm_ = 0;
 };
 
 GaussianMixture make_grid16(double spacing_near_or_far);
