@@ -32,7 +32,9 @@ Result scoreflow(const std::string& args) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() / ("sf_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir =
+        fs::temp_directory_path() /
+        ("sf_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
@@ -43,19 +45,23 @@ class Cli : public ::testing::Test {
 
 void expect_error(const Result& r, const std::string& fragment) {
   EXPECT_NE(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find(fragment), std::string::npos) << "missing '" << fragment << "' in: " << r.output;
+  EXPECT_NE(r.output.find(fragment), std::string::npos)
+      << "missing '" << fragment << "' in: " << r.output;
 }
 
 }  // namespace
 
 TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
-  expect_error(scoreflow("sample --target nope " + out("a")), "unknown target 'nope'; valid targets:");
+  expect_error(scoreflow("sample --target nope " + out("a")),
+               "unknown target 'nope'; valid targets:");
   expect_error(scoreflow("sample --target gmm-grid16 --init gauss:d=3 " + out("b")),
                "has dimension 3, but the target has dimension 2");
-  expect_error(scoreflow("sample --step-size 0 " + out("c")), "step size --step-size is 0, but must be positive");
+  expect_error(scoreflow("sample --step-size 0 " + out("c")),
+               "step size --step-size is 0, but must be positive");
   expect_error(scoreflow("sample --step-size -0.5 " + out("d")), "is -0.5, but must be positive");
   expect_error(scoreflow("sample --n 0 " + out("e")), "--n is 0, but must be at least 1");
-  expect_error(scoreflow("sample --sampler hmc " + out("f")), "valid samplers: ula, mala, annealed-ula");
+  expect_error(scoreflow("sample --sampler hmc " + out("f")),
+               "valid samplers: ula, mala, annealed-ula");
   expect_error(scoreflow("sample --n 1000000000 --target gauss:d=100 " + out("g")), "GB");
   expect_error(scoreflow("sample --n abc"), "abc");
   expect_error(scoreflow("frobnicate"), "frobnicate");
@@ -64,20 +70,25 @@ TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
 
 TEST_F(Cli, MalformedInitialFileIsRejected) {
   write_file_atomic(dir / "bad.npy", "not an npy file");
-  expect_error(scoreflow("sample --init-file " + (dir / "bad.npy").string() + " " + out("r")), "magic");
+  expect_error(scoreflow("sample --init-file " + (dir / "bad.npy").string() + " " + out("r")),
+               "magic");
   const std::vector<double> v(6, 0.0);
   write_npy(dir / "x3.npy", {2, 3}, v.data());
-  expect_error(scoreflow("sample --target gmm4 --init-file " + (dir / "x3.npy").string() + " " + out("r2")),
-               "dimension 3, but the target has dimension 2");
+  expect_error(
+      scoreflow("sample --target gmm4 --init-file " + (dir / "x3.npy").string() + " " + out("r2")),
+      "dimension 3, but the target has dimension 2");
 }
 
 TEST_F(Cli, DivergenceStopsWithStepNumberAndHint) {
-  expect_error(scoreflow("sample --target gauss:d=2,var=0.01 --step-size 5 --steps 100000 -q --no-plot " + out("div")),
-               "non-finite at step");
+  expect_error(
+      scoreflow("sample --target gauss:d=2,var=0.01 --step-size 5 --steps 100000 -q --no-plot " +
+                out("div")),
+      "non-finite at step");
 }
 
 TEST_F(Cli, SampleWritesTheRunDirectoryAndRefusesToOverwrite) {
-  const auto r = scoreflow("sample --target gmm4 --sampler mala --n 300 --steps 40 --step-size 0.01 -q " + out("run"));
+  const auto r = scoreflow(
+      "sample --target gmm4 --sampler mala --n 300 --steps 40 --step-size 0.01 -q " + out("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"samples.npy", "trace.csv", "summary.json", "particles.png", "metrics.png"})
     EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
@@ -94,14 +105,16 @@ TEST_F(Cli, SampleWritesTheRunDirectoryAndRefusesToOverwrite) {
 }
 
 TEST_F(Cli, ThreadCountDoesNotChangeResults) {
-  const std::string common = "sample --target banana --sampler mala --n 2000 --steps 30 -q --no-plot --seed 4 ";
+  const std::string common =
+      "sample --target banana --sampler mala --n 2000 --steps 30 -q --no-plot --seed 4 ";
   ASSERT_EQ(scoreflow(common + "--threads 1 " + out("t1")).code, 0);
   ASSERT_EQ(scoreflow(common + "--threads 2 " + out("t2")).code, 0);
   EXPECT_EQ(read_file(dir / "t1" / "samples.npy"), read_file(dir / "t2" / "samples.npy"));
 }
 
 TEST_F(Cli, ResumeFromCheckpointIsBitIdentical) {
-  const std::string common = "sample --target gmm-grid16 --n 400 --steps 100 --snapshots 2 -q --no-plot --seed 2 ";
+  const std::string common =
+      "sample --target gmm-grid16 --n 400 --steps 100 --snapshots 2 -q --no-plot --seed 2 ";
   ASSERT_EQ(scoreflow(common + out("full")).code, 0);
   // An interrupted run: its last checkpoint was taken at step 50.
   ASSERT_EQ(scoreflow(common + out("cut")).code, 0);
@@ -113,12 +126,14 @@ TEST_F(Cli, ResumeFromCheckpointIsBitIdentical) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_file(dir / "full" / "samples.npy"), read_file(dir / "cut" / "samples.npy"));
   EXPECT_EQ(read_json(dir / "cut" / "summary.json")["resumed_from_step"], 50);
-  expect_error(scoreflow("sample --target gmm-grid16 --n 400 --steps 100 --seed 3 -q --resume " + out("cut")),
+  expect_error(scoreflow("sample --target gmm-grid16 --n 400 --steps 100 --seed 3 -q --resume " +
+                         out("cut")),
                "options differ");
 }
 
 TEST_F(Cli, ConfigFileSetsOptions) {
-  write_file_atomic(dir / "run.toml", "[sample]\ntarget = \"mix1d-near\"\nn = 200\nsteps = 20\nstep-size = 0.1\n");
+  write_file_atomic(dir / "run.toml",
+                    "[sample]\ntarget = \"mix1d-near\"\nn = 200\nsteps = 20\nstep-size = 0.1\n");
   const auto r = scoreflow("--config " + (dir / "run.toml").string() + " sample -q " + out("cfg"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_json(dir / "cfg" / "summary.json")["options"]["target"], "mix1d-near");
@@ -131,7 +146,8 @@ TEST_F(Cli, TargetsDataAndKdeEstimate) {
   EXPECT_NE(t.output.find("many-well"), std::string::npos);
   ASSERT_EQ(scoreflow("data moons --n 500 --out " + (dir / "moons.npy").string()).code, 0);
   EXPECT_EQ(read_npy(dir / "moons.npy").shape, (std::vector<std::size_t>{500, 2}));
-  const auto e = scoreflow("estimate kde --data " + (dir / "moons.npy").string() + " " + out("kde"));
+  const auto e =
+      scoreflow("estimate kde --data " + (dir / "moons.npy").string() + " " + out("kde"));
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_EQ(read_npy(dir / "kde" / "score.npy").shape, (std::vector<std::size_t>{500, 2}));
   expect_error(scoreflow("data moon --n 5 --out " + (dir / "m.npy").string()), "valid data sets");

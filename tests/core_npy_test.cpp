@@ -51,7 +51,9 @@ TEST(Npy, HeaderIsPaddedTo64Bytes) {
   EXPECT_EQ((b.size() - 8) % 64, 0u);
 }
 
-TEST(Npy, RejectsMissingMagic) { EXPECT_NE(error_of("hello world, not numpy").find("magic"), std::string::npos); }
+TEST(Npy, RejectsMissingMagic) {
+  EXPECT_NE(error_of("hello world, not numpy").find("magic"), std::string::npos);
+}
 
 TEST(Npy, RejectsTruncatedData) {
   const std::vector<double> v{1, 2, 3, 4};

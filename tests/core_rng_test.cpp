@@ -17,7 +17,8 @@ TEST(Rng, PhiloxMatchesRandom123) {
       std::uint32_t ours[4];
       philox4x32_10(seed, ctr, ours);
       const r123::Philox4x32::ctr_type rc{{ctr.c0, ctr.c1, ctr.c2, ctr.c3}};
-      const r123::Philox4x32::key_type rk{{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
+      const r123::Philox4x32::key_type rk{
+          {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
       const auto ref = r123::Philox4x32()(rc, rk);
       for (int k = 0; k < 4; ++k) ASSERT_EQ(ours[k], ref.v[k]) << seed << " " << c;
     }
@@ -29,13 +30,15 @@ TEST(Rng, BatchedNormalsEqualPerParticleDraws) {
     fill_normals(5, Stream::langevin_noise, 11, 100, 37, d, batch.data());
     for (std::size_t i = 0; i < 37; ++i) {
       Draws r(5, Stream::langevin_noise, 100 + i, 11);
-      for (std::size_t k = 0; k < d; ++k) ASSERT_EQ(batch[i * d + k], r.normal()) << d << " " << i << " " << k;
+      for (std::size_t k = 0; k < d; ++k)
+        ASSERT_EQ(batch[i * d + k], r.normal()) << d << " " << i << " " << k;
     }
   }
 }
 
 TEST(FastMath, LogAndSinCosMatchLibm) {
-  for (double x = 1e-300; x < 1e300; x *= 1.37) ASSERT_NEAR(fast_log(x), std::log(x), 4e-16 * std::abs(std::log(x)) + 1e-300) << x;
+  for (double x = 1e-300; x < 1e300; x *= 1.37)
+    ASSERT_NEAR(fast_log(x), std::log(x), 4e-16 * std::abs(std::log(x)) + 1e-300) << x;
   for (double u = 1e-9; u < 1; u += 0.000731) {
     double s, c;
     fast_sincos_2pi(u, s, c);
@@ -45,7 +48,8 @@ TEST(FastMath, LogAndSinCosMatchLibm) {
 }
 
 TEST(Rng, SameKeySameNumbersDifferentKeysDiffer) {
-  Draws a(42, Stream::init, 7, 3), b(42, Stream::init, 7, 3), c(42, Stream::init, 8, 3), d(42, Stream::accept, 7, 3);
+  Draws a(42, Stream::init, 7, 3), b(42, Stream::init, 7, 3), c(42, Stream::init, 8, 3),
+      d(42, Stream::accept, 7, 3);
   for (int i = 0; i < 10; ++i) {
     const double x = a.normal();
     EXPECT_EQ(x, b.normal());

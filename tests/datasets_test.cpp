@@ -43,7 +43,8 @@ TEST(Datasets, EightGaussiansCentresAndSpread) {
 TEST(Datasets, CheckerboardOccupiesAlternateSquares) {
   const Particles p = sample_dataset("checkerboard", 20000, 2);
   for (std::size_t i = 0; i < p.n(); ++i) {
-    const long cx = static_cast<long>(std::floor(p(i, 0) / 2)), cy = static_cast<long>(std::floor(p(i, 1) / 2));
+    const long cx = static_cast<long>(std::floor(p(i, 0) / 2)),
+               cy = static_cast<long>(std::floor(p(i, 1) / 2));
     ASSERT_EQ((cx + cy) & 1, 0) << p(i, 0) << "," << p(i, 1);
   }
 }

@@ -16,7 +16,8 @@ using namespace sf;
 
 namespace {
 
-Particles normals(std::size_t n, std::size_t d, std::uint64_t seed, double mean = 0, double sd = 1) {
+Particles normals(std::size_t n, std::size_t d, std::uint64_t seed, double mean = 0,
+                  double sd = 1) {
   Particles x(n, d);
   for (std::size_t i = 0; i < n; ++i) {
     Draws r(seed, Stream::init, i, 0);
@@ -40,10 +41,13 @@ MeanSe replicate(int reps, F&& f) {
   return {m, std::sqrt((s2 / reps - m * m) / (reps - 1))};
 }
 
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+double normal_cdf(double z) {
+  return 0.5 * std::erfc(-z / std::sqrt(2.0));
+}
 // E|Z| for Z ~ N(m, s²).
 double abs_mean(double m, double s) {
-  return s * std::sqrt(2 / std::numbers::pi) * std::exp(-m * m / (2 * s * s)) + m * (1 - 2 * normal_cdf(-m / s));
+  return s * std::sqrt(2 / std::numbers::pi) * std::exp(-m * m / (2 * s * s)) +
+         m * (1 - 2 * normal_cdf(-m / s));
 }
 
 }  // namespace
@@ -72,9 +76,11 @@ TEST(Kl, KdeEstimateApproachesTheExactValue) {
 TEST(Mmd, UnbiasedEstimateMatchesGaussianClosedForm) {
   // X ~ N(0,1), Y ~ N(μ,1), k = exp(−r²/2ℓ²): MMD² = 2(1 + 2/ℓ²)^{-1/2}(1 − exp(−μ²/(2(ℓ² + 2)))).
   const double mu = 0.5, ell = 1.3;
-  const double exact = 2 / std::sqrt(1 + 2 / (ell * ell)) * (1 - std::exp(-mu * mu / (2 * (ell * ell + 2))));
+  const double exact =
+      2 / std::sqrt(1 + 2 / (ell * ell)) * (1 - std::exp(-mu * mu / (2 * (ell * ell + 2))));
   const auto r = replicate(30, [&](std::uint64_t s) {
-    return mmd2(normals(1500, 1, 2 * s).rows(), normals(1500, 1, 2 * s + 1, mu).rows(), ell, {}, {}, true);
+    return mmd2(normals(1500, 1, 2 * s).rows(), normals(1500, 1, 2 * s + 1, mu).rows(), ell, {}, {},
+                true);
   });
   EXPECT_NEAR(r.mean, exact, 4 * r.se);
   EXPECT_GT(exact, 10 * r.se);  // the check can tell a shift from none
@@ -94,7 +100,8 @@ TEST(EnergyDistance, MatchesGaussianClosedForm) {
   const std::size_t n = 1000;
   // V-statistic expectation: 2E|X−Y| − (n−1)/n (E|X−X'| + E|Y−Y'|), X−X' ~ N(0, 2).
   const double nn = static_cast<double>(n);
-  const double exact = 2 * abs_mean(mu, std::sqrt(2.0)) - 2 * (nn - 1) / nn * abs_mean(0, std::sqrt(2.0));
+  const double exact =
+      2 * abs_mean(mu, std::sqrt(2.0)) - 2 * (nn - 1) / nn * abs_mean(0, std::sqrt(2.0));
   const auto r = replicate(30, [&](std::uint64_t s) {
     return energy_distance(normals(n, 1, 2 * s).rows(), normals(n, 1, 2 * s + 1, mu).rows());
   });
@@ -138,7 +145,9 @@ TEST(SummaryStats, EssModeCoverageFisherAndExtremeWeights) {
   lw[7] = 1e6;  // log-sum-exp keeps this finite
   EXPECT_NEAR(normalised_ess(lw), 0.01, 1e-14);
   const Particles x(4, 1, {0.0, 5.0, 10.0, 20.0});
-  EXPECT_NEAR(weighted_mean(x.rows(), lw.data() ? std::vector<double>{1e5, -1e5, -1e5, -1e5} : lw)(0), 0.0, 1e-12);
+  EXPECT_NEAR(
+      weighted_mean(x.rows(), lw.data() ? std::vector<double>{1e5, -1e5, -1e5, -1e5} : lw)(0), 0.0,
+      1e-12);
 
   const std::vector<std::vector<double>> modes{{0.0}, {10.0}};
   const Particles all_one(3, 1, {0.1, -0.2, 0.3});

@@ -22,8 +22,8 @@ Particles normals(std::size_t n, std::size_t d, std::uint64_t seed, double scale
 }
 
 // Direct log Σ_j w̄_j N(q; x_j, h²I) with std::exp and a log-sum-exp.
-double brute_log_density(const Particles& x, const std::vector<double>& logw, const double* q, double h,
-                         std::size_t skip = SIZE_MAX) {
+double brute_log_density(const Particles& x, const std::vector<double>& logw, const double* q,
+                         double h, std::size_t skip = SIZE_MAX) {
   std::vector<double> t;
   double m = -INFINITY, lwm = -INFINITY;
   for (std::size_t j = 0; j < x.n(); ++j) {
@@ -39,7 +39,8 @@ double brute_log_density(const Particles& x, const std::vector<double>& logw, co
   for (double v : t) a += std::exp(v - m);
   for (std::size_t j = 0; j < x.n(); ++j)
     if (j != skip) b += std::exp((logw.empty() ? 0.0 : logw[j]) - lwm);
-  return m + std::log(a) - (lwm + std::log(b)) - 0.5 * static_cast<double>(x.d()) * std::log(2 * std::numbers::pi * h * h);
+  return m + std::log(a) - (lwm + std::log(b)) -
+         0.5 * static_cast<double>(x.d()) * std::log(2 * std::numbers::pi * h * h);
 }
 
 }  // namespace
@@ -67,7 +68,9 @@ TEST_P(KdeAgainstBruteForce, LogDensityAndScore) {
       std::vector<double> a(q.row(i), q.row(i) + d), b = a;
       a[k] += 1e-5;
       b[k] -= 1e-5;
-      const double fd = (brute_log_density(x, logw, a.data(), h) - brute_log_density(x, logw, b.data(), h)) / 2e-5;
+      const double fd =
+          (brute_log_density(x, logw, a.data(), h) - brute_log_density(x, logw, b.data(), h)) /
+          2e-5;
       EXPECT_NEAR(s(i, k), fd, 1e-5 * (1 + std::abs(fd)));
     }
   }
@@ -96,7 +99,8 @@ TEST(Kde, LeaveOneOutMatchesBruteForce) {
   const KernelDensity kde(x.rows(), 0.3);
   std::vector<double> lp(x.n());
   kde.log_density_loo(lp);
-  for (std::size_t i = 0; i < x.n(); i += 37) EXPECT_NEAR(lp[i], brute_log_density(x, {}, x.row(i), 0.3, i), 1e-10);
+  for (std::size_t i = 0; i < x.n(); i += 37)
+    EXPECT_NEAR(lp[i], brute_log_density(x, {}, x.row(i), 0.3, i), 1e-10);
 }
 
 TEST(Kde, SameNumbersForAnyThreadCount) {
@@ -123,7 +127,8 @@ TEST(Kde, ConvergesToTheTrueDensity) {
     const double exact = -0.5 * z * z / v - 0.5 * std::log(2 * std::numbers::pi * v);
     // Relative MC error of p̂ is about sqrt(1/(n h p 2√π)); 4 SE.
     const double p = std::exp(exact);
-    EXPECT_NEAR(lp[i], exact, 4 * std::sqrt(1 / (200000 * h * p * 2 * std::sqrt(std::numbers::pi))));
+    EXPECT_NEAR(lp[i], exact,
+                4 * std::sqrt(1 / (200000 * h * p * 2 * std::sqrt(std::numbers::pi))));
   }
 }
 

@@ -61,7 +61,8 @@ TEST(Mala, MatchesMeanAndCovarianceWithinFourStandardErrors) {
     EXPECT_NEAR(m(k), g.mean()(k), 4 * std::sqrt(g.cov()(k, k) / nn));
     for (int l = 0; l < 2; ++l) {
       // Var of the product estimate: (Σ_kk Σ_ll + Σ_kl²)/n.
-      const double se = std::sqrt((g.cov()(k, k) * g.cov()(l, l) + g.cov()(k, l) * g.cov()(k, l)) / nn);
+      const double se =
+          std::sqrt((g.cov()(k, k) * g.cov()(l, l) + g.cov()(k, l) * g.cov()(k, l)) / nn);
       EXPECT_NEAR(c(k, l), g.cov()(k, l), 4 * se) << k << "," << l;
     }
   }
@@ -77,7 +78,8 @@ TEST(Samplers, SameNumbersForAnyThreadCount) {
     std::unique_ptr<Sampler> s;
     if (name == "ula") s = std::make_unique<Ula>(*t, LangevinConfig{0.05, 9});
     if (name == "mala") s = std::make_unique<Mala>(*t, LangevinConfig{0.05, 9});
-    if (name == "annealed") s = std::make_unique<AnnealedUla>(*t, AnnealedConfig{{0.05, 9}, "dilation", {}, 50});
+    if (name == "annealed")
+      s = std::make_unique<AnnealedUla>(*t, AnnealedConfig{{0.05, 9}, "dilation", {}, 50});
     set_thread_count(1);
     const auto a = run_steps(*s, draw("gauss:d=2", 3001, 1), 50);
     set_thread_count(2);
@@ -152,7 +154,8 @@ TEST(AnnealingPaths, EndpointsAreTheReferenceAndTheTarget) {
   for (const std::string name : {"geometric", "dilation"}) {
     const auto path = make_annealing_path(name);
     path->score(*t, 1.0, x.rows(), s.rows());
-    for (std::size_t i = 0; i < 40; ++i) EXPECT_NEAR(s.data()[i], target_score.data()[i], 1e-12) << name;
+    for (std::size_t i = 0; i < 40; ++i)
+      EXPECT_NEAR(s.data()[i], target_score.data()[i], 1e-12) << name;
   }
   GeometricPath().score(*t, 0.0, x.rows(), s.rows());
   for (std::size_t i = 0; i < 40; ++i) EXPECT_DOUBLE_EQ(s.data()[i], -x.data()[i]);

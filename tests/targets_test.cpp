@@ -13,10 +13,22 @@ using namespace sf;
 
 namespace {
 
-const std::vector<std::string> kSpecs = {
-    "gauss:d=3,mean=[1,2,3],var=[1,2,0.5]", "gauss:d=4,rho=0.3", "gauss:d=2,cov=[2,0.5,0.5,1]",
-    "gmm-grid16", "gmm-grid16-far", "mix1d-near", "mix1d-far", "gmm4", "double-well", "many-well:d=6",
-    "banana", "banana:sigma=0.8", "funnel", "funnel:d=4,scale=1.5", "ring", "ring:cx=0,cy=1,radius=2,noise=0.5"};
+const std::vector<std::string> kSpecs = {"gauss:d=3,mean=[1,2,3],var=[1,2,0.5]",
+                                         "gauss:d=4,rho=0.3",
+                                         "gauss:d=2,cov=[2,0.5,0.5,1]",
+                                         "gmm-grid16",
+                                         "gmm-grid16-far",
+                                         "mix1d-near",
+                                         "mix1d-far",
+                                         "gmm4",
+                                         "double-well",
+                                         "many-well:d=6",
+                                         "banana",
+                                         "banana:sigma=0.8",
+                                         "funnel",
+                                         "funnel:d=4,scale=1.5",
+                                         "ring",
+                                         "ring:cx=0,cy=1,radius=2,noise=0.5"};
 
 std::string error_of(const std::string& spec) {
   try {
@@ -88,16 +100,18 @@ TEST_P(EveryTarget, WrongDimensionIsRejected) {
   EXPECT_THROW(t->log_density(x.rows(), lp), InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, EveryTarget, ::testing::ValuesIn(kSpecs), [](const auto& param_info) {
-  std::string s = param_info.param;
-  for (char& c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
-});
+INSTANTIATE_TEST_SUITE_P(Targets, EveryTarget, ::testing::ValuesIn(kSpecs),
+                         [](const auto& param_info) {
+                           std::string s = param_info.param;
+                           for (char& c : s)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return s;
+                         });
 
 TEST(Targets, DoubleWellNormaliserMatchesReference) {
   const auto t = make_target("double-well");
-  EXPECT_NEAR(*t->log_normaliser(), std::log(11784.50927) + 0.5 * std::log(2 * std::numbers::pi), 1e-6);
+  EXPECT_NEAR(*t->log_normaliser(), std::log(11784.50927) + 0.5 * std::log(2 * std::numbers::pi),
+              1e-6);
   const auto m = make_target("many-well:d=8");
   EXPECT_NEAR(*m->log_normaliser(), 4 * *t->log_normaliser(), 1e-9);
   EXPECT_EQ(m->modes().size(), 16u);
@@ -112,7 +126,9 @@ TEST(Targets, TwoDimensionalNormalisersAgreeWithQuadrature) {
                         Case{"double-well", {-4, 4, -8, 8}}, Case{"gmm4", {-5, 5, -2, 12}},
                         Case{"gauss:d=2,cov=[2,0.5,0.5,1]", {-10, 10, -10, 10}}}) {
     const auto t = make_target(c.spec);
-    EXPECT_NEAR(log_mass_2d(*t, c.box[0], c.box[1], c.box[2], c.box[3], 1500), *t->log_normaliser(), 2e-3) << c.spec;
+    EXPECT_NEAR(log_mass_2d(*t, c.box[0], c.box[1], c.box[2], c.box[3], 1500), *t->log_normaliser(),
+                2e-3)
+        << c.spec;
   }
 }
 
@@ -123,10 +139,13 @@ TEST(Targets, ExactSamplersHaveTheRightMoments) {
     std::size_t coord;
     double mean, var;
   };
-  for (const Case& c : {Case{"gauss:d=2,mean=[1,-2],var=[4,0.25]", 1, -2, 0.25}, Case{"banana", 0, 1, 2},
-                        Case{"banana", 1, 3, 0.5 + 2 * 4 + 4 * 2}, Case{"funnel", 0, 0, 9}, Case{"double-well", 1, 0, 1},
-                        Case{"ring", 1, 0, NAN}, Case{"mix1d-far", 0, 0.25 * -4 + 0.75 * 4, 1 + 16 - 4}}) {
-    // banana x2 = x1² + e/σ: Var = Var(x1²) + 1/σ² with x1 ~ N(1, 2): Var(x1²) = 4μ²s² + 2s⁴ = 8 + 8.
+  for (const Case& c :
+       {Case{"gauss:d=2,mean=[1,-2],var=[4,0.25]", 1, -2, 0.25}, Case{"banana", 0, 1, 2},
+        Case{"banana", 1, 3, 0.5 + 2 * 4 + 4 * 2}, Case{"funnel", 0, 0, 9},
+        Case{"double-well", 1, 0, 1}, Case{"ring", 1, 0, NAN},
+        Case{"mix1d-far", 0, 0.25 * -4 + 0.75 * 4, 1 + 16 - 4}}) {
+    // banana x2 = x1² + e/σ: Var = Var(x1²) + 1/σ² with x1 ~ N(1, 2): Var(x1²) = 4μ²s² + 2s⁴ = 8
+    // + 8.
     const auto t = make_target(c.spec);
     Particles x(n, t->dim());
     t->sample(11, x.rows());
@@ -143,8 +162,9 @@ TEST(Targets, ExactSamplersHaveTheRightMoments) {
 TEST(Targets, MixtureFromJsonFile) {
   const auto dir = std::filesystem::temp_directory_path() / "sf_gmm_json";
   std::filesystem::create_directories(dir);
-  write_file_atomic(dir / "m.json",
-                    R"({"weights": [1, 3], "means": [[0, 0], [3, 1]], "covariances": [[[1, 0.3], [0.3, 0.5]], [[2, 0], [0, 1]]]})");
+  write_file_atomic(
+      dir / "m.json",
+      R"({"weights": [1, 3], "means": [[0, 0], [3, 1]], "covariances": [[[1, 0.3], [0.3, 0.5]], [[2, 0], [0, 1]]]})");
   const auto t = make_target("gmm-file:path=" + (dir / "m.json").string());
   EXPECT_EQ(t->dim(), 2u);
   EXPECT_NEAR(log_mass_2d(*t, -10, 12, -10, 10, 1200), 0.0, 1e-3);
@@ -157,14 +177,17 @@ TEST(Targets, MixtureFromJsonFile) {
 }
 
 TEST(Targets, BadSpecsGiveClearErrors) {
-  EXPECT_NE(error_of("gaus").find("unknown target 'gaus'; valid targets: gauss"), std::string::npos);
+  EXPECT_NE(error_of("gaus").find("unknown target 'gaus'; valid targets: gauss"),
+            std::string::npos);
   EXPECT_NE(error_of("gauss:dd=3").find("unknown parameter 'dd'"), std::string::npos);
   EXPECT_NE(error_of("gauss:d=x").find("d='x' is not a number"), std::string::npos);
   EXPECT_NE(error_of("gauss:d=0").find("positive whole number"), std::string::npos);
-  EXPECT_NE(error_of("gauss:d=3,mean=[1,2]").find("mean has 2 values, but d = 3"), std::string::npos);
+  EXPECT_NE(error_of("gauss:d=3,mean=[1,2]").find("mean has 2 values, but d = 3"),
+            std::string::npos);
   EXPECT_NE(error_of("gauss:d=2,cov=[1,2,2,1]").find("not positive definite"), std::string::npos);
   EXPECT_NE(error_of("many-well:d=3").find("positive even number"), std::string::npos);
-  EXPECT_NE(error_of("banana:sigma=-1").find("sigma is -1, but must be positive"), std::string::npos);
+  EXPECT_NE(error_of("banana:sigma=-1").find("sigma is -1, but must be positive"),
+            std::string::npos);
   EXPECT_NE(error_of("gmm4:d=2").find("valid parameters: none"), std::string::npos);
   EXPECT_NE(error_of("gauss:d=[1").find("unbalanced"), std::string::npos);
 }

@@ -26,7 +26,7 @@ nlohmann::json timed(const BenchOptions& o, double work, const char* unit, F&& b
   std::sort(secs.begin(), secs.end());
   const double med = secs[secs.size() / 2];
   return {{"median_seconds", med}, {"min_seconds", secs.front()}, {"max_seconds", secs.back()},
-          {unit, work / med}, {"repeats", o.repeats}, {"threads", thread_count()}};
+          {unit, work / med},      {"repeats", o.repeats},        {"threads", thread_count()}};
 }
 
 }  // namespace
@@ -35,12 +35,13 @@ nlohmann::json bench_ula(const BenchOptions& o) {
   const std::size_t n = o.n ? o.n : 20000, steps = o.steps ? o.steps : 1000;
   const auto target = make_target("gmm-grid16");
   const Ula ula(*target, {0.01, 7});
-  auto j = timed(o, static_cast<double>(n * steps), "particle_steps_per_second", [&](std::size_t r) {
-    Particles x(n, 2);
-    make_target("gauss:d=2")->sample(r, x.rows());
-    SamplerState s = ula.init(std::move(x));
-    for (std::size_t k = 0; k < steps; ++k) ula.step(s);
-  });
+  auto j =
+      timed(o, static_cast<double>(n * steps), "particle_steps_per_second", [&](std::size_t r) {
+        Particles x(n, 2);
+        make_target("gauss:d=2")->sample(r, x.rows());
+        SamplerState s = ula.init(std::move(x));
+        for (std::size_t k = 0; k < steps; ++k) ula.step(s);
+      });
   j["benchmark"] = "ula";
   j["n"] = n;
   j["steps"] = steps;
@@ -54,10 +55,11 @@ nlohmann::json bench_kde(const BenchOptions& o) {
   make_target(fmt::format("gauss:d={}", o.dim))->sample(1, x.rows());
   std::vector<double> lp(n);
   Particles s(n, o.dim);
-  auto j = timed(o, static_cast<double>(n) * static_cast<double>(n), "pair_evaluations_per_second", [&](std::size_t) {
-    const KernelDensity kde(x.rows(), silverman_bandwidth(x.rows()));
-    kde.log_density_and_score(x.rows(), lp, s.rows());
-  });
+  auto j = timed(o, static_cast<double>(n) * static_cast<double>(n), "pair_evaluations_per_second",
+                 [&](std::size_t) {
+                   const KernelDensity kde(x.rows(), silverman_bandwidth(x.rows()));
+                   kde.log_density_and_score(x.rows(), lp, s.rows());
+                 });
   j["benchmark"] = "kde";
   j["n"] = n;
   j["dim"] = o.dim;

@@ -8,9 +8,9 @@
 namespace sf {
 
 struct BenchOptions {
-  std::size_t n = 0;       // 0: the benchmark's default
-  std::size_t steps = 0;   // ULA only
-  std::size_t dim = 2;     // KDE only
+  std::size_t n = 0;      // 0: the benchmark's default
+  std::size_t steps = 0;  // ULA only
+  std::size_t dim = 2;    // KDE only
   std::size_t repeats = 5;
   int threads = 0;
 };

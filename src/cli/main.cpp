@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/bench.hpp"
 #include "cli/plot.hpp"
@@ -24,7 +24,8 @@ using namespace sf;
 namespace {
 
 void add_sample_options(CLI::App& cmd, SampleOptions& o) {
-  cmd.add_option("--target,-t", o.target, "target spec, e.g. gauss:d=10 (see `scoreflow targets`)")->capture_default_str();
+  cmd.add_option("--target,-t", o.target, "target spec, e.g. gauss:d=10 (see `scoreflow targets`)")
+      ->capture_default_str();
   cmd.add_option("--sampler,-s", o.sampler, "ula | mala | annealed-ula")->capture_default_str();
   cmd.add_option("--n,-n", o.n, "number of particles")->capture_default_str();
   cmd.add_option("--steps", o.steps, "number of steps")->capture_default_str();
@@ -33,13 +34,18 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
   cmd.add_option("--init", o.init, "initial distribution spec (default N(0, I))");
   cmd.add_option("--init-file", o.init_file, "initial particles from an N x d .npy file");
   cmd.add_option("--path", o.path, "annealing path: geometric | dilation")->capture_default_str();
-  cmd.add_option("--anneal-fraction", o.anneal_fraction, "fraction of steps over which lambda rises to 1")
+  cmd.add_option("--anneal-fraction", o.anneal_fraction,
+                 "fraction of steps over which lambda rises to 1")
       ->capture_default_str();
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");
-  cmd.add_option("--metric-n", o.metric_n, "particles used for per-step metrics")->capture_default_str();
-  cmd.add_option("--snapshots", o.snapshots, "snapshots kept for plots (besides step 0)")->capture_default_str();
-  cmd.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints (0: about 10)");
-  cmd.add_option("--threads", o.threads, "OpenMP threads (0: default); results do not depend on it");
+  cmd.add_option("--metric-n", o.metric_n, "particles used for per-step metrics")
+      ->capture_default_str();
+  cmd.add_option("--snapshots", o.snapshots, "snapshots kept for plots (besides step 0)")
+      ->capture_default_str();
+  cmd.add_option("--checkpoint-every", o.checkpoint_every,
+                 "steps between checkpoints (0: about 10)");
+  cmd.add_option("--threads", o.threads,
+                 "OpenMP threads (0: default); results do not depend on it");
   cmd.add_option("--out,-o", o.out, "run directory")->capture_default_str();
   cmd.add_flag("--force", o.force, "overwrite an existing run directory");
   cmd.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
@@ -56,7 +62,8 @@ void list_targets() {
   for (const auto& t : target_catalogue())
     std::printf("  %-15s %s\n  %-15s   parameters: %s\n", t.name.c_str(), t.description.c_str(), "",
                 t.parameters.empty() ? "none" : t.parameters.c_str());
-  std::printf("\n2-D data sets (scoreflow data NAME): %s\n", fmt::format("{}", fmt::join(dataset_names(), ", ")).c_str());
+  std::printf("\n2-D data sets (scoreflow data NAME): %s\n",
+              fmt::format("{}", fmt::join(dataset_names(), ", ")).c_str());
 }
 
 // ULA, MALA and annealed ULA on gmm-grid16 from N(0, I), side by side.
@@ -71,8 +78,10 @@ int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) 
   CsvTable table({"mmd2", "energy_distance", "sliced_w2", "mode_entropy", "modes_hit", "seconds"});
   std::vector<fs::path> dirs;
   std::vector<std::string> titles;
-  std::string md = "| sampler | MMD² | energy distance | sliced W2 | mode entropy | modes hit (of 16) | seconds |\n"
-                   "|---|---|---|---|---|---|---|\n";
+  std::string md =
+      "| sampler | MMD² | energy distance | sliced W2 | mode entropy | modes hit (of 16) | seconds "
+      "|\n"
+      "|---|---|---|---|---|---|---|\n";
   for (const auto& c : cases) {
     SampleOptions o;
     o.target = "gmm-grid16";
@@ -90,25 +99,32 @@ int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) 
     const double secs = s["timing"]["seconds"].get<double>();
     table.add_row({m["mmd2"], m["energy_distance"], m["sliced_w2"], m["mode_entropy"],
                    m["modes_hit"].get<double>(), secs});
-    md += fmt::format("| {} | {:.4g} | {:.4g} | {:.4g} | {:.3f} | {} | {:.2f} |\n", c.title, m["mmd2"].get<double>(),
-                      m["energy_distance"].get<double>(), m["sliced_w2"].get<double>(),
-                      m["mode_entropy"].get<double>(), m["modes_hit"].get<int>(), secs);
+    md += fmt::format("| {} | {:.4g} | {:.4g} | {:.4g} | {:.3f} | {} | {:.2f} |\n", c.title,
+                      m["mmd2"].get<double>(), m["energy_distance"].get<double>(),
+                      m["sliced_w2"].get<double>(), m["mode_entropy"].get<double>(),
+                      m["modes_hit"].get<int>(), secs);
     dirs.push_back(o.out);
     titles.push_back(c.title);
   }
-  md = fmt::format("gmm-grid16 from N(0, I): N = {}, {} steps, h = 0.05, seed 1 (metrics against {} exact samples)\n\n",
-                   n, steps, std::min<std::size_t>(n, 5000)) + md;
+  md = fmt::format(
+           "gmm-grid16 from N(0, I): N = {}, {} steps, h = 0.05, seed 1 (metrics against {} exact "
+           "samples)\n\n",
+           n, steps, std::min<std::size_t>(n, 5000)) +
+       md;
   write_file_atomic(out / "metrics.md", md);
   write_file_atomic(out / "metrics.csv", table.to_csv());
   plot_comparison(dirs, titles, out / "comparison.png");
-  std::printf("%s\nwrote %s/{comparison.png, metrics.md, metrics.csv} and one run directory per sampler\n",
-              md.c_str(), out.c_str());
+  std::printf(
+      "%s\nwrote %s/{comparison.png, metrics.md, metrics.csv} and one run directory per sampler\n",
+      md.c_str(), out.c_str());
   return 0;
 }
 
-int estimate_kde(const std::string& data, const std::string& at, double bandwidth, const fs::path& out, bool force) {
+int estimate_kde(const std::string& data, const std::string& at, double bandwidth,
+                 const fs::path& out, bool force) {
   const NpyArray a = read_npy(data);
-  if (a.shape.size() != 2) throw InvalidArgument(fmt::format("--data {}: expected an N x d array", data));
+  if (a.shape.size() != 2)
+    throw InvalidArgument(fmt::format("--data {}: expected an N x d array", data));
   const Particles x(a.shape[0], a.shape[1], a.values);
   Particles q = x;
   if (!at.empty()) {
@@ -125,8 +141,10 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
   prepare_run_dir(out, force ? RunDirMode::force : RunDirMode::fresh);
   write_npy(out / "log_density.npy", {q.n()}, lp.data());
   write_npy(out / "score.npy", {q.n(), q.d()}, s.data());
-  write_json(out / "summary.json", {{"command", "estimate kde"}, {"data", data}, {"at", at}, {"bandwidth", h}});
-  std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", h, out.c_str());
+  write_json(out / "summary.json",
+             {{"command", "estimate kde"}, {"data", data}, {"at", at}, {"bandwidth", h}});
+  std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", h,
+              out.c_str());
   return 0;
 }
 
@@ -135,7 +153,8 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
 int main(int argc, char** argv) {
   CLI::App app{"scoreflow: score estimation and score-based sampling"};
   app.require_subcommand(1);
-  app.set_config("--config", "", "TOML/INI config file (sections named after the command, e.g. [sample])");
+  app.set_config("--config", "",
+                 "TOML/INI config file (sections named after the command, e.g. [sample])");
   app.set_version_flag("--version", SCOREFLOW_VERSION);
 
   SampleOptions so;
@@ -182,7 +201,9 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
-  bench->add_option("what", bench_what, "ula | kde")->required()->check(CLI::IsMember({"ula", "kde"}));
+  bench->add_option("what", bench_what, "ula | kde")
+      ->required()
+      ->check(CLI::IsMember({"ula", "kde"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension")->capture_default_str();
@@ -192,7 +213,8 @@ int main(int argc, char** argv) {
   // CLI11 reports an unknown command only as "a subcommand is required": name it instead.
   std::vector<std::string> names;
   for (const auto* c : app.get_subcommands({})) names.push_back(c->get_name());
-  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(names.begin(), names.end(), argv[1]) == names.end()) {
     std::fprintf(stderr, "error: unknown command '%s'; valid commands: %s\n", argv[1],
                  fmt::format("{}", fmt::join(names, ", ")).c_str());
     return 2;
@@ -207,7 +229,8 @@ int main(int argc, char** argv) {
     if (*sample) {
       const auto summary = run_sample(so);
       print_metrics(summary);
-      std::printf("wrote %s/{samples.npy, trace.csv, summary.json, particles.png, metrics.png}\n", so.out.c_str());
+      std::printf("wrote %s/{samples.npy, trace.csv, summary.json, particles.png, metrics.png}\n",
+                  so.out.c_str());
     } else if (app.got_subcommand("targets")) {
       list_targets();
     } else if (*data) {

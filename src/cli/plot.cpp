@@ -26,12 +26,14 @@ bool gnuplot_available() {
 
 void run_gnuplot(const fs::path& script) {
   if (!gnuplot_available()) {
-    std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n", script.c_str());
+    std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n",
+                 script.c_str());
     return;
   }
   const std::string cmd = fmt::format("gnuplot '{}' 2>'{}.log'", script.string(), script.string());
   if (std::system(cmd.c_str()) != 0)
-    std::fprintf(stderr, "warning: gnuplot failed on %s (see %s.log)\n", script.c_str(), script.c_str());
+    std::fprintf(stderr, "warning: gnuplot failed on %s (see %s.log)\n", script.c_str(),
+                 script.c_str());
 }
 
 // Target density on a grid over its plot box, as "x y p" blocks for `with image`.
@@ -60,7 +62,8 @@ void write_points(const NpyArray& a, const fs::path& file) {
   const std::size_t d = a.shape.size() > 1 ? a.shape[1] : 1;
   std::string s;
   for (std::size_t i = 0; i < a.shape[0]; ++i) {
-    for (std::size_t k = 0; k < std::min<std::size_t>(d, 2); ++k) s += fmt::format("{} ", a.values[i * d + k]);
+    for (std::size_t k = 0; k < std::min<std::size_t>(d, 2); ++k)
+      s += fmt::format("{} ", a.values[i * d + k]);
     s += '\n';
   }
   write_file_atomic(file, s);
@@ -94,27 +97,32 @@ std::size_t step_of(const fs::path& snapshot) {
   return static_cast<std::size_t>(std::stoull(s.substr(s.find('_') + 1)));
 }
 
-std::string particles_2d_script(const fs::path& plots, const std::vector<fs::path>& snaps, const Target& t,
-                                const std::string& title) {
+std::string particles_2d_script(const fs::path& plots, const std::vector<fs::path>& snaps,
+                                const Target& t, const std::string& title) {
   const auto box = t.plot_box();
   const bool density = t.dim() == 2;
   if (density) write_density_grid(t, plots / "density.dat", box);
   std::string gp = fmt::format(
-      "set terminal pngcairo size {},420 font ',10' noenhanced\nset output '{}'\nset multiplot layout 1,{} title '{}'\n"
-      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio -1\n"
+      "set terminal pngcairo size {},420 font ',10' noenhanced\nset output '{}'\nset multiplot "
+      "layout 1,{} title '{}'\n"
+      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio "
+      "-1\n"
       "set xrange [{}:{}]\nset yrange [{}:{}]\n",
-      380 * snaps.size(), (plots / "particles.png").string(), snaps.size(), title, box[0], box[1], box[2], box[3]);
+      380 * snaps.size(), (plots / "particles.png").string(), snaps.size(), title, box[0], box[1],
+      box[2], box[3]);
   for (std::size_t k = 0; k < snaps.size(); ++k) {
     const fs::path pts = plots / fmt::format("snap{}.dat", k);
     write_points(read_npy(snaps[k]), pts);
     gp += fmt::format("set title 'step {}'\nplot ", step_of(snaps[k]));
     if (density) gp += fmt::format("'{}' with image notitle, ", (plots / "density.dat").string());
-    gp += fmt::format("'{}' using 1:2 with points pt 7 ps 0.25 lc rgb '#d62728' notitle\n", pts.string());
+    gp += fmt::format("'{}' using 1:2 with points pt 7 ps 0.25 lc rgb '#d62728' notitle\n",
+                      pts.string());
   }
   return gp + "unset multiplot\n";
 }
 
-std::string histogram_1d_script(const fs::path& plots, const fs::path& samples, const Target& t, const std::string& title) {
+std::string histogram_1d_script(const fs::path& plots, const fs::path& samples, const Target& t,
+                                const std::string& title) {
   const NpyArray a = read_npy(samples);
   const auto [lo_it, hi_it] = std::minmax_element(a.values.begin(), a.values.end());
   const auto box = t.plot_box();
@@ -125,31 +133,37 @@ std::string histogram_1d_script(const fs::path& plots, const fs::path& samples, 
   return fmt::format(
       "set terminal pngcairo size 700,450 font ',10' noenhanced\nset output '{}'\nset title '{}'\n"
       "binwidth={}\nbin(x)=binwidth*floor(x/binwidth)+binwidth/2\nset style fill solid 0.5\n"
-      "plot '{}' using (bin($1)):(1.0/({}*binwidth)) smooth freq with boxes lc rgb '#6baed6' title 'samples', "
+      "plot '{}' using (bin($1)):(1.0/({}*binwidth)) smooth freq with boxes lc rgb '#6baed6' title "
+      "'samples', "
       "'{}' with lines lw 2 lc rgb '#d62728' title 'target'\n",
-      (plots / "particles.png").string(), title, width, (plots / "samples.dat").string(), a.shape[0],
-      (plots / "density.dat").string());
+      (plots / "particles.png").string(), title, width, (plots / "samples.dat").string(),
+      a.shape[0], (plots / "density.dat").string());
 }
 
 std::string metrics_script(const fs::path& dir, const fs::path& png) {
   const CsvTable trace = CsvTable::read(dir / "trace.csv");
   std::vector<std::size_t> cols;
   for (std::size_t c = 2; c < trace.columns().size(); ++c)
-    if (std::any_of(trace.rows().begin(), trace.rows().end(), [&](const auto& r) { return !std::isnan(r[c]); }))
+    if (std::any_of(trace.rows().begin(), trace.rows().end(),
+                    [&](const auto& r) { return !std::isnan(r[c]); }))
       cols.push_back(c);
   if (cols.empty()) return "";
   const std::size_t per_row = std::min<std::size_t>(cols.size(), 3), rows = (cols.size() + 2) / 3;
   std::string gp = fmt::format(
-      "set terminal pngcairo size {},{} font ',10' noenhanced\nset output '{}'\nset datafile separator ','\n"
+      "set terminal pngcairo size {},{} font ',10' noenhanced\nset output '{}'\nset datafile "
+      "separator ','\n"
       "set multiplot layout {},{}\nset xlabel 'step'\nset grid\n",
       380 * per_row, 320 * rows, png.string(), rows, per_row);
   for (std::size_t c : cols) {
     const auto& name = trace.columns()[c];
     const bool positive = std::all_of(trace.rows().begin(), trace.rows().end(),
                                       [&](const auto& r) { return std::isnan(r[c]) || r[c] > 0; });
-    const bool log_scale = positive && name != "acceptance" && name != "lambda" && name != "mode_entropy";
-    gp += fmt::format("set title '{}'\n{}\nplot '{}' using 1:{} every ::1 with linespoints pt 7 ps 0.4 notitle\n", name,
-                      log_scale ? "set logscale y" : "unset logscale y", (dir / "trace.csv").string(), c + 1);
+    const bool log_scale =
+        positive && name != "acceptance" && name != "lambda" && name != "mode_entropy";
+    gp += fmt::format(
+        "set title '{}'\n{}\nplot '{}' using 1:{} every ::1 with linespoints pt 7 ps 0.4 notitle\n",
+        name, log_scale ? "set logscale y" : "unset logscale y", (dir / "trace.csv").string(),
+        c + 1);
   }
   return gp + "unset multiplot\n";
 }
@@ -167,8 +181,9 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
                                         summary["options"].value("target", "?"));
   std::vector<fs::path> written;
   const auto snaps = snapshot_files(dir);
-  std::string gp = target->dim() == 1 ? histogram_1d_script(plots, dir / "samples.npy", *target, title)
-                                      : particles_2d_script(plots, snaps, *target, title);
+  std::string gp = target->dim() == 1
+                       ? histogram_1d_script(plots, dir / "samples.npy", *target, title)
+                       : particles_2d_script(plots, snaps, *target, title);
   write_file_atomic(plots / "particles.gp", gp);
   run_gnuplot(plots / "particles.gp");
   written.push_back(plots / "particles.png");
@@ -184,7 +199,8 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
   return written;
 }
 
-void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::string>& titles, const fs::path& png) {
+void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::string>& titles,
+                     const fs::path& png) {
   if (runs.empty()) return;
   const auto summary = read_json(runs[0] / "summary.json");
   const auto target = make_target(summary.at("target_spec").get<std::string>());
@@ -194,16 +210,19 @@ void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::s
   const auto box = target->plot_box();
   write_density_grid(*target, plots / "density.dat", box);
   std::string gp = fmt::format(
-      "set terminal pngcairo size {},440 font ',10' noenhanced\nset output '{}'\nset multiplot layout 1,{} title '{}'\n"
-      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio -1\n"
+      "set terminal pngcairo size {},440 font ',10' noenhanced\nset output '{}'\nset multiplot "
+      "layout 1,{} title '{}'\n"
+      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio "
+      "-1\n"
       "set xrange [{}:{}]\nset yrange [{}:{}]\n",
       400 * runs.size(), png.string(), runs.size(), target->spec(), box[0], box[1], box[2], box[3]);
   for (std::size_t k = 0; k < runs.size(); ++k) {
     const fs::path pts = plots / fmt::format("final{}.dat", k);
     write_points(read_npy(runs[k] / "samples.npy"), pts);
-    gp += fmt::format("set title '{}'\nplot '{}' with image notitle, '{}' using 1:2 with points pt 7 ps 0.2 "
-                      "lc rgb '#d62728' notitle\n",
-                      titles[k], (plots / "density.dat").string(), pts.string());
+    gp += fmt::format(
+        "set title '{}'\nplot '{}' with image notitle, '{}' using 1:2 with points pt 7 ps 0.2 "
+        "lc rgb '#d62728' notitle\n",
+        titles[k], (plots / "density.dat").string(), pts.string());
   }
   gp += "unset multiplot\n";
   write_file_atomic(plots / "comparison.gp", gp);

@@ -13,7 +13,7 @@ namespace sf {
 std::vector<std::filesystem::path> plot_run(const std::filesystem::path& dir);
 
 // Final particles of several runs side by side over the target density.
-void plot_comparison(const std::vector<std::filesystem::path>& runs, const std::vector<std::string>& titles,
-                     const std::filesystem::path& png);
+void plot_comparison(const std::vector<std::filesystem::path>& runs,
+                     const std::vector<std::string>& titles, const std::filesystem::path& png);
 
 }  // namespace sf

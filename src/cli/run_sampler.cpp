@@ -40,7 +40,9 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
   if (!o.init_file.empty()) {
     const NpyArray a = read_npy(o.init_file);
     if (a.shape.size() != 2)
-      throw InvalidArgument(fmt::format("--init-file {}: expected an N x d array, got {} dimensions", o.init_file, a.shape.size()));
+      throw InvalidArgument(
+          fmt::format("--init-file {}: expected an N x d array, got {} dimensions", o.init_file,
+                      a.shape.size()));
     check_dim("--init-file", o.init_file, a.shape[1], target.dim());
     return Particles(a.shape[0], a.shape[1], a.values);
   }
@@ -57,15 +59,20 @@ std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
   if (o.sampler == "ula") return std::make_unique<Ula>(t, lc);
   if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
   if (o.sampler == "annealed-ula")
-    return std::make_unique<AnnealedUla>(t, AnnealedConfig{lc, o.path, LinearSchedule{o.anneal_fraction}, o.steps});
-  throw InvalidArgument(fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula", o.sampler));
+    return std::make_unique<AnnealedUla>(
+        t, AnnealedConfig{lc, o.path, LinearSchedule{o.anneal_fraction}, o.steps});
+  throw InvalidArgument(
+      fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula", o.sampler));
 }
 
 // Cheap per-step metrics on a prefix of the particles against fixed reference samples.
 class TraceObserver : public Observer {
  public:
   TraceObserver(const Target& t, const SampleOptions& o, CsvTable& table)
-      : target_(t), o_(o), table_(table), every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)) {
+      : target_(t),
+        o_(o),
+        table_(table),
+        every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)) {
     if (t.can_sample()) {
       reference_ = Particles(std::min(o.metric_n, kMaxMetricN), t.dim());
       t.sample(o.seed ^ kReferenceSalt, reference_.rows());
@@ -73,7 +80,8 @@ class TraceObserver : public Observer {
     }
   }
   static std::vector<std::string> columns() {
-    return {"step", "time", "acceptance", "lambda", "mean_error", "mmd2", "energy", "ksd2", "mode_entropy"};
+    return {"step", "time",   "acceptance", "lambda",      "mean_error",
+            "mmd2", "energy", "ksd2",       "mode_entropy"};
   }
   void on_start(const SamplerState& s) override {
     if (s.step == 0) record(s, {});
@@ -106,8 +114,8 @@ class TraceObserver : public Observer {
     // KSD needs the target's score; annealed samplers cache the path's score instead.
     double ksd = NAN;
     if (o_.sampler != "annealed-ula") ksd = ksd2_imq(head(x, g.n()).rows(), g.rows());
-    table_.add_row({static_cast<double>(s.step), static_cast<double>(s.step) * o_.step_size, info.acceptance,
-                    info.lambda, mean_err, mmd, energy, ksd, ent});
+    table_.add_row({static_cast<double>(s.step), static_cast<double>(s.step) * o_.step_size,
+                    info.acceptance, info.lambda, mean_err, mmd, energy, ksd, ent});
   }
 
   const Target& target_;
@@ -124,7 +132,8 @@ class TraceObserver : public Observer {
 class SnapshotObserver : public Observer {
  public:
   SnapshotObserver(fs::path dir, const SampleOptions& o) : dir_(std::move(dir)) {
-    for (std::size_t k = 0; k <= o.snapshots; ++k) steps_.insert(o.steps * k / std::max<std::size_t>(o.snapshots, 1));
+    for (std::size_t k = 0; k <= o.snapshots; ++k)
+      steps_.insert(o.steps * k / std::max<std::size_t>(o.snapshots, 1));
     fs::create_directories(dir_);
   }
   void on_start(const SamplerState& s) override { save(s); }
@@ -179,23 +188,35 @@ class ProgressObserver : public Observer {
 };
 
 nlohmann::json options_json(const SampleOptions& o) {
-  return {{"target", o.target}, {"sampler", o.sampler}, {"init", o.init}, {"init_file", o.init_file},
-          {"n", o.n}, {"steps", o.steps}, {"step_size", o.step_size}, {"seed", o.seed}, {"path", o.path},
-          {"anneal_fraction", o.anneal_fraction}, {"metric_n", o.metric_n}};
+  return {{"target", o.target},
+          {"sampler", o.sampler},
+          {"init", o.init},
+          {"init_file", o.init_file},
+          {"n", o.n},
+          {"steps", o.steps},
+          {"step_size", o.step_size},
+          {"seed", o.seed},
+          {"path", o.path},
+          {"anneal_fraction", o.anneal_fraction},
+          {"metric_n", o.metric_n}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.
-std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Particles& x, CsvTable& trace) {
+std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Particles& x,
+                            CsvTable& trace) {
   if (!fs::exists(dir / "checkpoint.json"))
-    throw InvalidArgument(fmt::format("--resume: '{}' has no checkpoint.json to resume from", dir.string()));
+    throw InvalidArgument(
+        fmt::format("--resume: '{}' has no checkpoint.json to resume from", dir.string()));
   const auto saved = read_json(dir / "run_options.json");
   if (saved != options_json(o))
-    throw InvalidArgument(fmt::format("--resume: the options differ from those of the run in '{}' (saved: {})",
-                                      dir.string(), saved.dump()));
+    throw InvalidArgument(
+        fmt::format("--resume: the options differ from those of the run in '{}' (saved: {})",
+                    dir.string(), saved.dump()));
   const std::size_t step = read_json(dir / "checkpoint.json").at("step").get<std::size_t>();
   const NpyArray a = read_npy(dir / "checkpoint.npy");
   if (a.shape.size() != 2 || a.shape[0] != o.n || a.shape[1] != x.d())
-    throw FormatError(fmt::format("{}: checkpoint has the wrong shape", (dir / "checkpoint.npy").string()));
+    throw FormatError(
+        fmt::format("{}: checkpoint has the wrong shape", (dir / "checkpoint.npy").string()));
   x = Particles(a.shape[0], a.shape[1], a.values);
   const CsvTable old = CsvTable::read(dir / "trace.csv");
   for (const auto& r : old.rows())
@@ -217,15 +238,18 @@ void validate(const SampleOptions& o) {
   const auto t = make_target(o.target);
   const double bytes = kCopies * 8.0 * static_cast<double>(o.n) * static_cast<double>(t->dim());
   if (bytes > kBudget)
-    throw InvalidArgument(fmt::format("sample: N = {} particles in d = {} need about {:.1f} GB, more than the {:.0f} GB "
-                                      "allowed; lower --n", o.n, t->dim(), bytes / 1e9, kBudget / 1e9));
+    throw InvalidArgument(fmt::format(
+        "sample: N = {} particles in d = {} need about {:.1f} GB, more than the {:.0f} GB "
+        "allowed; lower --n",
+        o.n, t->dim(), bytes / 1e9, kBudget / 1e9));
 }
 
 nlohmann::json final_metrics(const Particles& all, const Target& target, std::uint64_t seed) {
   const Particles x = head(all, kMaxMetricN);
   nlohmann::json m;
   const Eigen::VectorXd mean = weighted_mean(x.rows());
-  const Eigen::MatrixXd cov = x.n() > 1 ? weighted_cov(x.rows()) : Eigen::MatrixXd::Zero(x.d(), x.d());
+  const Eigen::MatrixXd cov =
+      x.n() > 1 ? weighted_cov(x.rows()) : Eigen::MatrixXd::Zero(x.d(), x.d());
   m["mean"] = std::vector<double>(mean.data(), mean.data() + mean.size());
   if (target.can_sample()) {
     Particles ref(x.n(), target.dim());
@@ -245,7 +269,8 @@ nlohmann::json final_metrics(const Particles& all, const Target& target, std::ui
   m["ksd2_imq"] = ksd2_imq(xs.rows(), g.rows());
   if (const auto* gauss = dynamic_cast<const Gaussian*>(&target); gauss && x.n() > x.d())
     m["kl_gaussian_fit"] = kl_gaussian(mean, cov, gauss->mean(), gauss->cov());
-  if (target.log_normaliser() && target.dim() <= 3 && x.n() > 1) m["kl_kde"] = kl_kde(x.rows(), target);
+  if (target.log_normaliser() && target.dim() <= 3 && x.n() > 1)
+    m["kl_kde"] = kl_kde(x.rows(), target);
   const auto modes = target.modes();
   if (modes.size() > 1) {
     const auto mc = mode_coverage(x.rows(), modes);
@@ -261,13 +286,17 @@ nlohmann::json run_sample(const SampleOptions& o) {
   set_thread_count(o.threads);
   const auto target = make_target(o.target);
   const auto sampler = make_sampler(o, *target);
-  prepare_run_dir(o.out, o.resume ? RunDirMode::resume : o.force ? RunDirMode::force : RunDirMode::fresh);
+  prepare_run_dir(o.out, o.resume  ? RunDirMode::resume
+                         : o.force ? RunDirMode::force
+                                   : RunDirMode::fresh);
 
   CsvTable trace(TraceObserver::columns());
   Particles x0(o.n, target->dim());
   std::size_t start_step = 0;
-  if (o.resume) start_step = load_checkpoint(o.out, o, x0, trace);
-  else x0 = initial_particles(o, *target);
+  if (o.resume)
+    start_step = load_checkpoint(o.out, o, x0, trace);
+  else
+    x0 = initial_particles(o, *target);
   if (x0.n() != o.n && o.init_file.empty())
     throw InvalidArgument("sample: initial particle count differs from --n");
   write_json(o.out / "run_options.json", options_json(o));
@@ -275,9 +304,11 @@ nlohmann::json run_sample(const SampleOptions& o) {
   SamplerState state = sampler->init(std::move(x0), start_step);
   TraceObserver tracer(*target, o, trace);
   SnapshotObserver snaps(o.out / "snapshots", o);
-  const std::size_t ck_every = o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
+  const std::size_t ck_every =
+      o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
   CheckpointObserver ck(o.out, ck_every, trace);
-  ProgressObserver progress(o.steps, fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
+  ProgressObserver progress(o.steps,
+                            fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
   std::vector<Observer*> observers{&tracer, &snaps, &ck};
   if (!o.quiet) observers.push_back(&progress);
 
@@ -294,9 +325,10 @@ nlohmann::json run_sample(const SampleOptions& o) {
   summary["resumed_from_step"] = start_step;
   summary["threads"] = thread_count();
   summary["versions"] = {{"scoreflow", SCOREFLOW_VERSION}, {"compiler", __VERSION__}};
-  summary["timing"] = {{"seconds", r.seconds},
-                       {"particle_steps_per_second",
-                        r.seconds > 0 ? static_cast<double>(r.steps_taken * o.n) / r.seconds : 0.0}};
+  summary["timing"] = {
+      {"seconds", r.seconds},
+      {"particle_steps_per_second",
+       r.seconds > 0 ? static_cast<double>(r.steps_taken * o.n) / r.seconds : 0.0}};
   summary["metrics"] = final_metrics(state.x, *target, o.seed);
   write_json(o.out / "summary.json", summary);
   if (o.plot) plot_run(o.out);

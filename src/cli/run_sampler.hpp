@@ -14,14 +14,14 @@ namespace sf {
 
 struct SampleOptions {
   std::string target = "gmm-grid16";
-  std::string sampler = "ula";       // ula | mala | annealed-ula
-  std::string init;                  // spec of an initial distribution; default N(0, I)
-  std::string init_file;             // or initial particles from an N×d .npy file
+  std::string sampler = "ula";  // ula | mala | annealed-ula
+  std::string init;             // spec of an initial distribution; default N(0, I)
+  std::string init_file;        // or initial particles from an N×d .npy file
   std::size_t n = 1000;
   std::size_t steps = 1000;
   double step_size = 0.01;
   std::uint64_t seed = 0;
-  std::string path = "geometric";    // annealing path
+  std::string path = "geometric";  // annealing path
   double anneal_fraction = 1.0;
   std::size_t trace_every = 0;       // 0: about 100 trace rows
   std::size_t metric_n = 1000;       // particles used for per-step metrics

@@ -14,11 +14,13 @@ namespace sf {
 
 inline void check_positive_finite(std::string_view fn, std::string_view what, double v) {
   if (!(std::isfinite(v) && v > 0))
-    throw InvalidArgument(fmt::format("{}: {} is {}, but must be positive and finite", fn, what, v));
+    throw InvalidArgument(
+        fmt::format("{}: {} is {}, but must be positive and finite", fn, what, v));
 }
 
 inline void check_finite(std::string_view fn, std::string_view what, double v) {
-  if (!std::isfinite(v)) throw InvalidArgument(fmt::format("{}: {} is {}, but must be finite", fn, what, v));
+  if (!std::isfinite(v))
+    throw InvalidArgument(fmt::format("{}: {} is {}, but must be finite", fn, what, v));
 }
 
 inline void check_positive(std::string_view fn, std::string_view what, std::size_t v) {
@@ -28,14 +30,15 @@ inline void check_positive(std::string_view fn, std::string_view what, std::size
 inline void check_in_range(std::string_view fn, std::string_view what, double v, double lo,
                            double hi) {
   if (!(v >= lo && v <= hi))
-    throw InvalidArgument(fmt::format("{}: {} is {}, but must lie in [{}, {}]", fn, what, v, lo, hi));
+    throw InvalidArgument(
+        fmt::format("{}: {} is {}, but must lie in [{}, {}]", fn, what, v, lo, hi));
 }
 
 inline void check_dim(std::string_view fn, std::string_view what, std::size_t got,
                       std::size_t expected) {
   if (got != expected)
-    throw InvalidArgument(
-        fmt::format("{}: {} has dimension {}, but the target has dimension {}", fn, what, got, expected));
+    throw InvalidArgument(fmt::format("{}: {} has dimension {}, but the target has dimension {}",
+                                      fn, what, got, expected));
 }
 
 }  // namespace sf

@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("cannot open '{}' for reading: no such file or no permission", path.string()));
+  if (!in)
+    throw IoError(
+        fmt::format("cannot open '{}' for reading: no such file or no permission", path.string()));
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -26,7 +28,9 @@ void write_file_atomic(const fs::path& path, const std::string& bytes) {
   const fs::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw IoError(fmt::format("cannot write '{}': directory missing or not writable", path.string()));
+    if (!f)
+      throw IoError(
+          fmt::format("cannot write '{}': directory missing or not writable", path.string()));
     const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() &&
                     std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
     std::fclose(f);
@@ -37,10 +41,13 @@ void write_file_atomic(const fs::path& path, const std::string& bytes) {
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) throw IoError(fmt::format("cannot move '{}' into place: {}", path.string(), ec.message()));
+  if (ec)
+    throw IoError(fmt::format("cannot move '{}' into place: {}", path.string(), ec.message()));
 }
 
-void write_json(const fs::path& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  write_file_atomic(path, j.dump(2) + "\n");
+}
 
 nlohmann::json read_json(const fs::path& path) {
   try {
@@ -52,7 +59,8 @@ nlohmann::json read_json(const fs::path& path) {
 
 void CsvTable::add_row(std::vector<double> row) {
   if (row.size() != columns_.size())
-    throw InvalidArgument(fmt::format("CsvTable: row has {} values, table has {} columns", row.size(), columns_.size()));
+    throw InvalidArgument(fmt::format("CsvTable: row has {} values, table has {} columns",
+                                      row.size(), columns_.size()));
   rows_.push_back(std::move(row));
 }
 
@@ -70,7 +78,9 @@ std::string CsvTable::to_csv() const {
   return out;
 }
 
-void CsvTable::write(const fs::path& path) const { write_file_atomic(path, to_csv()); }
+void CsvTable::write(const fs::path& path) const {
+  write_file_atomic(path, to_csv());
+}
 
 CsvTable CsvTable::read(const fs::path& path) {
   std::istringstream in(read_file(path));
@@ -97,8 +107,8 @@ CsvTable CsvTable::read(const fs::path& path) {
       start = end + 1;
     }
     if (row.size() != cols.size())
-      throw FormatError(fmt::format("{}:{}: {} values, but the header has {} columns", path.string(),
-                                    lineno, row.size(), cols.size()));
+      throw FormatError(fmt::format("{}:{}: {} values, but the header has {} columns",
+                                    path.string(), lineno, row.size(), cols.size()));
     t.rows_.push_back(std::move(row));
   }
   return t;
@@ -107,7 +117,8 @@ CsvTable CsvTable::read(const fs::path& path) {
 std::size_t CsvTable::column(const std::string& name) const {
   for (std::size_t c = 0; c < columns_.size(); ++c)
     if (columns_[c] == name) return c;
-  throw InvalidArgument(fmt::format("no column '{}' (columns: {})", name, fmt::join(columns_, ", ")));
+  throw InvalidArgument(
+      fmt::format("no column '{}' (columns: {})", name, fmt::join(columns_, ", ")));
 }
 
 void prepare_run_dir(const fs::path& dir, RunDirMode mode) {
@@ -122,7 +133,8 @@ void prepare_run_dir(const fs::path& dir, RunDirMode mode) {
   if (non_empty && mode == RunDirMode::force) fs::remove_all(dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw IoError(fmt::format("cannot create run directory '{}': {}", dir.string(), ec.message()));
+  if (ec)
+    throw IoError(fmt::format("cannot create run directory '{}': {}", dir.string(), ec.message()));
 }
 
 }  // namespace sf

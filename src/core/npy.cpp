@@ -15,8 +15,12 @@ namespace {
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
 
-std::size_t item_size(NpyType t) { return t == NpyType::f8 ? 8 : t == NpyType::f4 ? 4 : 1; }
-const char* descr(NpyType t) { return t == NpyType::f8 ? "<f8" : t == NpyType::f4 ? "<f4" : "|u1"; }
+std::size_t item_size(NpyType t) {
+  return t == NpyType::f8 ? 8 : t == NpyType::f4 ? 4 : 1;
+}
+const char* descr(NpyType t) {
+  return t == NpyType::f8 ? "<f8" : t == NpyType::f4 ? "<f4" : "|u1";
+}
 
 std::size_t product(const std::vector<std::size_t>& shape) {
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
@@ -26,7 +30,8 @@ std::size_t product(const std::vector<std::size_t>& shape) {
 std::string dict_value(const std::string& header, const std::string& key, const std::string& name) {
   const auto k = header.find("'" + key + "'");
   if (k == std::string::npos)
-    throw FormatError(fmt::format("{}: npy header has no '{}' entry (header: {})", name, key, header));
+    throw FormatError(
+        fmt::format("{}: npy header has no '{}' entry (header: {})", name, key, header));
   auto p = header.find(':', k);
   if (p == std::string::npos) throw FormatError(fmt::format("{}: npy header is malformed", name));
   ++p;
@@ -34,7 +39,8 @@ std::string dict_value(const std::string& header, const std::string& key, const 
   std::size_t end = p;
   if (p < header.size() && header[p] == '(') {
     end = header.find(')', p);
-    if (end == std::string::npos) throw FormatError(fmt::format("{}: npy shape is not closed", name));
+    if (end == std::string::npos)
+      throw FormatError(fmt::format("{}: npy shape is not closed", name));
     return header.substr(p, end - p + 1);
   }
   while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
@@ -67,13 +73,17 @@ NpyType parse_descr(std::string d, const std::string& name) {
 
 }  // namespace
 
-std::size_t NpyArray::size() const { return product(shape); }
+std::size_t NpyArray::size() const {
+  return product(shape);
+}
 
 std::string encode_npy(const std::vector<std::size_t>& shape, const double* data, NpyType type) {
   std::string sh = "(";
   for (std::size_t s : shape) sh += fmt::format("{}, ", s);
-  if (shape.size() > 1) sh.resize(sh.size() - 1), sh.back() = ')';
-  else sh += ")";
+  if (shape.size() > 1)
+    sh.resize(sh.size() - 1), sh.back() = ')';
+  else
+    sh += ")";
   if (shape.size() == 1) sh = fmt::format("({},)", shape[0]);
   std::string header =
       fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr(type), sh);
@@ -107,18 +117,22 @@ std::string encode_npy(const std::vector<std::size_t>& shape, const double* data
 
 NpyArray decode_npy(const std::string& bytes, const std::string& name) {
   if (bytes.size() < 10 || bytes.compare(0, kMagicLen, kMagic, kMagicLen) != 0)
-    throw FormatError(fmt::format("{}: not an .npy file (missing the \\x93NUMPY magic string)", name));
+    throw FormatError(
+        fmt::format("{}: not an .npy file (missing the \\x93NUMPY magic string)", name));
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len = 0, offset = 0;
   if (major == 1) {
     header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
     offset = 10;
   } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) throw FormatError(fmt::format("{}: npy file is truncated in its header", name));
-    for (int b = 3; b >= 0; --b) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + b]);
+    if (bytes.size() < 12)
+      throw FormatError(fmt::format("{}: npy file is truncated in its header", name));
+    for (int b = 3; b >= 0; --b)
+      header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + b]);
     offset = 12;
   } else {
-    throw FormatError(fmt::format("{}: npy format version {} is not supported (valid: 1, 2, 3)", name, major));
+    throw FormatError(
+        fmt::format("{}: npy format version {} is not supported (valid: 1, 2, 3)", name, major));
   }
   if (bytes.size() < offset + header_len)
     throw FormatError(fmt::format("{}: npy file is truncated in its header ({} of {} header bytes)",
@@ -127,14 +141,16 @@ NpyArray decode_npy(const std::string& bytes, const std::string& name) {
   NpyArray a;
   a.type = parse_descr(dict_value(header, "descr", name), name);
   if (dict_value(header, "fortran_order", name).find("False") == std::string::npos)
-    throw FormatError(fmt::format("{}: npy array is in Fortran order; only C order is supported", name));
+    throw FormatError(
+        fmt::format("{}: npy array is in Fortran order; only C order is supported", name));
   a.shape = parse_shape(dict_value(header, "shape", name), name);
   const std::size_t n = a.size();
   const std::size_t need = n * item_size(a.type);
   const std::size_t have = bytes.size() - offset - header_len;
   if (have != need)
-    throw FormatError(fmt::format("{}: npy data is {} bytes, but shape and dtype need {} ({})", name,
-                                  have, need, have < need ? "file is truncated" : "trailing bytes"));
+    throw FormatError(fmt::format("{}: npy data is {} bytes, but shape and dtype need {} ({})",
+                                  name, have, need,
+                                  have < need ? "file is truncated" : "trailing bytes"));
   a.values.resize(n);
   const char* p = bytes.data() + offset + header_len;
   for (std::size_t i = 0; i < n; ++i) {
@@ -151,7 +167,9 @@ NpyArray decode_npy(const std::string& bytes, const std::string& name) {
   return a;
 }
 
-NpyArray read_npy(const std::filesystem::path& path) { return decode_npy(read_file(path), path.string()); }
+NpyArray read_npy(const std::filesystem::path& path) {
+  return decode_npy(read_file(path), path.string());
+}
 
 void write_npy(const std::filesystem::path& path, const std::vector<std::size_t>& shape,
                const double* data, NpyType type) {

@@ -12,7 +12,8 @@ namespace sf {
 template <class F>
 void parallel_rows(std::size_t n, F&& f) {
 #pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) f(static_cast<std::size_t>(i));
+  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i)
+    f(static_cast<std::size_t>(i));
 }
 
 // f(first, count) over blocks of `block` rows; block boundaries depend only on n, so
@@ -27,7 +28,9 @@ void parallel_blocks(std::size_t n, std::size_t block, F&& f) {
   }
 }
 
-inline int thread_count() { return omp_get_max_threads(); }
+inline int thread_count() {
+  return omp_get_max_threads();
+}
 inline void set_thread_count(int n) {
   if (n > 0) omp_set_num_threads(n);
 }

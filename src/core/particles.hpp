@@ -80,7 +80,8 @@ inline std::vector<double> normalised_weights(std::span<const double> logw, std:
   if (logw.empty()) return w;
   double m = -INFINITY;
   for (double v : logw) m = std::max(m, v);
-  if (!std::isfinite(m)) throw NumericalError("normalised_weights: every log-weight is -inf or NaN");
+  if (!std::isfinite(m))
+    throw NumericalError("normalised_weights: every log-weight is -inf or NaN");
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) s += (w[i] = std::exp(logw[i] - m));
   for (double& v : w) v /= s;

@@ -13,7 +13,9 @@ Progress::Progress(std::size_t total, std::string label)
   start_ = last_ = std::chrono::steady_clock::now();
 }
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::update(std::size_t done, const std::string& note) {
   if (!enabled_ || finished_) return;

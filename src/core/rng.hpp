@@ -47,9 +47,11 @@ inline void box_muller(double u1, double u2, double& z0, double& z1) {
 struct PhiloxCounter {
   std::uint32_t c0, c1, c2, c3;
 };
-inline PhiloxCounter philox_counter(Stream stream, std::uint64_t particle, std::uint64_t step, std::uint64_t block) {
+inline PhiloxCounter philox_counter(Stream stream, std::uint64_t particle, std::uint64_t step,
+                                    std::uint64_t block) {
   return {static_cast<std::uint32_t>(particle),
-          static_cast<std::uint32_t>(((particle >> 32) & 0xffff) | (static_cast<std::uint64_t>(stream) << 16)),
+          static_cast<std::uint32_t>(((particle >> 32) & 0xffff) |
+                                     (static_cast<std::uint64_t>(stream) << 16)),
           static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(block)};
 }
 inline void philox4x32_10(std::uint64_t seed, PhiloxCounter c, std::uint32_t out[4]) {
@@ -102,7 +104,9 @@ class Draws {
   }
 
   // Uniform integer in [0, n).
-  std::uint64_t below(std::uint64_t n) { return static_cast<std::uint64_t>(uniform() * static_cast<double>(n)) % n; }
+  std::uint64_t below(std::uint64_t n) {
+    return static_cast<std::uint64_t>(uniform() * static_cast<double>(n)) % n;
+  }
 
  private:
   std::uint64_t seed_;
@@ -117,8 +121,8 @@ class Draws {
 // count × d standard normals for particles first, …, first + count − 1 at `step`: row i
 // holds the first d values of Draws(seed, stream, first + i, step).normal(). The uniforms
 // come from Philox per particle; Box–Muller then runs vectorised over the whole batch.
-inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, std::size_t first, std::size_t count,
-                         std::size_t d, double* out) {
+inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, std::size_t first,
+                         std::size_t count, std::size_t d, double* out) {
   const std::size_t pairs = (d + 1) / 2;  // one Philox block gives one normal pair
   thread_local std::vector<std::uint32_t> w;
   thread_local std::vector<double> z;
@@ -134,9 +138,10 @@ inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, 
   const std::size_t n = pairs * count;
 #pragma omp simd
   for (std::size_t p = 0; p < n; ++p)
-    box_muller(bits_to_unit(ww[4 * p], ww[4 * p + 1]), bits_to_unit(ww[4 * p + 2], ww[4 * p + 3]), zz[2 * p],
-               zz[2 * p + 1]);
-  for (std::size_t i = 0; i < count; ++i) std::copy(zz + 2 * pairs * i, zz + 2 * pairs * i + d, out + i * d);
+    box_muller(bits_to_unit(ww[4 * p], ww[4 * p + 1]), bits_to_unit(ww[4 * p + 2], ww[4 * p + 3]),
+               zz[2 * p], zz[2 * p + 1]);
+  for (std::size_t i = 0; i < count; ++i)
+    std::copy(zz + 2 * pairs * i, zz + 2 * pairs * i + d, out + i * d);
 }
 
 }  // namespace sf

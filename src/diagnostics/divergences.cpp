@@ -13,7 +13,8 @@ namespace sf {
 namespace {
 
 // Σ_i wa_i Σ_j wb_j k(a_i, b_j) with the RBF kernel, from the tiled KDE sums.
-double kernel_mean(ConstRows a, std::span<const double> wa, ConstRows b, std::span<const double> logwb, double ell) {
+double kernel_mean(ConstRows a, std::span<const double> wa, ConstRows b,
+                   std::span<const double> logwb, double ell) {
   const KernelDensity kde(b, ell, logwb);
   std::vector<double> lp(a.n);
   kde.log_density(a, lp);
@@ -24,13 +25,15 @@ double kernel_mean(ConstRows a, std::span<const double> wa, ConstRows b, std::sp
 }
 
 // Σ_i wa_i Σ_j wb_j |a_i − b_j|, rows summed in parallel then added in a fixed order.
-double distance_mean(ConstRows a, std::span<const double> wa, ConstRows b, std::span<const double> wb) {
+double distance_mean(ConstRows a, std::span<const double> wa, ConstRows b,
+                     std::span<const double> wb) {
   std::vector<double> row(a.n);
   parallel_rows(a.n, [&](std::size_t i) {
     double s = 0;
     for (std::size_t j = 0; j < b.n; ++j) {
       double r2 = 0;
-      for (std::size_t k = 0; k < a.d; ++k) r2 += (a.row(i)[k] - b.row(j)[k]) * (a.row(i)[k] - b.row(j)[k]);
+      for (std::size_t k = 0; k < a.d; ++k)
+        r2 += (a.row(i)[k] - b.row(j)[k]) * (a.row(i)[k] - b.row(j)[k]);
       s += wb[j] * std::sqrt(r2);
     }
     row[i] = wa[i] * s;
@@ -44,8 +47,8 @@ void check_pair(const char* who, ConstRows x, ConstRows y) {
   check_positive(who, "first sample size", x.n);
   check_positive(who, "second sample size", y.n);
   if (x.d != y.d)
-    throw InvalidArgument(std::string(who) + ": the two samples have dimensions " + std::to_string(x.d) +
-                          " and " + std::to_string(y.d));
+    throw InvalidArgument(std::string(who) + ": the two samples have dimensions " +
+                          std::to_string(x.d) + " and " + std::to_string(y.d));
 }
 
 }  // namespace
@@ -59,7 +62,8 @@ double median_distance(ConstRows x, ConstRows y) {
   for (std::size_t i = 0; i < pooled.n(); ++i)
     for (std::size_t j = i + 1; j < pooled.n(); ++j) {
       double s = 0;
-      for (std::size_t k = 0; k < x.d; ++k) s += (pooled(i, k) - pooled(j, k)) * (pooled(i, k) - pooled(j, k));
+      for (std::size_t k = 0; k < x.d; ++k)
+        s += (pooled(i, k) - pooled(j, k)) * (pooled(i, k) - pooled(j, k));
       dist.push_back(std::sqrt(s));
     }
   if (dist.empty()) return 1.0;
@@ -67,8 +71,8 @@ double median_distance(ConstRows x, ConstRows y) {
   return dist[dist.size() / 2] > 0 ? dist[dist.size() / 2] : 1.0;
 }
 
-double mmd2(ConstRows x, ConstRows y, double ell, std::span<const double> logwx, std::span<const double> logwy,
-            bool unbiased) {
+double mmd2(ConstRows x, ConstRows y, double ell, std::span<const double> logwx,
+            std::span<const double> logwy, bool unbiased) {
   check_pair("mmd2", x, y);
   check_positive_finite("mmd2", "kernel bandwidth", ell);
   if (unbiased && (!logwx.empty() || !logwy.empty()))
@@ -86,10 +90,12 @@ double mmd2(ConstRows x, ConstRows y, double ell, std::span<const double> logwx,
   return kxx + kyy - 2 * kxy;
 }
 
-double energy_distance(ConstRows x, ConstRows y, std::span<const double> logwx, std::span<const double> logwy) {
+double energy_distance(ConstRows x, ConstRows y, std::span<const double> logwx,
+                       std::span<const double> logwy) {
   check_pair("energy_distance", x, y);
   const auto wx = normalised_weights(logwx, x.n), wy = normalised_weights(logwy, y.n);
-  return 2 * distance_mean(x, wx, y, wy) - distance_mean(x, wx, x, wx) - distance_mean(y, wy, y, wy);
+  return 2 * distance_mean(x, wx, y, wy) - distance_mean(x, wx, x, wx) -
+         distance_mean(y, wy, y, wy);
 }
 
 }  // namespace sf

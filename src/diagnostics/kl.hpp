@@ -15,6 +15,7 @@ double kl_gaussian(const Eigen::VectorXd& m1, const Eigen::MatrixXd& s1, const E
 
 // KL(p̂ ‖ π) ≈ E_p[log p̂(X) − log π(X)] + log Z with p̂ a (leave-one-out when unweighted)
 // Gaussian KDE of the particles. Needs the target's log Z; bandwidth 0 = Silverman.
-double kl_kde(ConstRows x, const Target& target, std::span<const double> logw = {}, double bandwidth = 0);
+double kl_kde(ConstRows x, const Target& target, std::span<const double> logw = {},
+              double bandwidth = 0);
 
 }  // namespace sf

@@ -12,7 +12,8 @@ double ksd2_imq(ConstRows x, ConstRows s, std::span<const double> logw, double c
   check_positive("ksd2_imq", "number of particles", x.n);
   check_positive_finite("ksd2_imq", "c", c);
   if (!(beta < 0 && beta > -1)) throw InvalidArgument("ksd2_imq: beta must lie in (-1, 0)");
-  if (s.n != x.n || s.d != x.d) throw InvalidArgument("ksd2_imq: scores must have the particles' shape");
+  if (s.n != x.n || s.d != x.d)
+    throw InvalidArgument("ksd2_imq: scores must have the particles' shape");
   const bool weighted = !logw.empty();
   const auto w = normalised_weights(logw, x.n);
   const double d = static_cast<double>(x.d);

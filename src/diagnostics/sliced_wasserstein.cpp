@@ -24,8 +24,8 @@ void sort_weighted(std::span<const double> v, std::span<const double> w, std::ve
 
 }  // namespace
 
-double wasserstein2_squared_1d(std::span<const double> a, std::span<const double> wa, std::span<const double> b,
-                               std::span<const double> wb) {
+double wasserstein2_squared_1d(std::span<const double> a, std::span<const double> wa,
+                               std::span<const double> b, std::span<const double> wb) {
   std::vector<double> sa, swa, sb, swb;
   sort_weighted(a, wa, sa, swa);
   sort_weighted(b, wb, sb, swb);
@@ -51,7 +51,8 @@ double sliced_wasserstein2(ConstRows x, ConstRows y, std::size_t projections, st
   check_positive("sliced_wasserstein2", "number of projections", projections);
   check_positive("sliced_wasserstein2", "first sample size", x.n);
   check_positive("sliced_wasserstein2", "second sample size", y.n);
-  if (x.d != y.d) throw InvalidArgument("sliced_wasserstein2: the two samples have different dimensions");
+  if (x.d != y.d)
+    throw InvalidArgument("sliced_wasserstein2: the two samples have different dimensions");
   const auto wx = normalised_weights(logwx, x.n), wy = normalised_weights(logwy, y.n);
   std::vector<double> px(x.n), py(y.n), theta(x.d);
   double total = 0;

@@ -38,7 +38,8 @@ double normalised_ess(std::span<const double> logw) {
   return 1 / (s2 * static_cast<double>(w.size()));
 }
 
-ModeCoverage mode_coverage(ConstRows x, const std::vector<std::vector<double>>& modes, std::span<const double> logw) {
+ModeCoverage mode_coverage(ConstRows x, const std::vector<std::vector<double>>& modes,
+                           std::span<const double> logw) {
   check_positive("mode_coverage", "number of modes", modes.size());
   const auto w = normalised_weights(logw, x.n);
   std::vector<double> share(modes.size(), 0.0);
@@ -48,7 +49,8 @@ ModeCoverage mode_coverage(ConstRows x, const std::vector<std::vector<double>>& 
     for (std::size_t m = 0; m < modes.size(); ++m) {
       check_dim("mode_coverage", "mode", modes[m].size(), x.d);
       double s = 0;
-      for (std::size_t k = 0; k < x.d; ++k) s += (x.row(i)[k] - modes[m][k]) * (x.row(i)[k] - modes[m][k]);
+      for (std::size_t k = 0; k < x.d; ++k)
+        s += (x.row(i)[k] - modes[m][k]) * (x.row(i)[k] - modes[m][k]);
       if (s < best_d) best_d = s, best = m;
     }
     share[best] += w[i];
@@ -64,12 +66,14 @@ ModeCoverage mode_coverage(ConstRows x, const std::vector<std::vector<double>>& 
 }
 
 double relative_fisher(ConstRows a, ConstRows b, std::span<const double> logw) {
-  if (a.n != b.n || a.d != b.d) throw InvalidArgument("relative_fisher: the two score arrays differ in shape");
+  if (a.n != b.n || a.d != b.d)
+    throw InvalidArgument("relative_fisher: the two score arrays differ in shape");
   const auto w = normalised_weights(logw, a.n);
   double s = 0;
   for (std::size_t i = 0; i < a.n; ++i) {
     double r = 0;
-    for (std::size_t k = 0; k < a.d; ++k) r += (a.row(i)[k] - b.row(i)[k]) * (a.row(i)[k] - b.row(i)[k]);
+    for (std::size_t k = 0; k < a.d; ++k)
+      r += (a.row(i)[k] - b.row(i)[k]) * (a.row(i)[k] - b.row(i)[k]);
     s += w[i] * r;
   }
   return s;

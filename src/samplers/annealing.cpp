@@ -11,11 +11,13 @@ namespace sf {
 void GeometricPath::score(const Target& target, double lambda, ConstRows x, Rows out) const {
   target.score(x, out);
   parallel_rows(x.n, [&](std::size_t i) {
-    for (std::size_t k = 0; k < x.d; ++k) out.row(i)[k] = lambda * out.row(i)[k] - (1 - lambda) * x.row(i)[k];
+    for (std::size_t k = 0; k < x.d; ++k)
+      out.row(i)[k] = lambda * out.row(i)[k] - (1 - lambda) * x.row(i)[k];
   });
 }
 
-void GeometricPath::log_density(const Target& target, double lambda, ConstRows x, std::span<double> out) const {
+void GeometricPath::log_density(const Target& target, double lambda, ConstRows x,
+                                std::span<double> out) const {
   target.log_density(x, out);
   parallel_rows(x.n, [&](std::size_t i) {
     double r2 = 0;
@@ -38,7 +40,8 @@ void DilationPath::score(const Target& target, double lambda, ConstRows x, Rows 
   for (std::size_t i = 0; i < x.n * x.d; ++i) out.data[i] /= l;
 }
 
-void DilationPath::log_density(const Target& target, double lambda, ConstRows x, std::span<double> out) const {
+void DilationPath::log_density(const Target& target, double lambda, ConstRows x,
+                               std::span<double> out) const {
   const double l = std::max(lambda, min_lambda_);
   target.log_density(scaled(x, 1 / l).rows(), out);
 }
@@ -46,7 +49,8 @@ void DilationPath::log_density(const Target& target, double lambda, ConstRows x,
 std::unique_ptr<AnnealingPath> make_annealing_path(const std::string& name) {
   if (name == "geometric") return std::make_unique<GeometricPath>();
   if (name == "dilation") return std::make_unique<DilationPath>();
-  throw InvalidArgument(fmt::format("unknown annealing path '{}'; valid paths: geometric, dilation", name));
+  throw InvalidArgument(
+      fmt::format("unknown annealing path '{}'; valid paths: geometric, dilation", name));
 }
 
 double LinearSchedule::lambda(std::size_t step, std::size_t total) const {

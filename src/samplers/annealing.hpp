@@ -15,7 +15,8 @@ class AnnealingPath {
   // out = ∇log π_λ(x).
   virtual void score(const Target& target, double lambda, ConstRows x, Rows out) const = 0;
   // log π_λ(x) up to a constant (for Metropolis corrections and diagnostics).
-  virtual void log_density(const Target& target, double lambda, ConstRows x, std::span<double> out) const = 0;
+  virtual void log_density(const Target& target, double lambda, ConstRows x,
+                           std::span<double> out) const = 0;
 };
 
 // ∇log π_λ = λ∇log π + (1 − λ)∇log π_0.
@@ -23,7 +24,8 @@ class GeometricPath : public AnnealingPath {
  public:
   std::string name() const override { return "geometric"; }
   void score(const Target& target, double lambda, ConstRows x, Rows out) const override;
-  void log_density(const Target& target, double lambda, ConstRows x, std::span<double> out) const override;
+  void log_density(const Target& target, double lambda, ConstRows x,
+                   std::span<double> out) const override;
 };
 
 // π_λ(x) ∝ π(x/λ): ∇log π_λ(x) = (1/λ)∇log π(x/λ), λ clipped to ≥ min_lambda.
@@ -32,7 +34,8 @@ class DilationPath : public AnnealingPath {
   explicit DilationPath(double min_lambda = 0.2) : min_lambda_(min_lambda) {}
   std::string name() const override { return "dilation"; }
   void score(const Target& target, double lambda, ConstRows x, Rows out) const override;
-  void log_density(const Target& target, double lambda, ConstRows x, std::span<double> out) const override;
+  void log_density(const Target& target, double lambda, ConstRows x,
+                   std::span<double> out) const override;
 
  private:
   double min_lambda_;

@@ -8,7 +8,8 @@
 
 namespace sf {
 
-void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step, Rows out) {
+void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step,
+                   Rows out) {
   const double noise = std::sqrt(2 * h);
   constexpr std::size_t kBlock = 64;
   parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
@@ -25,7 +26,9 @@ void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, st
 
 namespace {
 
-void check_config(const char* who, const LangevinConfig& c) { check_positive_finite(who, "step size h", c.step_size); }
+void check_config(const char* who, const LangevinConfig& c) {
+  check_positive_finite(who, "step size h", c.step_size);
+}
 
 SamplerState initial_state(const Target& t, Particles x, std::size_t step, const char* who) {
   check_dim(who, "initial particles", x.d(), t.dim());
@@ -43,9 +46,13 @@ nlohmann::json langevin_json(const char* name, const LangevinConfig& c) {
 
 }  // namespace
 
-Ula::Ula(const Target& target, LangevinConfig cfg) : target_(target), cfg_(cfg) { check_config("ula", cfg_); }
+Ula::Ula(const Target& target, LangevinConfig cfg) : target_(target), cfg_(cfg) {
+  check_config("ula", cfg_);
+}
 
-nlohmann::json Ula::config() const { return langevin_json("ula", cfg_); }
+nlohmann::json Ula::config() const {
+  return langevin_json("ula", cfg_);
+}
 
 SamplerState Ula::init(Particles x, std::size_t step) const {
   SamplerState s = initial_state(target_, std::move(x), step, "ula");
@@ -61,9 +68,13 @@ StepInfo Ula::step(SamplerState& s) const {
   return {};
 }
 
-Mala::Mala(const Target& target, LangevinConfig cfg) : target_(target), cfg_(cfg) { check_config("mala", cfg_); }
+Mala::Mala(const Target& target, LangevinConfig cfg) : target_(target), cfg_(cfg) {
+  check_config("mala", cfg_);
+}
 
-nlohmann::json Mala::config() const { return langevin_json("mala", cfg_); }
+nlohmann::json Mala::config() const {
+  return langevin_json("mala", cfg_);
+}
 
 SamplerState Mala::init(Particles x, std::size_t step) const {
   SamplerState s = initial_state(target_, std::move(x), step, "mala");
@@ -128,7 +139,8 @@ SamplerState AnnealedUla::init(Particles x, std::size_t step) const {
 StepInfo AnnealedUla::step(SamplerState& s) const {
   // The cached gradient belongs to λ(step); after the move it is refreshed at λ(step + 1).
   const double lambda = lambda_at(s.step);
-  langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step, s.x.rows());
+  langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step,
+                s.x.rows());
   ++s.step;
   path_->score(target_, lambda_at(s.step), s.x.rows(), s.grad.rows());
   return {.lambda = lambda};

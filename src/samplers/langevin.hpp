@@ -16,7 +16,8 @@ struct LangevinConfig {
 };
 
 // out_i = x_i + h g_i + √(2h) ξ_i, ξ keyed by (seed, i, step). `out` may alias `x`.
-void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step, Rows out);
+void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step,
+                   Rows out);
 
 class Ula : public Sampler {
  public:

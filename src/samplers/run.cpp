@@ -17,9 +17,9 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
     ++r.steps_taken;
     const std::size_t bad = first_non_finite(state.x.rows());
     if (bad < state.x.n())
-      throw NumericalError(fmt::format(
-          "{}: particle {} became non-finite at step {} (value {}); {}", sampler.name(), bad, state.step,
-          state.x(bad, 0), sampler.divergence_hint()));
+      throw NumericalError(
+          fmt::format("{}: particle {} became non-finite at step {} (value {}); {}", sampler.name(),
+                      bad, state.step, state.x(bad, 0), sampler.divergence_hint()));
     bool go_on = true;
     for (auto* o : observers) go_on = o->on_step(state, info) && go_on;
     if (!go_on) {

@@ -44,7 +44,8 @@ double median_bandwidth(ConstRows x) {
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t j = i + 1; j < m; ++j) {
       double s = 0;
-      for (std::size_t k = 0; k < x.d; ++k) s += (x.row(i)[k] - x.row(j)[k]) * (x.row(i)[k] - x.row(j)[k]);
+      for (std::size_t k = 0; k < x.d; ++k)
+        s += (x.row(i)[k] - x.row(j)[k]) * (x.row(i)[k] - x.row(j)[k]);
       dist.push_back(std::sqrt(s));
     }
   if (dist.empty()) return 1.0;
@@ -58,12 +59,14 @@ KernelDensity::KernelDensity(ConstRows data, double bandwidth, std::span<const d
   check_positive("KernelDensity", "number of data points", n_);
   check_positive_finite("KernelDensity", "bandwidth", bandwidth);
   if (!logw.empty() && logw.size() != n_)
-    throw InvalidArgument(fmt::format("KernelDensity: {} log-weights for {} points", logw.size(), n_));
+    throw InvalidArgument(
+        fmt::format("KernelDensity: {} log-weights for {} points", logw.size(), n_));
   for (std::size_t i = 0; i < n_; ++i)
     for (std::size_t k = 0; k < d_; ++k) xt_[k * n_ + i] = data.row(i)[k];
   if (!logw.empty()) {
     const double m = *std::max_element(logw.begin(), logw.end());
-    if (!std::isfinite(m)) throw NumericalError("KernelDensity: the largest log-weight is not finite");
+    if (!std::isfinite(m))
+      throw NumericalError("KernelDensity: the largest log-weight is not finite");
     double s = 0;
     for (std::size_t i = 0; i < n_; ++i) s += std::exp(lw_[i] = logw[i] - m);
     log_wsum_ = std::log(s);
@@ -89,7 +92,8 @@ void KernelDensity::query(const double* q, std::size_t skip, bool want_mean, dou
       for (std::size_t j = 0; j < n_; ++j) {
         if (j == skip) continue;
         double s = 0;
-        for (std::size_t k = 0; k < d_; ++k) s += (q[k] - xt_[k * n_ + j]) * (q[k] - xt_[k * n_ + j]);
+        for (std::size_t k = 0; k < d_; ++k)
+          s += (q[k] - xt_[k * n_ + j]) * (q[k] - xt_[k * n_ + j]);
         shift = std::max(shift, lw_[j] - c * s);
       }
     }

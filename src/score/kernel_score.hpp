@@ -37,19 +37,17 @@ class KernelDensity {
   void log_density_loo(std::span<double> out) const;
 
  private:
-  struct Sums {
-    double log_total;          // log Σ_j w_j exp(−|q − x_j|²/2h²)  (w relative to max)
-    std::vector<double> mean;  // Σ_j r_j x_j
-  };
-  // Kernel sums for one query; `skip` excludes one data index (n_ = none).
-  void query(const double* q, std::size_t skip, bool want_mean, double& log_total, double* mean) const;
+  // For one query: log_total = log Σ_j w_j exp(−|q − x_j|²/2h²) (w relative to the largest)
+  // and, if wanted, mean = Σ_j r_j x_j. `skip` excludes one data index (n_: none).
+  void query(const double* q, std::size_t skip, bool want_mean, double& log_total,
+             double* mean) const;
   double log_norm() const;
 
   std::size_t n_, d_;
   double h_;
-  std::vector<double> xt_;    // d × n, coordinate-major
-  std::vector<double> lw_;    // log-weights minus their max
-  double log_wsum_ = 0;       // log Σ exp(lw_)
+  std::vector<double> xt_;  // d × n, coordinate-major
+  std::vector<double> lw_;  // log-weights minus their max
+  double log_wsum_ = 0;     // log Σ exp(lw_)
 };
 
 }  // namespace sf

@@ -9,9 +9,13 @@
 
 namespace sf {
 
-Banana::Banana(double sigma) : s2_(sigma * sigma) { check_positive_finite("banana", "sigma", sigma); }
+Banana::Banana(double sigma) : s2_(sigma * sigma) {
+  check_positive_finite("banana", "sigma", sigma);
+}
 
-std::string Banana::spec() const { return fmt::format("banana:sigma={}", std::sqrt(s2_)); }
+std::string Banana::spec() const {
+  return fmt::format("banana:sigma={}", std::sqrt(s2_));
+}
 
 double Banana::log_density_row(const double* x) const {
   const double u = x[1] - x[0] * x[0], v = 1 - x[0];
@@ -35,6 +39,8 @@ void Banana::sample(std::uint64_t seed, Rows out) const {
 }
 
 // ∫∫ = (√(2π) σ)(√(2π)/σ) = 2π.
-std::optional<double> Banana::log_normaliser() const { return std::log(2 * std::numbers::pi); }
+std::optional<double> Banana::log_normaliser() const {
+  return std::log(2 * std::numbers::pi);
+}
 
 }  // namespace sf

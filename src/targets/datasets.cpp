@@ -38,7 +38,8 @@ void rings(std::size_t i, std::size_t n, Draws& rng, double* p) {
   std::size_t ring = 0, j = i;
   while (ring < 3 && j >= counts[ring]) j -= counts[ring++];
   const double r = 0.25 * static_cast<double>(ring + 1);
-  const double a = 2 * pi * static_cast<double>(j) / static_cast<double>(std::max<std::size_t>(counts[ring], 1));
+  const double a =
+      2 * pi * static_cast<double>(j) / static_cast<double>(std::max<std::size_t>(counts[ring], 1));
   p[0] = 3 * r * std::cos(a) + 0.08 * rng.normal();
   p[1] = 3 * r * std::sin(a) + 0.08 * rng.normal();
 }
@@ -47,7 +48,8 @@ void moons(std::size_t i, std::size_t n, Draws& rng, double* p) {
   const std::size_t outer = n / 2;
   const bool is_outer = i < outer;
   const std::size_t m = is_outer ? outer : n - outer, j = is_outer ? i : i - outer;
-  const double a = pi * static_cast<double>(j) / static_cast<double>(std::max<std::size_t>(m - 1, 1));
+  const double a =
+      pi * static_cast<double>(j) / static_cast<double>(std::max<std::size_t>(m - 1, 1));
   double x = is_outer ? std::cos(a) : 1 - std::cos(a);
   double y = is_outer ? std::sin(a) : 1 - std::sin(a) - 0.5;
   x += 0.1 * rng.normal();
@@ -90,10 +92,14 @@ struct Generator {
   PointFn fn;
 };
 const std::vector<Generator>& generators() {
-  static const std::vector<Generator> g = {
-      {"moons", moons},     {"swissroll", swissroll}, {"8gaussians", eight_gaussians},
-      {"checkerboard", checkerboard}, {"pinwheel", pinwheel}, {"rings", rings},
-      {"circles", circles}, {"2spirals", two_spirals}};
+  static const std::vector<Generator> g = {{"moons", moons},
+                                           {"swissroll", swissroll},
+                                           {"8gaussians", eight_gaussians},
+                                           {"checkerboard", checkerboard},
+                                           {"pinwheel", pinwheel},
+                                           {"rings", rings},
+                                           {"circles", circles},
+                                           {"2spirals", two_spirals}};
   return g;
 }
 
@@ -109,7 +115,8 @@ const std::vector<std::string>& dataset_names() {
 }
 
 Particles sample_dataset(const std::string& name, std::size_t n, std::uint64_t seed) {
-  if (n == 0) throw InvalidArgument(fmt::format("data set {}: n is 0, but must be at least 1", name));
+  if (n == 0)
+    throw InvalidArgument(fmt::format("data set {}: n is 0, but must be at least 1", name));
   for (const auto& g : generators()) {
     if (g.name != name) continue;
     Particles out(n, 2);
@@ -119,7 +126,8 @@ Particles sample_dataset(const std::string& name, std::size_t n, std::uint64_t s
     });
     return out;
   }
-  throw InvalidArgument(fmt::format("unknown data set '{}'; valid data sets: {}", name, fmt::join(dataset_names(), ", ")));
+  throw InvalidArgument(fmt::format("unknown data set '{}'; valid data sets: {}", name,
+                                    fmt::join(dataset_names(), ", ")));
 }
 
 }  // namespace sf

@@ -9,7 +9,9 @@
 
 namespace sf {
 namespace {
-double well_energy(double a) { return a * a * a * a - 6 * a * a - 0.5 * a; }
+double well_energy(double a) {
+  return a * a * a * a - 6 * a * a - 0.5 * a;
+}
 constexpr std::size_t kMaxModeDim = 16;  // 2^(d/2) modes are listed up to d = 16
 }  // namespace
 
@@ -19,7 +21,9 @@ ManyWell::ManyWell(std::size_t d)
     throw InvalidArgument(fmt::format("many-well: d is {}, but must be a positive even number", d));
 }
 
-std::string ManyWell::spec() const { return d_ == 2 ? "double-well" : fmt::format("many-well:d={}", d_); }
+std::string ManyWell::spec() const {
+  return d_ == 2 ? "double-well" : fmt::format("many-well:d={}", d_);
+}
 
 double ManyWell::log_density_row(const double* x) const {
   double e = 0;

@@ -14,7 +14,9 @@ Funnel::Funnel(std::size_t d, double scale) : d_(d), scale_(scale) {
   check_positive_finite("funnel", "scale", scale);
 }
 
-std::string Funnel::spec() const { return fmt::format("funnel:d={},scale={}", d_, scale_); }
+std::string Funnel::spec() const {
+  return fmt::format("funnel:d={},scale={}", d_, scale_);
+}
 
 double Funnel::log_density_row(const double* x) const {
   const double half_log_2pi = 0.5 * std::log(2 * std::numbers::pi);

@@ -10,14 +10,18 @@
 
 namespace sf {
 
-Gaussian::Gaussian(Eigen::VectorXd mean, Eigen::MatrixXd cov) : mean_(std::move(mean)), cov_(std::move(cov)) {
+Gaussian::Gaussian(Eigen::VectorXd mean, Eigen::MatrixXd cov)
+    : mean_(std::move(mean)), cov_(std::move(cov)) {
   const auto d = mean_.size();
   if (d == 0) throw InvalidArgument("gauss: dimension d is 0, but must be at least 1");
   if (cov_.rows() != d || cov_.cols() != d)
-    throw InvalidArgument(fmt::format("gauss: covariance is {}x{}, but the mean has dimension {}", cov_.rows(), cov_.cols(), d));
-  if (!cov_.isApprox(cov_.transpose(), 1e-12)) throw InvalidArgument("gauss: covariance is not symmetric");
+    throw InvalidArgument(fmt::format("gauss: covariance is {}x{}, but the mean has dimension {}",
+                                      cov_.rows(), cov_.cols(), d));
+  if (!cov_.isApprox(cov_.transpose(), 1e-12))
+    throw InvalidArgument("gauss: covariance is not symmetric");
   Eigen::LLT<Eigen::MatrixXd> llt(cov_);
-  if (llt.info() != Eigen::Success) throw InvalidArgument("gauss: covariance is not positive definite");
+  if (llt.info() != Eigen::Success)
+    throw InvalidArgument("gauss: covariance is not positive definite");
   chol_ = llt.matrixL();
   precision_ = llt.solve(Eigen::MatrixXd::Identity(d, d));
   log_norm_ = -0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi) -

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <numbers>
 
-#include <Eigen/Cholesky>
 #include <fmt/format.h>
+#include <Eigen/Cholesky>
 
 #include "core/check.hpp"
 #include "core/error.hpp"
@@ -15,24 +15,28 @@
 namespace sf {
 namespace {
 constexpr std::size_t kMaxComponents = 4096;
-constexpr std::size_t kBlock = 64;          // particles per vectorised block
-constexpr std::size_t kMaxSharedDim = 16;   // the shared path keeps d × kBlock on the stack
-}
+constexpr std::size_t kBlock = 64;         // particles per vectorised block
+constexpr std::size_t kMaxSharedDim = 16;  // the shared path keeps d × kBlock on the stack
+}  // namespace
 
 GaussianMixture::GaussianMixture(std::string spec, std::vector<MixtureComponent> comps)
     : spec_(std::move(spec)), k_(comps.size()) {
   if (comps.empty()) throw InvalidArgument(spec_ + ": a mixture needs at least one component");
   if (k_ > kMaxComponents)
-    throw InvalidArgument(fmt::format("{}: {} components, at most {} are supported", spec_, k_, kMaxComponents));
+    throw InvalidArgument(
+        fmt::format("{}: {} components, at most {} are supported", spec_, k_, kMaxComponents));
   d_ = static_cast<std::size_t>(comps[0].mean.size());
   double wsum = 0;
   for (std::size_t k = 0; k < k_; ++k) {
     const auto& c = comps[k];
     if (!(c.weight > 0) || !std::isfinite(c.weight))
-      throw InvalidArgument(fmt::format("{}: weight of component {} is {}, but must be positive", spec_, k, c.weight));
-    if (static_cast<std::size_t>(c.mean.size()) != d_ || static_cast<std::size_t>(c.cov.rows()) != d_ ||
+      throw InvalidArgument(fmt::format("{}: weight of component {} is {}, but must be positive",
+                                        spec_, k, c.weight));
+    if (static_cast<std::size_t>(c.mean.size()) != d_ ||
+        static_cast<std::size_t>(c.cov.rows()) != d_ ||
         static_cast<std::size_t>(c.cov.cols()) != d_)
-      throw InvalidArgument(fmt::format("{}: component {} does not have dimension {}", spec_, k, d_));
+      throw InvalidArgument(
+          fmt::format("{}: component {} does not have dimension {}", spec_, k, d_));
     wsum += c.weight;
     if (!c.cov.isDiagonal()) diagonal_ = false;
   }
@@ -40,7 +44,8 @@ GaussianMixture::GaussianMixture(std::string spec, std::vector<MixtureComponent>
     const auto& c = comps[k];
     Eigen::LLT<Eigen::MatrixXd> llt(c.cov);
     if (llt.info() != Eigen::Success)
-      throw InvalidArgument(fmt::format("{}: covariance of component {} is not positive definite", spec_, k));
+      throw InvalidArgument(
+          fmt::format("{}: covariance of component {} is not positive definite", spec_, k));
     const Eigen::MatrixXd L = llt.matrixL();
     chol_.push_back(L);
     precision_.push_back(llt.solve(Eigen::MatrixXd::Identity(d_, d_)));
@@ -68,7 +73,8 @@ GaussianMixture::GaussianMixture(std::string spec, std::vector<MixtureComponent>
   }
 }
 
-void GaussianMixture::shared_block(const double* x, std::size_t count, double* logp, double* g) const {
+void GaussianMixture::shared_block(const double* x, std::size_t count, double* logp,
+                                   double* g) const {
   alignas(64) double xs[kMaxSharedDim][kBlock], acc[kMaxSharedDim][kBlock];
   alignas(64) double m[kBlock], total[kBlock];
   thread_local std::vector<double> lt;
@@ -107,7 +113,8 @@ void GaussianMixture::shared_block(const double* x, std::size_t count, double* l
   }
   if (g)  // ∇log π = P(Σ_k r_k μ_k − x)
     for (std::size_t j = 0; j < d_; ++j)
-      for (std::size_t t = 0; t < count; ++t) g[t * d_ + j] = inv_var_[j] * (acc[j][t] / total[t] - xs[j][t]);
+      for (std::size_t t = 0; t < count; ++t)
+        g[t * d_ + j] = inv_var_[j] * (acc[j][t] / total[t] - xs[j][t]);
   if (logp)
     for (std::size_t t = 0; t < count; ++t) {
       double q = 0;
@@ -144,7 +151,8 @@ void GaussianMixture::component_terms(const double* x, double* logt, double* pr)
         q += r * r * iv[j];
       }
     } else {
-      const Eigen::VectorXd r = Eigen::Map<const Eigen::VectorXd>(x, d_) - Eigen::Map<const Eigen::VectorXd>(mu, d_);
+      const Eigen::VectorXd r =
+          Eigen::Map<const Eigen::VectorXd>(x, d_) - Eigen::Map<const Eigen::VectorXd>(mu, d_);
       Eigen::Map<Eigen::VectorXd>(pr + k * d_, d_) = precision_[k] * r;
       q = r.dot(precision_[k] * r);
     }
@@ -152,40 +160,31 @@ void GaussianMixture::component_terms(const double* x, double* logt, double* pr)
   }
 }
 
-double GaussianMixture::log_density_row(const double* x) const {
-  double logt[kMaxComponents];
-  thread_local std::vector<double> pr;
-  pr.resize(k_ * d_);
-  component_terms(x, logt, pr.data());
+double GaussianMixture::responsibilities(const double* x, double* r, double* pr) const {
+  component_terms(x, r, pr);
   double m = -INFINITY;
-  for (std::size_t k = 0; k < k_; ++k) m = std::max(m, logt[k]);
+  for (std::size_t k = 0; k < k_; ++k) m = std::max(m, r[k]);
   double s = 0;
-  for (std::size_t k = 0; k < k_; ++k) s += fast_exp(logt[k] - m);
+  for (std::size_t k = 0; k < k_; ++k) s += (r[k] = fast_exp(r[k] - m));
+  for (std::size_t k = 0; k < k_; ++k) r[k] /= s;
   return m + std::log(s);
 }
 
-void GaussianMixture::score_row(const double* x, double* g) const {
-  // Small fixed-size buffers on the stack: this is the per-particle hot path of ULA.
-  double logt[kMaxComponents];
+double GaussianMixture::log_density_row(const double* x) const {
+  double r[kMaxComponents];
   thread_local std::vector<double> pr;
   pr.resize(k_ * d_);
-  component_terms(x, logt, pr.data());
-  double m = -INFINITY;
-  for (std::size_t k = 0; k < k_; ++k) m = std::max(m, logt[k]);
-  double s = 0;
-  for (std::size_t k = 0; k < k_; ++k) s += (logt[k] = fast_exp(logt[k] - m));
-  for (std::size_t j = 0; j < d_; ++j) g[j] = 0;
-  for (std::size_t k = 0; k < k_; ++k)
-    for (std::size_t j = 0; j < d_; ++j) g[j] -= logt[k] * pr[k * d_ + j];
-  for (std::size_t j = 0; j < d_; ++j) g[j] /= s;
+  return responsibilities(x, r, pr.data());
 }
 
-std::size_t GaussianMixture::component_of(const double* x) const {
-  double logt[kMaxComponents];
+void GaussianMixture::score_row(const double* x, double* g) const {
+  double r[kMaxComponents];
   thread_local std::vector<double> pr;
   pr.resize(k_ * d_);
-  component_terms(x, logt, pr.data());
-  return static_cast<std::size_t>(std::max_element(logt, logt + k_) - logt);
+  responsibilities(x, r, pr.data());
+  for (std::size_t j = 0; j < d_; ++j) g[j] = 0;
+  for (std::size_t k = 0; k < k_; ++k)
+    for (std::size_t j = 0; j < d_; ++j) g[j] -= r[k] * pr[k * d_ + j];
 }
 
 void GaussianMixture::sample(std::uint64_t seed, Rows out) const {
@@ -195,7 +194,8 @@ void GaussianMixture::sample(std::uint64_t seed, Rows out) const {
   parallel_rows(out.n, [&](std::size_t i) {
     Draws rng(seed, Stream::reference, i, 0);
     const double u = rng.uniform();
-    const std::size_t k = std::min<std::size_t>(std::lower_bound(cum.begin(), cum.end(), u) - cum.begin(), k_ - 1);
+    const std::size_t k =
+        std::min<std::size_t>(std::lower_bound(cum.begin(), cum.end(), u) - cum.begin(), k_ - 1);
     Eigen::VectorXd z(d_);
     rng.normals(z.data(), d_);
     Eigen::Map<Eigen::VectorXd>(out.row(i), d_) =
@@ -233,28 +233,34 @@ GaussianMixture GaussianMixture::from_json(const std::filesystem::path& path) {
     std::vector<MixtureComponent> comps;
     for (std::size_t k = 0; k < means.size(); ++k) {
       const auto d = static_cast<Eigen::Index>(means[k].size());
-      MixtureComponent c{w[k], Eigen::Map<const Eigen::VectorXd>(means[k].data(), d), Eigen::MatrixXd::Identity(d, d)};
+      MixtureComponent c{w[k], Eigen::Map<const Eigen::VectorXd>(means[k].data(), d),
+                         Eigen::MatrixXd::Identity(d, d)};
       if (j.contains("covariances")) {
         const auto cov = j["covariances"].at(k).get<std::vector<std::vector<double>>>();
         if (static_cast<Eigen::Index>(cov.size()) != d)
-          throw FormatError(fmt::format("{}: covariance {} has {} rows, expected {}", name, k, cov.size(), d));
+          throw FormatError(
+              fmt::format("{}: covariance {} has {} rows, expected {}", name, k, cov.size(), d));
         for (Eigen::Index r = 0; r < d; ++r) {
           if (static_cast<Eigen::Index>(cov[r].size()) != d)
-            throw FormatError(fmt::format("{}: covariance {} row {} has {} entries, expected {}", name, k, r, cov[r].size(), d));
+            throw FormatError(fmt::format("{}: covariance {} row {} has {} entries, expected {}",
+                                          name, k, r, cov[r].size(), d));
           for (Eigen::Index s = 0; s < d; ++s) c.cov(r, s) = cov[r][s];
         }
       } else if (j.contains("variances")) {
         const auto v = j["variances"].at(k).get<std::vector<double>>();
         if (static_cast<Eigen::Index>(v.size()) != d)
-          throw FormatError(fmt::format("{}: variances {} has {} entries, expected {}", name, k, v.size(), d));
+          throw FormatError(
+              fmt::format("{}: variances {} has {} entries, expected {}", name, k, v.size(), d));
         c.cov = Eigen::Map<const Eigen::VectorXd>(v.data(), d).asDiagonal();
       }
       comps.push_back(std::move(c));
     }
     return GaussianMixture("gmm-file:path=" + name, std::move(comps));
   } catch (const nlohmann::json::exception& e) {
-    throw FormatError(fmt::format("{}: not a Gaussian mixture ({}); expected keys 'means', optional "
-                                  "'weights' and 'covariances' or 'variances'", name, e.what()));
+    throw FormatError(
+        fmt::format("{}: not a Gaussian mixture ({}); expected keys 'means', optional "
+                    "'weights' and 'covariances' or 'variances'",
+                    name, e.what()));
   }
 }
 

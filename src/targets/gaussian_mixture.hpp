@@ -35,12 +35,12 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   std::array<double, 4> plot_box() const override;
 
   std::size_t components() const { return k_; }
-  // Index of the component with the largest responsibility at x.
-  std::size_t component_of(const double* x) const;
 
  private:
   // log w_k + log N(x; μ_k, Σ_k) for every k, and the precision-weighted residuals P_k(x-μ_k).
   void component_terms(const double* x, double* logt, double* pr) const;
+  // r_k = responsibility of component k at x (pr as above); returns log π(x).
+  double responsibilities(const double* x, double* r, double* pr) const;
 
   // count rows from x: log π into logp and/or ∇log π into g (either may be null).
   void shared_block(const double* x, std::size_t count, double* logp, double* g) const;

@@ -12,7 +12,8 @@ class GridInverseCdf {
  public:
   // `log_f` is an unnormalised log-density with negligible mass outside [a, b].
   template <class F>
-  GridInverseCdf(F&& log_f, double a, double b, std::size_t cells = 200000) : a_(a), h_((b - a) / cells) {
+  GridInverseCdf(F&& log_f, double a, double b, std::size_t cells = 200000)
+      : a_(a), h_((b - a) / cells) {
     std::vector<double> lf(cells + 1);
     double m = -INFINITY;
     for (std::size_t i = 0; i <= cells; ++i) m = std::max(m, lf[i] = log_f(a + h_ * i));

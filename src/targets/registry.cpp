@@ -16,7 +16,9 @@ void Target::sample(std::uint64_t, Rows) const {
 
 const std::vector<TargetInfo>& target_catalogue() {
   static const std::vector<TargetInfo> cat = {
-      {"gauss", "d=2, mean=0 (scalar or [list]), var=1 (scalar or [list]: diagonal), rho=0 (equicorrelation), cov=[d*d values]",
+      {"gauss",
+       "d=2, mean=0 (scalar or [list]), var=1 (scalar or [list]: diagonal), rho=0 "
+       "(equicorrelation), cov=[d*d values]",
        "N(mean, cov) in any dimension"},
       {"gmm-grid16", "", "16 unit-variance components on {-6,-2,2,6}^2"},
       {"gmm-grid16-far", "", "16 unit-variance components on {-15,-5,5,15}^2"},
@@ -39,11 +41,13 @@ std::unique_ptr<Target> make_gauss(const Spec& s) {
   s.allow_only({"d", "mean", "var", "rho", "cov"});
   const std::size_t d = s.count("d", 2);
   auto expand = [&](const std::string& key, double fallback) {
-    if (!s.has(key)) return Eigen::VectorXd::Constant(static_cast<Eigen::Index>(d), fallback).eval();
+    if (!s.has(key))
+      return Eigen::VectorXd::Constant(static_cast<Eigen::Index>(d), fallback).eval();
     auto v = s.list(key);
     if (v.size() == 1) v.assign(d, v[0]);
     if (v.size() != d)
-      throw InvalidArgument(fmt::format("{}: {} has {} values, but d = {}", s.text(), key, v.size(), d));
+      throw InvalidArgument(
+          fmt::format("{}: {} has {} values, but d = {}", s.text(), key, v.size(), d));
     return Eigen::Map<Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(d)).eval();
   };
   const Eigen::VectorXd mean = expand("mean", 0.0);
@@ -51,13 +55,17 @@ std::unique_ptr<Target> make_gauss(const Spec& s) {
   if (s.has("cov")) {
     auto c = s.list("cov");
     if (c.size() != d * d)
-      throw InvalidArgument(fmt::format("{}: cov has {} values, but d*d = {}", s.text(), c.size(), d * d));
-    cov = Eigen::Map<Eigen::MatrixXd>(c.data(), static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d));
+      throw InvalidArgument(
+          fmt::format("{}: cov has {} values, but d*d = {}", s.text(), c.size(), d * d));
+    cov = Eigen::Map<Eigen::MatrixXd>(c.data(), static_cast<Eigen::Index>(d),
+                                      static_cast<Eigen::Index>(d));
   } else {
     const Eigen::VectorXd sd = expand("var", 1.0).cwiseSqrt();
     const double rho = s.number("rho", 0.0);
-    check_in_range("gauss", "rho", rho, -1.0 / std::max<double>(1.0, static_cast<double>(d) - 1), 1.0);
-    Eigen::MatrixXd corr = Eigen::MatrixXd::Constant(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d), rho);
+    check_in_range("gauss", "rho", rho, -1.0 / std::max<double>(1.0, static_cast<double>(d) - 1),
+                   1.0);
+    Eigen::MatrixXd corr =
+        Eigen::MatrixXd::Constant(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d), rho);
     corr.diagonal().setOnes();
     cov = sd.asDiagonal() * corr * sd.asDiagonal();
   }
@@ -72,7 +80,8 @@ std::unique_ptr<Target> make_target(const std::string& text) {
   if (n == "gauss") return make_gauss(s);
   if (n == "gmm-file") {
     s.allow_only({"path"});
-    if (!s.has("path")) throw InvalidArgument("gmm-file: give the mixture file as gmm-file:path=FILE.json");
+    if (!s.has("path"))
+      throw InvalidArgument("gmm-file: give the mixture file as gmm-file:path=FILE.json");
     return std::make_unique<GaussianMixture>(GaussianMixture::from_json(s.string("path", "")));
   }
   if (n == "many-well") {
@@ -89,7 +98,8 @@ std::unique_ptr<Target> make_target(const std::string& text) {
   }
   if (n == "ring") {
     s.allow_only({"cx", "cy", "radius", "noise"});
-    return std::make_unique<Ring>(s.number("cx", 4), s.number("cy", 0), s.number("radius", 1), s.number("noise", 0.2));
+    return std::make_unique<Ring>(s.number("cx", 4), s.number("cy", 0), s.number("radius", 1),
+                                  s.number("noise", 0.2));
   }
   s.allow_only({});
   if (n == "gmm-grid16") return std::make_unique<GaussianMixture>(make_grid16(4.0));
@@ -100,8 +110,9 @@ std::unique_ptr<Target> make_target(const std::string& text) {
   if (n == "double-well") return std::make_unique<ManyWell>(2);
   std::vector<std::string> names;
   for (const auto& t : target_catalogue()) names.push_back(t.name);
-  throw InvalidArgument(fmt::format("unknown target '{}'; valid targets: {} (see `scoreflow targets`)", n,
-                                    fmt::join(names, ", ")));
+  throw InvalidArgument(
+      fmt::format("unknown target '{}'; valid targets: {} (see `scoreflow targets`)", n,
+                  fmt::join(names, ", ")));
 }
 
 }  // namespace sf

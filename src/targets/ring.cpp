@@ -10,17 +10,23 @@
 namespace sf {
 
 Ring::Ring(double cx, double cy, double radius, double noise)
-    : cx_(cx), cy_(cy), r_(radius), s_(noise),
+    : cx_(cx),
+      cy_(cy),
+      r_(radius),
+      s_(noise),
       // Radial law in polar coordinates: ∝ r exp(−(r − R)²/2s²) on r > 0.
-      radius_([=](double r) { return std::log(r) - (r - radius) * (r - radius) / (2 * noise * noise); },
-              1e-12, radius + 12 * noise) {
+      radius_(
+          [=](double r) { return std::log(r) - (r - radius) * (r - radius) / (2 * noise * noise); },
+          1e-12, radius + 12 * noise) {
   check_positive_finite("ring", "radius", radius);
   check_positive_finite("ring", "noise", noise);
   check_finite("ring", "cx", cx);
   check_finite("ring", "cy", cy);
 }
 
-std::string Ring::spec() const { return fmt::format("ring:cx={},cy={},radius={},noise={}", cx_, cy_, r_, s_); }
+std::string Ring::spec() const {
+  return fmt::format("ring:cx={},cy={},radius={},noise={}", cx_, cy_, r_, s_);
+}
 
 double Ring::log_density_row(const double* x) const {
   const double r = std::hypot(x[0] - cx_, x[1] - cy_);

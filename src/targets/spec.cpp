@@ -48,13 +48,16 @@ Spec Spec::parse(const std::string& text) {
   for (const auto& item : items) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw InvalidArgument(fmt::format("spec '{}': '{}' is not of the form key=value", text, item));
+      throw InvalidArgument(
+          fmt::format("spec '{}': '{}' is not of the form key=value", text, item));
     s.values_[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return s;
 }
 
-bool Spec::has(const std::string& key) const { return values_.count(key) > 0; }
+bool Spec::has(const std::string& key) const {
+  return values_.count(key) > 0;
+}
 
 double Spec::number(const std::string& key, double fallback) const {
   const auto it = values_.find(key);
@@ -64,7 +67,8 @@ double Spec::number(const std::string& key, double fallback) const {
 std::size_t Spec::count(const std::string& key, std::size_t fallback) const {
   const double v = number(key, static_cast<double>(fallback));
   if (!(v >= 1) || v != std::floor(v) || v > 1e9)
-    throw InvalidArgument(fmt::format("{}: parameter {}={} must be a positive whole number", text_, key, v));
+    throw InvalidArgument(
+        fmt::format("{}: parameter {}={} must be a positive whole number", text_, key, v));
   return static_cast<std::size_t>(v);
 }
 
@@ -76,7 +80,8 @@ std::string Spec::string(const std::string& key, const std::string& fallback) co
 std::vector<double> Spec::list(const std::string& key) const {
   std::string v = values_.at(key);
   if (v.empty() || v.front() != '[') return {to_number(text_, key, v)};
-  if (v.back() != ']') throw InvalidArgument(fmt::format("{}: list {} is not closed with ']'", text_, key));
+  if (v.back() != ']')
+    throw InvalidArgument(fmt::format("{}: list {} is not closed with ']'", text_, key));
   v = v.substr(1, v.size() - 2);
   std::vector<double> out;
   std::size_t start = 0;
@@ -91,10 +96,13 @@ std::vector<double> Spec::list(const std::string& key) const {
 void Spec::allow_only(const std::set<std::string>& valid) const {
   for (const auto& [k, v] : values_)
     if (!valid.count(k))
-      throw InvalidArgument(fmt::format("{}: unknown parameter '{}' for '{}'; valid parameters: {}",
-                                        text_, k, name_, valid.empty() ? "none" : fmt::format("{}", fmt::join(valid, ", "))));
+      throw InvalidArgument(
+          fmt::format("{}: unknown parameter '{}' for '{}'; valid parameters: {}", text_, k, name_,
+                      valid.empty() ? "none" : fmt::format("{}", fmt::join(valid, ", "))));
 }
 
-std::string format_list(const std::vector<double>& v) { return fmt::format("[{}]", fmt::join(v, ",")); }
+std::string format_list(const std::vector<double>& v) {
+  return fmt::format("[{}]", fmt::join(v, ","));
+}
 
 }  // namespace sf
