@@ -26,7 +26,9 @@ namespace {
 void add_sample_options(CLI::App& cmd, SampleOptions& o) {
   cmd.add_option("--target,-t", o.target, "target spec, e.g. gauss:d=10 (see `scoreflow targets`)")
       ->capture_default_str();
-  cmd.add_option("--sampler,-s", o.sampler, "ula | mala | annealed-ula")->capture_default_str();
+  cmd.add_option("--sampler,-s", o.sampler,
+                 "ula | mala | annealed-ula | wfr | birth-death | birth-death-kl")
+      ->capture_default_str();
   cmd.add_option("--n,-n", o.n, "number of particles")->capture_default_str();
   cmd.add_option("--steps", o.steps, "number of steps")->capture_default_str();
   cmd.add_option("--step-size", o.step_size, "step size h > 0")->capture_default_str();
@@ -36,6 +38,19 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
   cmd.add_option("--path", o.path, "annealing path: geometric | dilation")->capture_default_str();
   cmd.add_option("--anneal-fraction", o.anneal_fraction,
                  "fraction of steps over which lambda rises to 1")
+      ->capture_default_str();
+  cmd.add_flag("--fk-weights", o.fk_weights,
+               "annealed-ula: Feynman-Kac (AIS) weights and a log Z estimate");
+  cmd.add_option("--density", o.density, "wfr: density estimate, ula-kernel | kde")
+      ->capture_default_str();
+  cmd.add_option("--bandwidth", o.bandwidth,
+                 "wfr (kde), birth-death: kernel bandwidth (0: automatic)");
+  cmd.add_option("--bandwidth-rule", o.bandwidth_rule, "wfr (kde): silverman | median")
+      ->capture_default_str();
+  cmd.add_option("--resampler", o.resampler, "systematic | stratified | residual | multinomial")
+      ->capture_default_str();
+  cmd.add_option("--ess-threshold", o.ess_threshold,
+                 "resample when ESS/N falls below (1: every step)")
       ->capture_default_str();
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");
   cmd.add_option("--metric-n", o.metric_n, "particles used for per-step metrics")

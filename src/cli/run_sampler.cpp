@@ -15,9 +15,13 @@
 #include "diagnostics/divergences.hpp"
 #include "diagnostics/kl.hpp"
 #include "diagnostics/ksd.hpp"
+#include "diagnostics/log_normaliser.hpp"
 #include "diagnostics/sliced_wasserstein.hpp"
 #include "diagnostics/summary_stats.hpp"
+#include "samplers/birth_death.hpp"
 #include "samplers/langevin.hpp"
+#include "samplers/weighted.hpp"
+#include "samplers/wfr.hpp"
 #include "targets/gaussian.hpp"
 #include "targets/registry.hpp"
 
@@ -30,10 +34,13 @@ constexpr std::uint64_t kReferenceSalt = 0x5eed5eedULL;
 constexpr std::size_t kMaxMetricN = 5000;
 constexpr std::size_t kMaxKsdN = 2000;
 
-// The first m rows (particle order carries no meaning, so a prefix is a fair subsample).
+// The first m rows with their log-weights (particle order carries no meaning, so a prefix
+// is a fair subsample).
 Particles head(const Particles& x, std::size_t m) {
   m = std::min(m, x.n());
-  return Particles(m, x.d(), std::vector<double>(x.data(), x.data() + m * x.d()));
+  Particles h(m, x.d(), std::vector<double>(x.data(), x.data() + m * x.d()));
+  if (x.weighted()) h.log_weights().assign(x.log_weights().begin(), x.log_weights().begin() + m);
+  return h;
 }
 
 Particles initial_particles(const SampleOptions& o, const Target& target) {
@@ -44,6 +51,10 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
           fmt::format("--init-file {}: expected an N x d array, got {} dimensions", o.init_file,
                       a.shape.size()));
     check_dim("--init-file", o.init_file, a.shape[1], target.dim());
+    if (a.shape[0] != o.n)
+      throw InvalidArgument(
+          fmt::format("--init-file {} has {} particles, but --n is {}; pass --n {}", o.init_file,
+                      a.shape[0], o.n, a.shape[0]));
     return Particles(a.shape[0], a.shape[1], a.values);
   }
   const std::string spec = o.init.empty() ? fmt::format("gauss:d={}", target.dim()) : o.init;
@@ -60,9 +71,18 @@ std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
   if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
   if (o.sampler == "annealed-ula")
     return std::make_unique<AnnealedUla>(
-        t, AnnealedConfig{lc, o.path, LinearSchedule{o.anneal_fraction}, o.steps});
+        t, AnnealedConfig{lc, o.path, LinearSchedule{o.anneal_fraction}, o.steps, o.fk_weights,
+                          o.resampler, o.ess_threshold});
+  if (o.sampler == "wfr")
+    return std::make_unique<Wfr>(t, WfrConfig{o.step_size, o.seed, o.density, o.bandwidth,
+                                              o.bandwidth_rule, o.resampler, o.ess_threshold});
+  if (o.sampler == "birth-death" || o.sampler == "birth-death-kl")
+    return std::make_unique<BirthDeath>(
+        t, BirthDeathConfig{o.step_size, o.seed, o.bandwidth, o.sampler == "birth-death-kl"});
   throw InvalidArgument(
-      fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula", o.sampler));
+      fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula, wfr, "
+                  "birth-death, birth-death-kl",
+                  o.sampler));
 }
 
 // Cheap per-step metrics on a prefix of the particles against fixed reference samples.
@@ -80,42 +100,59 @@ class TraceObserver : public Observer {
     }
   }
   static std::vector<std::string> columns() {
-    return {"step", "time",   "acceptance", "lambda",      "mean_error",
-            "mmd2", "energy", "ksd2",       "mode_entropy"};
+    return {"step",      "time",       "acceptance", "lambda", "ess",  "resamplings",
+            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2", "mode_entropy"};
   }
   void on_start(const SamplerState& s) override {
     if (s.step == 0) record(s, {});
   }
   bool on_step(const SamplerState& s, const StepInfo& info) override {
-    acc_sum_ += std::isnan(info.acceptance) ? 0 : info.acceptance;
-    acc_count_ += std::isnan(info.acceptance) ? 0 : 1;
-    if (s.step % every_ == 0 || s.step == o_.steps) {
-      StepInfo avg = info;
-      if (acc_count_) avg.acceptance = acc_sum_ / static_cast<double>(acc_count_);
-      acc_sum_ = 0;
-      acc_count_ = 0;
-      record(s, avg);
-    }
+    acceptance_.add(info.acceptance);
+    jumps_.add(info.jump_rate);
+    resamplings_ += info.resampled;
+    if (s.step % every_ == 0 || s.step == o_.steps) record(s, info);
     return true;
   }
 
  private:
+  // Mean of the values seen since the last trace row (NaN when none).
+  struct Average {
+    double sum = 0;
+    std::size_t count = 0;
+    void add(double v) {
+      if (!std::isnan(v)) sum += v, ++count;
+    }
+    double take() {
+      const double m = count ? sum / static_cast<double>(count) : NAN;
+      *this = {};
+      return m;
+    }
+  };
+
   void record(const SamplerState& s, const StepInfo& info) {
     const Particles x = head(s.x, o_.metric_n);
     const Particles g = head(s.grad, std::min(o_.metric_n, kMaxKsdN));
+    const auto& lw = x.log_weights();
     double mean_err = NAN, mmd = NAN, energy = NAN, ent = NAN;
     if (reference_.n()) {
-      mean_err = (weighted_mean(x.rows()) - weighted_mean(reference_.rows())).norm();
-      mmd = mmd2(x.rows(), reference_.rows(), ell_);
-      energy = energy_distance(x.rows(), reference_.rows());
+      mean_err = (weighted_mean(x.rows(), lw) - weighted_mean(reference_.rows())).norm();
+      mmd = mmd2(x.rows(), reference_.rows(), ell_, lw);
+      energy = energy_distance(x.rows(), reference_.rows(), lw);
     }
     const auto modes = target_.modes();
-    if (modes.size() > 1) ent = mode_coverage(x.rows(), modes).entropy;
+    if (modes.size() > 1) ent = mode_coverage(x.rows(), modes, lw).entropy;
     // KSD needs the target's score; annealed samplers cache the path's score instead.
     double ksd = NAN;
-    if (o_.sampler != "annealed-ula") ksd = ksd2_imq(head(x, g.n()).rows(), g.rows());
+    if (o_.sampler != "annealed-ula") {
+      const Particles xk = head(x, g.n());
+      ksd = ksd2_imq(xk.rows(), g.rows(), xk.log_weights());
+    }
+    const double resamplings = static_cast<double>(resamplings_);
+    resamplings_ = 0;
     table_.add_row({static_cast<double>(s.step), static_cast<double>(s.step) * o_.step_size,
-                    info.acceptance, info.lambda, mean_err, mmd, energy, ksd, ent});
+                    acceptance_.take(), info.lambda,
+                    s.x.weighted() ? normalised_ess(s.x.log_weights()) : NAN, resamplings,
+                    jumps_.take(), mean_err, mmd, energy, ksd, ent});
   }
 
   const Target& target_;
@@ -124,8 +161,8 @@ class TraceObserver : public Observer {
   std::size_t every_;
   Particles reference_;
   double ell_ = 1;
-  double acc_sum_ = 0;
-  std::size_t acc_count_ = 0;
+  Average acceptance_, jumps_;
+  std::size_t resamplings_ = 0;
 };
 
 // Positions (a prefix of at most 2000 particles) at a few evenly spaced steps, for plots.
@@ -147,6 +184,10 @@ class SnapshotObserver : public Observer {
     if (!steps_.count(s.step)) return;
     const Particles x = head(s.x, 2000);
     write_npy(dir_ / fmt::format("step_{:08d}.npy", s.step), {x.n(), x.d()}, x.data());
+    if (x.weighted()) {
+      const auto w = normalised_weights(x.log_weights(), x.n());
+      write_npy(dir_ / fmt::format("step_{:08d}.weights", s.step), {w.size()}, w.data());
+    }
   }
   fs::path dir_;
   std::set<std::size_t> steps_;
@@ -164,8 +205,9 @@ class CheckpointObserver : public Observer {
   }
   static void save(const fs::path& dir, const SamplerState& s, const CsvTable& trace) {
     write_npy(dir / "checkpoint.npy", {s.x.n(), s.x.d()}, s.x.data());
+    if (s.x.weighted()) write_npy(dir / "checkpoint_logw.npy", {s.x.n()}, s.x.log_weights().data());
     trace.write(dir / "trace.csv");
-    write_json(dir / "checkpoint.json", {{"step", s.step}});
+    write_json(dir / "checkpoint.json", {{"step", s.step}, {"log_normaliser", s.log_normaliser}});
   }
 
  private:
@@ -198,11 +240,17 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"seed", o.seed},
           {"path", o.path},
           {"anneal_fraction", o.anneal_fraction},
-          {"metric_n", o.metric_n}};
+          {"metric_n", o.metric_n},
+          {"fk_weights", o.fk_weights},
+          {"density", o.density},
+          {"bandwidth", o.bandwidth},
+          {"bandwidth_rule", o.bandwidth_rule},
+          {"resampler", o.resampler},
+          {"ess_threshold", o.ess_threshold}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.
-std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Particles& x,
+std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, SamplerState& into,
                             CsvTable& trace) {
   if (!fs::exists(dir / "checkpoint.json"))
     throw InvalidArgument(
@@ -212,12 +260,21 @@ std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Particl
     throw InvalidArgument(
         fmt::format("--resume: the options differ from those of the run in '{}' (saved: {})",
                     dir.string(), saved.dump()));
-  const std::size_t step = read_json(dir / "checkpoint.json").at("step").get<std::size_t>();
+  const auto ck = read_json(dir / "checkpoint.json");
+  const std::size_t step = ck.at("step").get<std::size_t>();
+  into.log_normaliser = ck.value("log_normaliser", 0.0);
   const NpyArray a = read_npy(dir / "checkpoint.npy");
-  if (a.shape.size() != 2 || a.shape[0] != o.n || a.shape[1] != x.d())
+  if (a.shape.size() != 2 || a.shape[0] != o.n || a.shape[1] != into.x.d())
     throw FormatError(
         fmt::format("{}: checkpoint has the wrong shape", (dir / "checkpoint.npy").string()));
-  x = Particles(a.shape[0], a.shape[1], a.values);
+  into.x = Particles(a.shape[0], a.shape[1], a.values);
+  if (fs::exists(dir / "checkpoint_logw.npy")) {
+    const NpyArray w = read_npy(dir / "checkpoint_logw.npy");
+    if (w.shape != std::vector<std::size_t>{o.n})
+      throw FormatError(fmt::format("{}: log-weights have the wrong shape",
+                                    (dir / "checkpoint_logw.npy").string()));
+    into.x.log_weights() = w.values;
+  }
   const CsvTable old = CsvTable::read(dir / "trace.csv");
   for (const auto& r : old.rows())
     if (r[0] <= static_cast<double>(step)) trace.add_row(r);
@@ -244,13 +301,16 @@ void validate(const SampleOptions& o) {
         o.n, t->dim(), bytes / 1e9, kBudget / 1e9));
 }
 
-nlohmann::json final_metrics(const Particles& all, const Target& target, std::uint64_t seed) {
+nlohmann::json final_metrics(const Particles& all, const Target& target, std::uint64_t seed,
+                             std::optional<double> log_z_fk) {
   const Particles x = head(all, kMaxMetricN);
+  const auto& lw = x.log_weights();
   nlohmann::json m;
-  const Eigen::VectorXd mean = weighted_mean(x.rows());
+  const Eigen::VectorXd mean = weighted_mean(x.rows(), lw);
   const Eigen::MatrixXd cov =
-      x.n() > 1 ? weighted_cov(x.rows()) : Eigen::MatrixXd::Zero(x.d(), x.d());
+      x.n() > 1 ? weighted_cov(x.rows(), lw) : Eigen::MatrixXd::Zero(x.d(), x.d());
   m["mean"] = std::vector<double>(mean.data(), mean.data() + mean.size());
+  if (x.weighted()) m["ess"] = normalised_ess(lw);
   if (target.can_sample()) {
     Particles ref(x.n(), target.dim());
     target.sample(seed ^ kReferenceSalt, ref.rows());
@@ -258,26 +318,37 @@ nlohmann::json final_metrics(const Particles& all, const Target& target, std::ui
     m["mean_error"] = (mean - rmean).norm();
     m["cov_error"] = (cov - weighted_cov(ref.rows())).norm();
     const double ell = median_distance(ref.rows(), ref.rows());
-    m["mmd2"] = mmd2(x.rows(), ref.rows(), ell);
+    m["mmd2"] = mmd2(x.rows(), ref.rows(), ell, lw);
     m["mmd2_bandwidth"] = ell;
-    m["energy_distance"] = energy_distance(x.rows(), ref.rows());
-    m["sliced_w2"] = sliced_wasserstein2(x.rows(), ref.rows(), 128, seed);
+    m["energy_distance"] = energy_distance(x.rows(), ref.rows(), lw);
+    m["sliced_w2"] = sliced_wasserstein2(x.rows(), ref.rows(), 128, seed, lw);
   }
   const Particles xs = head(x, kMaxKsdN);
   Particles g(xs.n(), xs.d());
   target.score(xs.rows(), g.rows());
-  m["ksd2_imq"] = ksd2_imq(xs.rows(), g.rows());
+  m["ksd2_imq"] = ksd2_imq(xs.rows(), g.rows(), xs.log_weights());
   if (const auto* gauss = dynamic_cast<const Gaussian*>(&target); gauss && x.n() > x.d())
     m["kl_gaussian_fit"] = kl_gaussian(mean, cov, gauss->mean(), gauss->cov());
-  if (target.log_normaliser() && target.dim() <= 3 && x.n() > 1)
-    m["kl_kde"] = kl_kde(x.rows(), target);
+  const auto exact_log_z = target.log_normaliser();
+  if (exact_log_z && target.dim() <= 3 && x.n() > 1) m["kl_kde"] = kl_kde(x.rows(), target, lw);
   const auto modes = target.modes();
   if (modes.size() > 1) {
-    const auto mc = mode_coverage(x.rows(), modes);
+    const auto mc = mode_coverage(x.rows(), modes, lw);
     m["mode_entropy"] = mc.entropy;
     m["modes_hit"] = mc.modes_hit;
     m["modes_total"] = modes.size();
   }
+  if (x.n() > 1) {
+    const auto is = log_normaliser_is(x.rows(), lw, target, x.n(), seed);
+    m["log_z_is"] = is.log_z;
+    m["log_z_is_se"] = is.std_error;
+    if (exact_log_z) m["log_z_is_error"] = is.log_z - *exact_log_z;
+  }
+  if (log_z_fk) {
+    m["log_z_fk"] = *log_z_fk;
+    if (exact_log_z) m["log_z_fk_error"] = *log_z_fk - *exact_log_z;
+  }
+  if (exact_log_z) m["log_z_exact"] = *exact_log_z;
   return m;
 }
 
@@ -291,17 +362,17 @@ nlohmann::json run_sample(const SampleOptions& o) {
                                    : RunDirMode::fresh);
 
   CsvTable trace(TraceObserver::columns());
-  Particles x0(o.n, target->dim());
+  SamplerState saved;
+  saved.x = Particles(o.n, target->dim());
   std::size_t start_step = 0;
   if (o.resume)
-    start_step = load_checkpoint(o.out, o, x0, trace);
+    start_step = load_checkpoint(o.out, o, saved, trace);
   else
-    x0 = initial_particles(o, *target);
-  if (x0.n() != o.n && o.init_file.empty())
-    throw InvalidArgument("sample: initial particle count differs from --n");
+    saved.x = initial_particles(o, *target);
   write_json(o.out / "run_options.json", options_json(o));
 
-  SamplerState state = sampler->init(std::move(x0), start_step);
+  SamplerState state = sampler->init(std::move(saved.x), start_step);
+  state.log_normaliser = saved.log_normaliser;
   TraceObserver tracer(*target, o, trace);
   SnapshotObserver snaps(o.out / "snapshots", o);
   const std::size_t ck_every =
@@ -315,6 +386,10 @@ nlohmann::json run_sample(const SampleOptions& o) {
   const RunResult r = run(*sampler, state, o.steps, observers);
   CheckpointObserver::save(o.out, state, trace);
   write_npy(o.out / "samples.npy", {state.x.n(), state.x.d()}, state.x.data());
+  if (state.x.weighted()) {
+    const auto w = normalised_weights(state.x.log_weights(), state.x.n());
+    write_npy(o.out / "weights.npy", {w.size()}, w.data());
+  }
 
   nlohmann::json summary;
   summary["command"] = "sample";
@@ -329,7 +404,10 @@ nlohmann::json run_sample(const SampleOptions& o) {
       {"seconds", r.seconds},
       {"particle_steps_per_second",
        r.seconds > 0 ? static_cast<double>(r.steps_taken * o.n) / r.seconds : 0.0}};
-  summary["metrics"] = final_metrics(state.x, *target, o.seed);
+  std::optional<double> log_z_fk;
+  if (o.fk_weights) log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
+  summary["weighted"] = state.x.weighted();
+  summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
   write_json(o.out / "summary.json", summary);
   if (o.plot) plot_run(o.out);
   return summary;

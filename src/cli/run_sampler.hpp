@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,12 @@ struct SampleOptions {
   std::uint64_t seed = 0;
   std::string path = "geometric";  // annealing path
   double anneal_fraction = 1.0;
+  bool fk_weights = false;             // annealed-ula: Feynman–Kac (AIS) weights
+  std::string density = "ula-kernel";  // wfr: ula-kernel | kde
+  double bandwidth = 0;                // wfr (kde), birth-death: 0 = automatic
+  std::string bandwidth_rule = "silverman";
+  std::string resampler = "systematic";
+  double ess_threshold = 0.5;
   std::size_t trace_every = 0;       // 0: about 100 trace rows
   std::size_t metric_n = 1000;       // particles used for per-step metrics
   std::size_t snapshots = 4;         // snapshot count besides step 0
@@ -44,6 +51,9 @@ nlohmann::json run_sample(const SampleOptions& o);
 
 // Metrics of a particle set against a target (and exact reference samples when the target
 // has a sampler): mean/cov error, MMD², energy, sliced W2, KSD, KL, mode coverage.
-nlohmann::json final_metrics(const Particles& x, const Target& target, std::uint64_t seed);
+// Weighted particles (x.log_weights()) give weighted metrics; `log_z_fk` is a Feynman–Kac
+// estimate of log Z to report beside the importance-sampling one.
+nlohmann::json final_metrics(const Particles& x, const Target& target, std::uint64_t seed,
+                             std::optional<double> log_z_fk = std::nullopt);
 
 }  // namespace sf

@@ -23,6 +23,8 @@ enum class Stream : std::uint64_t {
   projections = 6,
   subsample = 7,
   bench = 8,
+  resample = 9,
+  jumps = 10,
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).

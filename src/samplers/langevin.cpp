@@ -1,10 +1,12 @@
 #include "samplers/langevin.hpp"
 
 #include <cmath>
+#include <numbers>
 
 #include "core/check.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "samplers/weighted.hpp"
 
 namespace sf {
 
@@ -121,12 +123,22 @@ AnnealedUla::AnnealedUla(const Target& target, AnnealedConfig cfg)
   check_config("annealed-ula", cfg_.langevin);
   check_positive("annealed-ula", "total steps", cfg_.total_steps);
   check_in_range("annealed-ula", "annealing fraction", cfg_.schedule.fraction, 1e-9, 1.0);
+  if (cfg_.fk_weights) {
+    if (cfg_.path != "geometric")
+      throw InvalidArgument(
+          "annealed-ula: Feynman–Kac weights need a path that starts at N(0, I); use --path "
+          "geometric");
+    check_in_range("annealed-ula", "ESS threshold", cfg_.ess_threshold, 0.0, 1.0);
+    resample_ = resampler_by_name(cfg_.resampler);
+  }
 }
 
 nlohmann::json AnnealedUla::config() const {
   auto j = langevin_json("annealed-ula", cfg_.langevin);
   j["path"] = cfg_.path;
   j["anneal_fraction"] = cfg_.schedule.fraction;
+  j["fk_weights"] = cfg_.fk_weights;
+  if (cfg_.fk_weights) j["resampler"] = cfg_.resampler, j["ess_threshold"] = cfg_.ess_threshold;
   return j;
 }
 
@@ -136,14 +148,31 @@ SamplerState AnnealedUla::init(Particles x, std::size_t step) const {
   return s;
 }
 
+void AnnealedUla::reweight(SamplerState& s, double dlambda) const {
+  std::vector<double> inc(s.x.n());
+  target_.log_density(s.x.rows(), inc);
+  const double log_norm0 = 0.5 * static_cast<double>(s.x.d()) * std::log(2 * std::numbers::pi);
+  for (std::size_t i = 0; i < s.x.n(); ++i) {
+    double r2 = 0;
+    for (std::size_t k = 0; k < s.x.d(); ++k) r2 += s.x(i, k) * s.x(i, k);
+    inc[i] = dlambda * (inc[i] + 0.5 * r2 + log_norm0);  // Δλ (log π − log N(0, I))
+  }
+  add_log_weights(s, inc);
+}
+
 StepInfo AnnealedUla::step(SamplerState& s) const {
   // The cached gradient belongs to λ(step); after the move it is refreshed at λ(step + 1).
   const double lambda = lambda_at(s.step);
+  StepInfo info{.lambda = lambda};
+  if (cfg_.fk_weights) {
+    reweight(s, lambda_at(s.step + 1) - lambda);
+    maybe_resample(s, resample_, cfg_.ess_threshold, cfg_.langevin.seed, info);
+  }
   langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step,
                 s.x.rows());
   ++s.step;
   path_->score(target_, lambda_at(s.step), s.x.rows(), s.grad.rows());
-  return {.lambda = lambda};
+  return info;
 }
 
 }  // namespace sf

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "samplers/annealing.hpp"
+#include "samplers/resampling.hpp"
 #include "samplers/sampler.hpp"
 #include "targets/target.hpp"
 
@@ -50,6 +51,12 @@ struct AnnealedConfig {
   std::string path = "geometric";
   LinearSchedule schedule;
   std::size_t total_steps = 1000;
+  // Feynman–Kac (AIS/Jarzynski) weights for the path: d log w = λ'(t) ∂_λ log π_λ(X) dt,
+  // so weighted particles follow π_λ and the weights estimate log Z. Geometric path only
+  // (it starts at the normalised N(0, I)); with ULA moves the estimate keeps ULA's O(h) bias.
+  bool fk_weights = false;
+  std::string resampler = "systematic";
+  double ess_threshold = 0.5;
 };
 
 // ULA on ∇log π_λ with λ = schedule(step): from N(0, I) towards the target.
@@ -63,9 +70,13 @@ class AnnealedUla : public Sampler {
 
  private:
   double lambda_at(std::size_t step) const { return cfg_.schedule.lambda(step, cfg_.total_steps); }
+  // Adds Δλ (log π − log π_0) at the current positions to the log-weights.
+  void reweight(SamplerState& s, double dlambda) const;
+
   const Target& target_;
   AnnealedConfig cfg_;
   std::unique_ptr<AnnealingPath> path_;
+  ResampleFn resample_ = nullptr;
 };
 
 }  // namespace sf

@@ -20,11 +20,18 @@ struct SamplerState {
   std::vector<double> logp;  // cached log-density of the current drift target (MALA)
   Particles grad;            // cached drift score at x
   std::size_t step = 0;      // number of steps taken so far
+  // Weighted samplers: x.log_weights() holds log-weights normalised to max 0; this holds
+  // what was taken out, log((1/N) Σ w) summed over renormalisations and resamplings, so
+  // that log_normaliser + log mean(exp(logw)) estimates a log Z where the weights allow it.
+  double log_normaliser = 0;
 };
 
 struct StepInfo {
   double acceptance = NAN;  // MALA: fraction of proposals accepted this step
   double lambda = NAN;      // annealed samplers: the path parameter used this step
+  double ess = NAN;         // weighted samplers: normalised ESS before resampling
+  bool resampled = false;   // weighted samplers: resampled this step
+  double jump_rate = NAN;   // birth–death: fraction of particles killed or duplicated
 };
 
 class Sampler {
