@@ -152,3 +152,59 @@ TEST_F(Cli, TargetsDataAndKdeEstimate) {
   EXPECT_EQ(read_npy(dir / "kde" / "score.npy").shape, (std::vector<std::size_t>{500, 2}));
   expect_error(scoreflow("data moon --n 5 --out " + (dir / "m.npy").string()), "valid data sets");
 }
+
+TEST_F(Cli, WeightedSamplersWriteWeightsAndResumeExactly) {
+  const std::string base =
+      "sample --target gmm4 --sampler wfr --density kde --n 300 --snapshots 2 -q --no-plot --seed "
+      "3 "
+      "--ess-threshold 0.7 --init gauss:d=2,mean=[0,8],var=[1.2,0.01] ";
+  const std::string common = base + "--steps 60 ";
+  ASSERT_EQ(scoreflow(common + out("full")).code, 0);
+  const NpyArray w = read_npy(dir / "full" / "weights.npy");
+  ASSERT_EQ(w.shape, (std::vector<std::size_t>{300}));
+  double sum = 0;
+  for (double v : w.values) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  const auto summary = read_json(dir / "full" / "summary.json");
+  EXPECT_TRUE(summary["weighted"].get<bool>());
+  EXPECT_TRUE(summary["metrics"].contains("ess"));
+  EXPECT_TRUE(summary["metrics"].contains("log_z_is_error"));
+  const CsvTable trace = CsvTable::read(dir / "full" / "trace.csv");
+  EXPECT_FALSE(std::isnan(trace.rows().back()[trace.column("ess")]));
+
+  // Interrupted at step 30 (positions and log-weights from that checkpoint).
+  ASSERT_EQ(scoreflow(common + "--checkpoint-every 30 " + out("cut")).code, 0);
+  ASSERT_EQ(scoreflow(base + "--checkpoint-every 30 --steps 30 " + out("cut30")).code, 0);
+  fs::copy_file(dir / "cut30" / "checkpoint.npy", dir / "cut" / "checkpoint.npy",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(dir / "cut30" / "checkpoint_logw.npy", dir / "cut" / "checkpoint_logw.npy",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(dir / "cut30" / "checkpoint.json", dir / "cut" / "checkpoint.json",
+                fs::copy_options::overwrite_existing);
+  const auto r = scoreflow(common + "--checkpoint-every 30 --resume " + out("cut"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "full" / "samples.npy"), read_file(dir / "cut" / "samples.npy"));
+  EXPECT_EQ(read_file(dir / "full" / "weights.npy"), read_file(dir / "cut" / "weights.npy"));
+}
+
+TEST_F(Cli, WeightedSamplerOptionsAreChecked) {
+  expect_error(scoreflow("sample --sampler wfr --resampler bootstrap " + out("a")),
+               "valid resamplers: systematic, stratified, residual, multinomial");
+  expect_error(scoreflow("sample --sampler wfr --density knn " + out("b")),
+               "valid: ula-kernel, kde");
+  expect_error(scoreflow("sample --sampler wfr --ess-threshold 2 " + out("c")),
+               "must lie in [0, 1]");
+  expect_error(scoreflow("sample --sampler annealed-ula --path dilation --fk-weights " + out("d")),
+               "use --path geometric");
+  expect_error(scoreflow("experiment e9 --out " + (dir / "e9").string()), "implemented: e3");
+}
+
+TEST_F(Cli, AnnealedFeynmanKacReportsLogZ) {
+  const auto r = scoreflow(
+      "sample --target double-well --sampler annealed-ula --fk-weights --n 2000 --steps 1000 "
+      "--step-size 0.005 -q --no-plot " +
+      out("fk"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m = read_json(dir / "fk" / "summary.json")["metrics"];
+  EXPECT_NEAR(m["log_z_fk_error"].get<double>(), 0.0, 0.15);
+}

@@ -14,6 +14,7 @@
 #include "core/io.hpp"
 #include "core/npy.hpp"
 #include "core/parallel.hpp"
+#include "experiments/experiment.hpp"
 #include "score/kernel_score.hpp"
 #include "targets/datasets.hpp"
 #include "targets/registry.hpp"
@@ -213,6 +214,16 @@ int main(int argc, char** argv) {
   est_kde->add_option("--out,-o", est_out, "output directory")->capture_default_str();
   est_kde->add_flag("--force", est_force, "overwrite the output directory");
 
+  ExperimentOptions eo;
+  std::string experiment_name;
+  auto* experiment =
+      app.add_subcommand("experiment", "reproduce an experiment of EXPERIMENTS.md (e3)");
+  experiment->add_option("name", experiment_name, "experiment: e3")->required();
+  experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
+  experiment->add_option("--out,-o", eo.out, "output directory")->required();
+  experiment->add_option("--seed", eo.seed, "random seed")->capture_default_str();
+  experiment->add_flag("--force", eo.force, "overwrite the output directory");
+
   BenchOptions bo;
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
@@ -258,6 +269,8 @@ int main(int argc, char** argv) {
       return run_demo(demo_out, demo_force, demo_n, demo_steps);
     } else if (*estimate) {
       return estimate_kde(est_data, est_at, est_h, est_out, est_force);
+    } else if (*experiment) {
+      run_experiment(experiment_name, eo);
     } else if (*bench) {
       const auto j = bench_what == "ula" ? bench_ula(bo) : bench_kde(bo);
       std::printf("%s\n", j.dump(2).c_str());

@@ -24,18 +24,6 @@ bool gnuplot_available() {
   return ok;
 }
 
-void run_gnuplot(const fs::path& script) {
-  if (!gnuplot_available()) {
-    std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n",
-                 script.c_str());
-    return;
-  }
-  const std::string cmd = fmt::format("gnuplot '{}' 2>'{}.log'", script.string(), script.string());
-  if (std::system(cmd.c_str()) != 0)
-    std::fprintf(stderr, "warning: gnuplot failed on %s (see %s.log)\n", script.c_str(),
-                 script.c_str());
-}
-
 // Target density on a grid over its plot box, as "x y p" blocks for `with image`.
 void write_density_grid(const Target& t, const fs::path& file, std::array<double, 4> box) {
   Particles g(kGrid * kGrid, 2);
@@ -58,15 +46,29 @@ void write_density_grid(const Target& t, const fs::path& file, std::array<double
   write_file_atomic(file, s);
 }
 
-void write_points(const NpyArray& a, const fs::path& file) {
+// "x y [size]" rows; with weights the third column is a point size ∝ √(N w).
+void write_points(const NpyArray& a, const fs::path& file, const std::vector<double>& w = {}) {
   const std::size_t d = a.shape.size() > 1 ? a.shape[1] : 1;
   std::string s;
   for (std::size_t i = 0; i < a.shape[0]; ++i) {
     for (std::size_t k = 0; k < std::min<std::size_t>(d, 2); ++k)
       s += fmt::format("{} ", a.values[i * d + k]);
+    if (!w.empty()) s += fmt::format("{}", 0.25 * std::sqrt(static_cast<double>(w.size()) * w[i]));
     s += '\n';
   }
   write_file_atomic(file, s);
+}
+
+// Weights saved beside a positions file (x.npy -> x.weights), if any.
+std::vector<double> weights_beside(fs::path samples) {
+  samples.replace_extension(".weights");
+  return fs::exists(samples) ? read_npy(samples).values : std::vector<double>{};
+}
+
+// Scatter of points with fixed or weight-scaled size.
+std::string points_clause(const fs::path& pts, bool weighted, const char* size) {
+  return fmt::format("'{}' using 1:2{} with points pt 7 ps {} lc rgb '#d62728' notitle\n",
+                     pts.string(), weighted ? ":3" : "", weighted ? "variable" : size);
 }
 
 // 1-D: the target density normalised on a grid, for the histogram overlay.
@@ -112,11 +114,11 @@ std::string particles_2d_script(const fs::path& plots, const std::vector<fs::pat
       box[2], box[3]);
   for (std::size_t k = 0; k < snaps.size(); ++k) {
     const fs::path pts = plots / fmt::format("snap{}.dat", k);
-    write_points(read_npy(snaps[k]), pts);
+    const auto w = weights_beside(snaps[k]);
+    write_points(read_npy(snaps[k]), pts, w);
     gp += fmt::format("set title 'step {}'\nplot ", step_of(snaps[k]));
     if (density) gp += fmt::format("'{}' with image notitle, ", (plots / "density.dat").string());
-    gp += fmt::format("'{}' using 1:2 with points pt 7 ps 0.25 lc rgb '#d62728' notitle\n",
-                      pts.string());
+    gp += points_clause(pts, !w.empty(), "0.25");
   }
   return gp + "unset multiplot\n";
 }
@@ -170,6 +172,18 @@ std::string metrics_script(const fs::path& dir, const fs::path& png) {
 
 }  // namespace
 
+void run_gnuplot(const fs::path& script) {
+  if (!gnuplot_available()) {
+    std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n",
+                 script.c_str());
+    return;
+  }
+  const std::string cmd = fmt::format("gnuplot '{}' 2>'{}.log'", script.string(), script.string());
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "warning: gnuplot failed on %s (see %s.log)\n", script.c_str(),
+                 script.c_str());
+}
+
 std::vector<fs::path> plot_run(const fs::path& dir) {
   if (!fs::exists(dir / "summary.json"))
     throw IoError(fmt::format("plot: '{}' is not a run directory (no summary.json)", dir.string()));
@@ -199,34 +213,45 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
   return written;
 }
 
+void plot_particle_panels(const Target& target, const std::vector<ParticlePanel>& panels,
+                          const fs::path& png) {
+  if (target.dim() != 2 || panels.empty()) return;
+  const fs::path plots = png.parent_path() / "plots";
+  fs::create_directories(plots);
+  const auto box = target.plot_box();
+  write_density_grid(target, plots / "density.dat", box);
+  std::string gp = fmt::format(
+      "set terminal pngcairo size {},440 font ',10' noenhanced\nset output '{}'\n"
+      "set multiplot layout 1,{} title '{}'\nunset colorbox\n"
+      "set palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio -1\n"
+      "set xrange [{}:{}]\nset yrange [{}:{}]\n",
+      400 * panels.size(), png.string(), panels.size(), target.spec(), box[0], box[1], box[2],
+      box[3]);
+  for (std::size_t k = 0; k < panels.size(); ++k) {
+    const fs::path pts = plots / fmt::format("{}_{}.dat", png.stem().string(), k);
+    std::vector<double> w;
+    if (!panels[k].weights.empty() && fs::exists(panels[k].weights))
+      w = read_npy(panels[k].weights).values;
+    write_points(read_npy(panels[k].samples), pts, w);
+    gp += fmt::format("set title '{}'\nplot '{}' with image notitle, ", panels[k].title,
+                      (plots / "density.dat").string());
+    gp += points_clause(pts, !w.empty(), "0.2");
+  }
+  gp += "unset multiplot\n";
+  const fs::path script = plots / (png.stem().string() + ".gp");
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
 void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::string>& titles,
                      const fs::path& png) {
   if (runs.empty()) return;
   const auto summary = read_json(runs[0] / "summary.json");
   const auto target = make_target(summary.at("target_spec").get<std::string>());
-  if (target->dim() != 2) return;
-  const fs::path plots = png.parent_path() / "plots";
-  fs::create_directories(plots);
-  const auto box = target->plot_box();
-  write_density_grid(*target, plots / "density.dat", box);
-  std::string gp = fmt::format(
-      "set terminal pngcairo size {},440 font ',10' noenhanced\nset output '{}'\nset multiplot "
-      "layout 1,{} title '{}'\n"
-      "unset colorbox\nset palette defined (0 'white', 1 '#c6dbef', 2 '#2171b5')\nset size ratio "
-      "-1\n"
-      "set xrange [{}:{}]\nset yrange [{}:{}]\n",
-      400 * runs.size(), png.string(), runs.size(), target->spec(), box[0], box[1], box[2], box[3]);
-  for (std::size_t k = 0; k < runs.size(); ++k) {
-    const fs::path pts = plots / fmt::format("final{}.dat", k);
-    write_points(read_npy(runs[k] / "samples.npy"), pts);
-    gp += fmt::format(
-        "set title '{}'\nplot '{}' with image notitle, '{}' using 1:2 with points pt 7 ps 0.2 "
-        "lc rgb '#d62728' notitle\n",
-        titles[k], (plots / "density.dat").string(), pts.string());
-  }
-  gp += "unset multiplot\n";
-  write_file_atomic(plots / "comparison.gp", gp);
-  run_gnuplot(plots / "comparison.gp");
+  std::vector<ParticlePanel> panels;
+  for (std::size_t k = 0; k < runs.size(); ++k)
+    panels.push_back({titles[k], runs[k] / "samples.npy", runs[k] / "weights.npy"});
+  plot_particle_panels(*target, panels, png);
 }
 
 }  // namespace sf

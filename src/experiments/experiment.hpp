@@ -1,0 +1,22 @@
+// Reproductions of EXPERIMENTS.md: each writes table.csv, table.md and plots into a directory.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace sf {
+
+struct ExperimentOptions {
+  std::filesystem::path out = "runs/experiment";
+  bool quick = false;  // a reduced version that finishes in about a minute
+  bool force = false;
+  std::uint64_t seed = 0;
+};
+
+// E3: WFR weighted SDE vs Langevin and birth–death on mode-hopping targets.
+void run_e3(const ExperimentOptions& o);
+
+// By name ("e3"); names the implemented experiments when unknown.
+void run_experiment(const std::string& name, const ExperimentOptions& o);
+
+}  // namespace sf
