@@ -11,14 +11,23 @@ ula=$("$build/scoreflow" bench ula --repeats 5)
 ula_np=$("$py" "$here/reference/ula_numpy.py" --repeats 3)
 kde=$("$build/scoreflow" bench kde --repeats 7)
 kde_np=$("$py" "$here/reference/kde_numpy.py" --repeats 3)
+wfr=$("$build/scoreflow" bench wfr --repeats 5)
+wfr_np=$("$py" "$here/reference/wfr_numpy.py" wfr --repeats 3)
+gmm4=$("$build/scoreflow" bench wfr-gmm4 --repeats 5)
+gmm4_np=$("$py" "$here/reference/wfr_numpy.py" wfr-gmm4 --repeats 3)
 
-u=$(echo "$ula" | field particle_steps_per_second); un=$(echo "$ula_np" | field particle_steps_per_second)
-k=$(echo "$kde" | field pair_evaluations_per_second); kn=$(echo "$kde_np" | field pair_evaluations_per_second)
-"$py" - "$u" "$un" "$k" "$kn" <<'PY'
-import sys
-u, un, k, kn = map(float, sys.argv[1:])
-print("| benchmark | scoreflow | NumPy reference | ratio |")
-print("|---|---|---|---|")
-print(f"| ULA on gmm-grid16, N = 20,000, 1,000 steps (particle-steps/s) | {u:.3g} | {un:.3g} | {u/un:.1f}x |")
-print(f"| KDE log-density + score, N = 10,000, d = 2 (pair evaluations/s) | {k:.3g} | {kn:.3g} | {k/kn:.1f}x |")
-PY
+row() {  # label, scoreflow value, numpy value
+  "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"
+}
+echo "| benchmark | scoreflow | NumPy reference | ratio |"
+echo "|---|---|---|---|"
+row "ULA on gmm-grid16, N = 20,000, 1,000 steps (particle-steps/s)" \
+    "$(echo "$ula" | field particle_steps_per_second)" "$(echo "$ula_np" | field particle_steps_per_second)"
+row "KDE log-density + score, N = 10,000, d = 2 (pair evaluations/s)" \
+    "$(echo "$kde" | field pair_evaluations_per_second)" "$(echo "$kde_np" | field pair_evaluations_per_second)"
+row "WFR step with KDE weights, gmm4, N = 10,000 (KDE pair evaluations/s)" \
+    "$(echo "$wfr" | field pair_evaluations_per_second)" "$(echo "$wfr_np" | field pair_evaluations_per_second)"
+row "WFR (ULA-kernel mixture) iteration on gmm4, N = 500 (iterations/s)" \
+    "$(echo "$gmm4" | field iterations_per_second)" "$(echo "$gmm4_np" | field iterations_per_second)"
+echo
+echo "peak memory (MB): wfr $(echo "$wfr" | field peak_rss_mb), wfr-gmm4 $(echo "$gmm4" | field peak_rss_mb)"

@@ -60,8 +60,9 @@ TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
                "step size --step-size is 0, but must be positive");
   expect_error(scoreflow("sample --step-size -0.5 " + out("d")), "is -0.5, but must be positive");
   expect_error(scoreflow("sample --n 0 " + out("e")), "--n is 0, but must be at least 1");
-  expect_error(scoreflow("sample --sampler hmc " + out("f")),
-               "valid samplers: ula, mala, annealed-ula, wfr, birth-death, birth-death-kl");
+  expect_error(
+      scoreflow("sample --sampler hmc " + out("f")),
+      "valid samplers: ula, mala, annealed-ula, wfr, birth-death, birth-death-kl, fk-corrector");
   expect_error(scoreflow("sample --n 1000000000 --target gauss:d=100 " + out("g")), "GB");
   expect_error(scoreflow("sample --n abc"), "abc");
   expect_error(scoreflow("frobnicate"), "frobnicate");
@@ -207,4 +208,23 @@ TEST_F(Cli, AnnealedFeynmanKacReportsLogZ) {
   ASSERT_EQ(r.code, 0) << r.output;
   const auto m = read_json(dir / "fk" / "summary.json")["metrics"];
   EXPECT_NEAR(m["log_z_fk_error"].get<double>(), 0.0, 0.15);
+}
+
+TEST_F(Cli, FeynmanKacCorrectorSamplesATemperedMixture) {
+  const auto r = scoreflow(
+      "sample --target mix1d-near --sampler fk-corrector --anneal-beta 2 --n 2000 --steps 300 -q " +
+      out("fkc"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "fkc" / "weights.npy"));
+  const auto summary = read_json(dir / "fkc" / "summary.json");
+  EXPECT_EQ(summary["sampler_config"]["beta"], 2.0);
+  EXPECT_EQ(summary["target_power"], 2.0);
+  EXPECT_TRUE(fs::exists(dir / "fkc" / "particles.png"));
+  expect_error(scoreflow("sample --target banana --sampler fk-corrector " + out("x")),
+               "not a Gaussian mixture");
+  expect_error(
+      scoreflow("sample --target gmm4 --sampler fk-corrector --init gauss:d=2 " + out("y")),
+      "drop --init");
+  expect_error(scoreflow("sample --target gmm4 --sampler fk-corrector --anneal-beta 0 " + out("z")),
+               "--anneal-beta is 0");
 }

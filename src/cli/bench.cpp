@@ -1,5 +1,7 @@
 #include "cli/bench.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
@@ -7,11 +9,18 @@
 #include "core/check.hpp"
 #include "core/parallel.hpp"
 #include "samplers/langevin.hpp"
+#include "samplers/wfr.hpp"
 #include "score/kernel_score.hpp"
 #include "targets/registry.hpp"
 
 namespace sf {
 namespace {
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
 
 template <class F>
 nlohmann::json timed(const BenchOptions& o, double work, const char* unit, F&& body) {
@@ -25,8 +34,9 @@ nlohmann::json timed(const BenchOptions& o, double work, const char* unit, F&& b
   }
   std::sort(secs.begin(), secs.end());
   const double med = secs[secs.size() / 2];
-  return {{"median_seconds", med}, {"min_seconds", secs.front()}, {"max_seconds", secs.back()},
-          {unit, work / med},      {"repeats", o.repeats},        {"threads", thread_count()}};
+  return {{"peak_rss_mb", peak_rss_mb()}, {"median_seconds", med}, {"min_seconds", secs.front()},
+          {"max_seconds", secs.back()},   {unit, work / med},      {"repeats", o.repeats},
+          {"threads", thread_count()}};
 }
 
 }  // namespace
@@ -63,6 +73,46 @@ nlohmann::json bench_kde(const BenchOptions& o) {
   j["benchmark"] = "kde";
   j["n"] = n;
   j["dim"] = o.dim;
+  return j;
+}
+
+namespace {
+
+// `steps` WFR steps on gmm4 from its first mode, timed as one unit.
+nlohmann::json bench_wfr_steps(const BenchOptions& o, std::size_t n, std::size_t steps,
+                               const std::string& density, double work, const char* unit) {
+  const auto target = make_target("gmm4");
+  const auto init = make_target("gauss:d=2,mean=[0,8],var=[1.2,0.01]");
+  const Wfr wfr(*target, WfrConfig{0.01, 3, density});
+  auto j = timed(o, work, unit, [&](std::size_t r) {
+    Particles x(n, 2);
+    init->sample(r, x.rows());
+    SamplerState s = wfr.init(std::move(x));
+    for (std::size_t k = 0; k < steps; ++k) wfr.step(s);
+  });
+  j["n"] = n;
+  j["steps"] = steps;
+  j["density"] = density;
+  j["steps_per_second"] = static_cast<double>(steps) / j["median_seconds"].get<double>();
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json bench_wfr(const BenchOptions& o) {
+  const std::size_t n = o.n ? o.n : 10000, steps = o.steps ? o.steps : 20;
+  auto j =
+      bench_wfr_steps(o, n, steps, "kde", static_cast<double>(n) * static_cast<double>(n) * steps,
+                      "pair_evaluations_per_second");
+  j["benchmark"] = "wfr-kde";
+  return j;
+}
+
+nlohmann::json bench_wfr_gmm4(const BenchOptions& o) {
+  const std::size_t n = o.n ? o.n : 500, steps = o.steps ? o.steps : 1000;
+  auto j = bench_wfr_steps(o, n, steps, "ula-kernel", static_cast<double>(steps),
+                           "iterations_per_second");
+  j["benchmark"] = "wfr-gmm4";
   return j;
 }
 

@@ -20,5 +20,10 @@ nlohmann::json bench_ula(const BenchOptions& o);
 // KDE log-density + score of N points against themselves (default N = 10,000, d = 2):
 // pair evaluations per second.
 nlohmann::json bench_kde(const BenchOptions& o);
+// WFR steps with KDE weights on gmm4 (default N = 10,000, 20 steps): pair evaluations per
+// second of the KDE inside the step, steps per second, peak memory.
+nlohmann::json bench_wfr(const BenchOptions& o);
+// The E3 iteration: WFR with the ULA-kernel mixture on gmm4, N = 500, 1,000 iterations.
+nlohmann::json bench_wfr_gmm4(const BenchOptions& o);
 
 }  // namespace sf

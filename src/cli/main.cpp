@@ -28,7 +28,7 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
   cmd.add_option("--target,-t", o.target, "target spec, e.g. gauss:d=10 (see `scoreflow targets`)")
       ->capture_default_str();
   cmd.add_option("--sampler,-s", o.sampler,
-                 "ula | mala | annealed-ula | wfr | birth-death | birth-death-kl")
+                 "ula | mala | annealed-ula | wfr | birth-death | birth-death-kl | fk-corrector")
       ->capture_default_str();
   cmd.add_option("--n,-n", o.n, "number of particles")->capture_default_str();
   cmd.add_option("--steps", o.steps, "number of steps")->capture_default_str();
@@ -42,6 +42,9 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
       ->capture_default_str();
   cmd.add_flag("--fk-weights", o.fk_weights,
                "annealed-ula: Feynman-Kac (AIS) weights and a log Z estimate");
+  cmd.add_option("--anneal-beta", o.anneal_beta,
+                 "fk-corrector: sample the mixture target to this power")
+      ->capture_default_str();
   cmd.add_option("--density", o.density, "wfr: density estimate, ula-kernel | kde")
       ->capture_default_str();
   cmd.add_option("--bandwidth", o.bandwidth,
@@ -227,9 +230,9 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
-  bench->add_option("what", bench_what, "ula | kde")
+  bench->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde"}));
+      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension")->capture_default_str();
@@ -272,7 +275,10 @@ int main(int argc, char** argv) {
     } else if (*experiment) {
       run_experiment(experiment_name, eo);
     } else if (*bench) {
-      const auto j = bench_what == "ula" ? bench_ula(bo) : bench_kde(bo);
+      const auto j = bench_what == "ula"   ? bench_ula(bo)
+                     : bench_what == "kde" ? bench_kde(bo)
+                     : bench_what == "wfr" ? bench_wfr(bo)
+                                           : bench_wfr_gmm4(bo);
       std::printf("%s\n", j.dump(2).c_str());
     }
   } catch (const InvalidArgument& e) {

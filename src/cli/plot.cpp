@@ -11,6 +11,7 @@
 #include "core/io.hpp"
 #include "core/npy.hpp"
 #include "targets/registry.hpp"
+#include "targets/tempered.hpp"
 
 namespace sf {
 namespace fs = std::filesystem;
@@ -188,7 +189,10 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
   if (!fs::exists(dir / "summary.json"))
     throw IoError(fmt::format("plot: '{}' is not a run directory (no summary.json)", dir.string()));
   const auto summary = read_json(dir / "summary.json");
-  const auto target = make_target(summary.at("target_spec").get<std::string>());
+  const auto base = make_target(summary.at("target_spec").get<std::string>());
+  const double power = summary.value("target_power", 1.0);
+  const Tempered tempered(*base, power);
+  const Target* target = power != 1.0 ? static_cast<const Target*>(&tempered) : base.get();
   const fs::path plots = dir / "plots";
   fs::create_directories(plots);
   const std::string title = fmt::format("{} on {}", summary["sampler_config"].value("sampler", "?"),

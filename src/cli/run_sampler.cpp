@@ -19,11 +19,14 @@
 #include "diagnostics/sliced_wasserstein.hpp"
 #include "diagnostics/summary_stats.hpp"
 #include "samplers/birth_death.hpp"
+#include "samplers/fk_corrector.hpp"
 #include "samplers/langevin.hpp"
 #include "samplers/weighted.hpp"
 #include "samplers/wfr.hpp"
 #include "targets/gaussian.hpp"
+#include "targets/gaussian_mixture.hpp"
 #include "targets/registry.hpp"
+#include "targets/tempered.hpp"
 
 namespace sf {
 namespace fs = std::filesystem;
@@ -76,12 +79,26 @@ std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
   if (o.sampler == "wfr")
     return std::make_unique<Wfr>(t, WfrConfig{o.step_size, o.seed, o.density, o.bandwidth,
                                               o.bandwidth_rule, o.resampler, o.ess_threshold});
+  if (o.sampler == "fk-corrector") {
+    const auto* mixture = dynamic_cast<const GaussianMixture*>(&t);
+    if (!mixture)
+      throw InvalidArgument(
+          fmt::format("fk-corrector: target {} is not a Gaussian mixture; the corrector needs its "
+                      "exact diffused score (gmm-*, mix1d-*, gmm4, gmm-file)",
+                      t.spec()));
+    if (!o.init.empty() || !o.init_file.empty())
+      throw InvalidArgument(
+          "fk-corrector: starts from N(0, I) by construction; drop --init/--init-file");
+    return std::make_unique<FkCorrector>(
+        *mixture,
+        FkCorrectorConfig{o.anneal_beta, o.steps, o.seed, {}, o.resampler, o.ess_threshold});
+  }
   if (o.sampler == "birth-death" || o.sampler == "birth-death-kl")
     return std::make_unique<BirthDeath>(
         t, BirthDeathConfig{o.step_size, o.seed, o.bandwidth, o.sampler == "birth-death-kl"});
   throw InvalidArgument(
       fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula, wfr, "
-                  "birth-death, birth-death-kl",
+                  "birth-death, birth-death-kl, fk-corrector",
                   o.sampler));
 }
 
@@ -246,7 +263,8 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"bandwidth", o.bandwidth},
           {"bandwidth_rule", o.bandwidth_rule},
           {"resampler", o.resampler},
-          {"ess_threshold", o.ess_threshold}};
+          {"ess_threshold", o.ess_threshold},
+          {"anneal_beta", o.anneal_beta}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.
@@ -289,6 +307,7 @@ void validate(const SampleOptions& o) {
   check_positive_finite("sample", "step size --step-size", o.step_size);
   check_positive("sample", "--metric-n", o.metric_n);
   check_in_range("sample", "--anneal-fraction", o.anneal_fraction, 1e-9, 1.0);
+  check_positive_finite("sample", "--anneal-beta", o.anneal_beta);
   if (o.force && o.resume) throw InvalidArgument("sample: --force and --resume exclude each other");
   // Refuse runs whose particle arrays alone would not fit in memory (several copies live at once).
   constexpr double kCopies = 6, kBudget = 16e9;
@@ -355,8 +374,13 @@ nlohmann::json final_metrics(const Particles& all, const Target& target, std::ui
 nlohmann::json run_sample(const SampleOptions& o) {
   validate(o);
   set_thread_count(o.threads);
-  const auto target = make_target(o.target);
-  const auto sampler = make_sampler(o, *target);
+  const auto base = make_target(o.target);
+  const auto sampler = make_sampler(o, *base);
+  // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
+  std::unique_ptr<Target> tempered;
+  if (o.sampler == "fk-corrector" && o.anneal_beta != 1.0)
+    tempered = std::make_unique<Tempered>(*base, o.anneal_beta);
+  const Target* target = tempered ? tempered.get() : base.get();
   prepare_run_dir(o.out, o.resume  ? RunDirMode::resume
                          : o.force ? RunDirMode::force
                                    : RunDirMode::fresh);
@@ -394,7 +418,8 @@ nlohmann::json run_sample(const SampleOptions& o) {
   nlohmann::json summary;
   summary["command"] = "sample";
   summary["options"] = options_json(o);
-  summary["target_spec"] = target->spec();
+  summary["target_spec"] = base->spec();
+  summary["target_power"] = tempered ? o.anneal_beta : 1.0;  // samples aim at π^power
   summary["dim"] = target->dim();
   summary["sampler_config"] = sampler->config();
   summary["resumed_from_step"] = start_step;

@@ -15,7 +15,7 @@ namespace sf {
 
 struct SampleOptions {
   std::string target = "gmm-grid16";
-  std::string sampler = "ula";  // ula | mala | annealed-ula
+  std::string sampler = "ula";  // see make_sampler for the valid names
   std::string init;             // spec of an initial distribution; default N(0, I)
   std::string init_file;        // or initial particles from an N×d .npy file
   std::size_t n = 1000;
@@ -24,7 +24,8 @@ struct SampleOptions {
   std::uint64_t seed = 0;
   std::string path = "geometric";  // annealing path
   double anneal_fraction = 1.0;
-  bool fk_weights = false;             // annealed-ula: Feynman–Kac (AIS) weights
+  bool fk_weights = false;   // annealed-ula: Feynman–Kac (AIS) weights
+  double anneal_beta = 1.0;  // fk-corrector: sample the mixture target raised to this power
   std::string density = "ula-kernel";  // wfr: ula-kernel | kde
   double bandwidth = 0;                // wfr (kde), birth-death: 0 = automatic
   std::string bandwidth_rule = "silverman";

@@ -203,6 +203,13 @@ void GaussianMixture::sample(std::uint64_t seed, Rows out) const {
   });
 }
 
+std::vector<MixtureComponent> GaussianMixture::component_list() const {
+  std::vector<MixtureComponent> c;
+  for (std::size_t k = 0; k < k_; ++k)
+    c.push_back({weights_[k], Eigen::Map<const Eigen::VectorXd>(&means_[k * d_], d_), chol_[k] * chol_[k].transpose()});
+  return c;
+}
+
 std::vector<std::vector<double>> GaussianMixture::modes() const {
   std::vector<std::vector<double>> m;
   for (std::size_t k = 0; k < k_; ++k) m.emplace_back(&means_[k * d_], &means_[(k + 1) * d_]);

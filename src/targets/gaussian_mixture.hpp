@@ -35,6 +35,8 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   std::array<double, 4> plot_box() const override;
 
   std::size_t components() const { return k_; }
+  // The components (normalised weights, means, covariances).
+  std::vector<MixtureComponent> component_list() const;
 
  private:
   // log w_k + log N(x; μ_k, Σ_k) for every k, and the precision-weighted residuals P_k(x-μ_k).
