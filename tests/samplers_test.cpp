@@ -5,20 +5,15 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "diagnostics/summary_stats.hpp"
+#include "helpers.hpp"
 #include "samplers/langevin.hpp"
 #include "targets/gaussian.hpp"
 #include "targets/registry.hpp"
 
 using namespace sf;
+using sf::test::draw;
 
 namespace {
-
-Particles draw(const std::string& spec, std::size_t n, std::uint64_t seed) {
-  const auto t = make_target(spec);
-  Particles x(n, t->dim());
-  t->sample(seed, x.rows());
-  return x;
-}
 
 SamplerState run_steps(const Sampler& s, Particles x0, std::size_t steps) {
   SamplerState st = s.init(std::move(x0));

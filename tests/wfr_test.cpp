@@ -8,6 +8,7 @@
 #include "core/parallel.hpp"
 #include "diagnostics/log_normaliser.hpp"
 #include "diagnostics/summary_stats.hpp"
+#include "helpers.hpp"
 #include "samplers/birth_death.hpp"
 #include "samplers/langevin.hpp"
 #include "samplers/weighted.hpp"
@@ -15,15 +16,9 @@
 #include "targets/registry.hpp"
 
 using namespace sf;
+using sf::test::draw;
 
 namespace {
-
-Particles draw(const std::string& spec, std::size_t n, std::uint64_t seed) {
-  const auto t = make_target(spec);
-  Particles x(n, t->dim());
-  t->sample(seed, x.rows());
-  return x;
-}
 
 // Weighted fraction of particles with x₀ < 0.
 double mass_left(const Particles& x) {

@@ -10,6 +10,7 @@
 #include "core/parallel.hpp"
 #include "samplers/langevin.hpp"
 #include "samplers/wfr.hpp"
+#include "score/heat_ball.hpp"
 #include "score/kernel_score.hpp"
 #include "targets/registry.hpp"
 
@@ -113,6 +114,25 @@ nlohmann::json bench_wfr_gmm4(const BenchOptions& o) {
   auto j = bench_wfr_steps(o, n, steps, "ula-kernel", static_cast<double>(steps),
                            "iterations_per_second");
   j["benchmark"] = "wfr-gmm4";
+  return j;
+}
+
+nlohmann::json bench_kappa(const BenchOptions& o) {
+  const std::size_t n = o.dim == 2 ? 256 : o.dim, count = o.n ? o.n : 2000000;
+  constexpr std::size_t kBlock = 1024;
+  const std::size_t blocks = (count + kBlock - 1) / kBlock;
+  std::vector<double> sink(blocks);
+  auto j = timed(o, static_cast<double>(count), "samples_per_second", [&](std::size_t r) {
+    parallel_rows(blocks, [&](std::size_t b) {
+      const std::size_t first = b * kBlock;
+      thread_local KappaDraws k;
+      kappa_sample(n, first, std::min(kBlock, count - first), r, k);
+      sink[b] = k.rho.back() + k.z(0, 0);  // keeps the draws observable
+    });
+  });
+  j["benchmark"] = "kappa";
+  j["dim"] = n;
+  j["n"] = count;
   return j;
 }
 

@@ -25,5 +25,8 @@ nlohmann::json bench_kde(const BenchOptions& o);
 nlohmann::json bench_wfr(const BenchOptions& o);
 // The E3 iteration: WFR with the ULA-kernel mixture on gmm4, N = 500, 1,000 iterations.
 nlohmann::json bench_wfr_gmm4(const BenchOptions& o);
+// Exact κ-measure draws (heat balls), default dimension 256 and 2,000,000 draws: samples per
+// second.
+nlohmann::json bench_kappa(const BenchOptions& o);
 
 }  // namespace sf

@@ -230,12 +230,13 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
-  bench->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4")
+  bench->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4"}));
+      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
-  bench->add_option("--dim", bo.dim, "KDE dimension")->capture_default_str();
+  bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")
+      ->capture_default_str();
   bench->add_option("--repeats", bo.repeats, "repeats")->capture_default_str();
   bench->add_option("--threads", bo.threads, "OpenMP threads (0: default)");
 
@@ -275,10 +276,11 @@ int main(int argc, char** argv) {
     } else if (*experiment) {
       run_experiment(experiment_name, eo);
     } else if (*bench) {
-      const auto j = bench_what == "ula"   ? bench_ula(bo)
-                     : bench_what == "kde" ? bench_kde(bo)
-                     : bench_what == "wfr" ? bench_wfr(bo)
-                                           : bench_wfr_gmm4(bo);
+      const auto j = bench_what == "ula"     ? bench_ula(bo)
+                     : bench_what == "kde"   ? bench_kde(bo)
+                     : bench_what == "wfr"   ? bench_wfr(bo)
+                     : bench_what == "kappa" ? bench_kappa(bo)
+                                             : bench_wfr_gmm4(bo);
       std::printf("%s\n", j.dump(2).c_str());
     }
   } catch (const InvalidArgument& e) {

@@ -57,6 +57,12 @@ class Particles {
   const double* row(std::size_t i) const { return x_.data() + i * d_; }
   double& operator()(std::size_t i, std::size_t k) { return x_[i * d_ + k]; }
   double operator()(std::size_t i, std::size_t k) const { return x_[i * d_ + k]; }
+  // New shape; keeps the allocation when it is large enough (values are not preserved).
+  void reshape(std::size_t n, std::size_t d) {
+    n_ = n, d_ = d;
+    x_.resize(n * d);
+    logw_.clear();
+  }
   std::vector<double>& values() { return x_; }
   const std::vector<double>& values() const { return x_; }
 

@@ -25,6 +25,7 @@ enum class Stream : std::uint64_t {
   bench = 8,
   resample = 9,
   jumps = 10,
+  kappa = 11,
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).
@@ -126,22 +127,33 @@ class Draws {
 inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, std::size_t first,
                          std::size_t count, std::size_t d, double* out) {
   const std::size_t pairs = (d + 1) / 2;  // one Philox block gives one normal pair
-  thread_local std::vector<std::uint32_t> w;
+  const std::size_t total = pairs * count;
+  // Philox words in four separate arrays (p = i·pairs + b) so every loop below stores
+  // contiguously and vectorises.
+  thread_local std::vector<std::uint32_t> w0, w1, w2, w3;
   thread_local std::vector<double> z;
-  w.resize(4 * pairs * count);
-  z.resize(2 * pairs * count);
-  std::uint32_t* ww = w.data();
-  double* zz = z.data();
-  for (std::size_t b = 0; b < pairs; ++b) {
+  for (auto* w : {&w0, &w1, &w2, &w3}) w->resize(total);
+  z.resize(2 * total);
+  std::uint32_t *a0 = w0.data(), *a1 = w1.data(), *a2 = w2.data(), *a3 = w3.data();
+  const auto block = [&](std::size_t i, std::size_t b) {
+    std::uint32_t o[4];
+    philox4x32_10(seed, philox_counter(stream, first + i, step, b), o);
+    const std::size_t p = i * pairs + b;
+    a0[p] = o[0], a1[p] = o[1], a2[p] = o[2], a3[p] = o[3];
+  };
+  if (pairs < 8) {  // few normals per particle (Langevin moves): vectorise over particles
+    for (std::size_t b = 0; b < pairs; ++b)
 #pragma omp simd
+      for (std::size_t i = 0; i < count; ++i) block(i, b);
+  } else {  // many (κ draws in high dimension): vectorise over a particle's blocks
     for (std::size_t i = 0; i < count; ++i)
-      philox4x32_10(seed, philox_counter(stream, first + i, step, b), ww + 4 * (i * pairs + b));
-  }
-  const std::size_t n = pairs * count;
 #pragma omp simd
-  for (std::size_t p = 0; p < n; ++p)
-    box_muller(bits_to_unit(ww[4 * p], ww[4 * p + 1]), bits_to_unit(ww[4 * p + 2], ww[4 * p + 3]),
-               zz[2 * p], zz[2 * p + 1]);
+      for (std::size_t b = 0; b < pairs; ++b) block(i, b);
+  }
+  double* zz = z.data();
+#pragma omp simd
+  for (std::size_t p = 0; p < total; ++p)
+    box_muller(bits_to_unit(a0[p], a1[p]), bits_to_unit(a2[p], a3[p]), zz[2 * p], zz[2 * p + 1]);
   for (std::size_t i = 0; i < count; ++i)
     std::copy(zz + 2 * pairs * i, zz + 2 * pairs * i + d, out + i * d);
 }

@@ -23,16 +23,8 @@ nlohmann::json BirthDeath::config() const {
 }
 
 SamplerState BirthDeath::init(Particles x, std::size_t step) const {
-  check_dim("birth-death", "initial particles", x.d(), target_.dim());
   if (x.n() < 2) throw InvalidArgument("birth-death: needs at least 2 particles");
-  SamplerState s;
-  s.grad = Particles(x.n(), x.d());
-  s.x = std::move(x);
-  s.step = step;
-  s.logp.resize(s.x.n());
-  target_.log_density(s.x.rows(), s.logp);
-  target_.score(s.x.rows(), s.grad.rows());
-  return s;
+  return target_state(target_, std::move(x), step, "birth-death", Cache::log_density_and_score);
 }
 
 std::vector<double> BirthDeath::rates(const SamplerState& s) const {

@@ -83,17 +83,17 @@ StepInfo FkCorrector::step(SamplerState& s) const {
   // Weights at the current point, then the annealed reverse move (f = −½b x, g² = b).
   std::vector<double> inc(n);
   const double div_f = -0.5 * b * static_cast<double>(d);
-    parallel_rows(n, [&](std::size_t i) {
+  parallel_rows(n, [&](std::size_t i) {
     double s2 = 0;
     for (std::size_t k = 0; k < d; ++k) s2 += s.grad(i, k) * s.grad(i, k);
-        inc[i] = ((beta - 1) * div_f + 0.5 * b * beta * (beta - 1) * s2) * dtau;
+    inc[i] = ((beta - 1) * div_f + 0.5 * b * beta * (beta - 1) * s2) * dtau;
   });
   add_log_weights(s, inc);
   const double noise = std::sqrt(b * dtau);
-    parallel_rows(n, [&](std::size_t i) {
+  parallel_rows(n, [&](std::size_t i) {
     Draws rng(cfg_.seed, Stream::langevin_noise, i, s.step);
     for (std::size_t k = 0; k < d; ++k)
-            s.x(i, k) += (0.5 * b * s.x(i, k) + beta * b * s.grad(i, k)) * dtau + noise * rng.normal();
+      s.x(i, k) += (0.5 * b * s.x(i, k) + beta * b * s.grad(i, k)) * dtau + noise * rng.normal();
   });
   ++s.step;
   StepInfo info;

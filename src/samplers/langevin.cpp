@@ -32,16 +32,6 @@ void check_config(const char* who, const LangevinConfig& c) {
   check_positive_finite(who, "step size h", c.step_size);
 }
 
-SamplerState initial_state(const Target& t, Particles x, std::size_t step, const char* who) {
-  check_dim(who, "initial particles", x.d(), t.dim());
-  check_positive(who, "number of particles N", x.n());
-  SamplerState s;
-  s.grad = Particles(x.n(), x.d());
-  s.x = std::move(x);
-  s.step = step;
-  return s;
-}
-
 nlohmann::json langevin_json(const char* name, const LangevinConfig& c) {
   return {{"sampler", name}, {"step_size", c.step_size}, {"seed", c.seed}};
 }
@@ -57,9 +47,7 @@ nlohmann::json Ula::config() const {
 }
 
 SamplerState Ula::init(Particles x, std::size_t step) const {
-  SamplerState s = initial_state(target_, std::move(x), step, "ula");
-  target_.score(s.x.rows(), s.grad.rows());
-  return s;
+  return target_state(target_, std::move(x), step, "ula");
 }
 
 StepInfo Ula::step(SamplerState& s) const {
@@ -79,11 +67,7 @@ nlohmann::json Mala::config() const {
 }
 
 SamplerState Mala::init(Particles x, std::size_t step) const {
-  SamplerState s = initial_state(target_, std::move(x), step, "mala");
-  s.logp.resize(s.x.n());
-  target_.log_density(s.x.rows(), s.logp);
-  target_.score(s.x.rows(), s.grad.rows());
-  return s;
+  return target_state(target_, std::move(x), step, "mala", Cache::log_density_and_score);
 }
 
 StepInfo Mala::step(SamplerState& s) const {
@@ -143,8 +127,8 @@ nlohmann::json AnnealedUla::config() const {
 }
 
 SamplerState AnnealedUla::init(Particles x, std::size_t step) const {
-  SamplerState s = initial_state(target_, std::move(x), step, "annealed-ula");
-  path_->score(target_, lambda_at(step), s.x.rows(), s.grad.rows());
+  SamplerState s = target_state(target_, std::move(x), step, "annealed-ula");
+  path_->score(target_, lambda_at(step), s.x.rows(), s.grad.rows());  // the path's, not π's
   return s;
 }
 

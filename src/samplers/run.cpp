@@ -2,10 +2,28 @@
 
 #include <fmt/format.h>
 
+#include "core/check.hpp"
 #include "core/error.hpp"
 #include "samplers/sampler.hpp"
+#include "targets/target.hpp"
 
 namespace sf {
+
+SamplerState target_state(const Target& t, Particles x, std::size_t step, const char* who,
+                          Cache cache) {
+  check_dim(who, "initial particles", x.d(), t.dim());
+  check_positive(who, "number of particles N", x.n());
+  SamplerState s;
+  s.grad = Particles(x.n(), x.d());
+  s.x = std::move(x);
+  s.step = step;
+  t.score(s.x.rows(), s.grad.rows());
+  if (cache == Cache::log_density_and_score) {
+    s.logp.resize(s.x.n());
+    t.log_density(s.x.rows(), s.logp);
+  }
+  return s;
+}
 
 RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
               std::span<Observer* const> observers) {

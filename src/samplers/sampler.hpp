@@ -63,6 +63,13 @@ struct RunResult {
   double seconds = 0;
 };
 
+class Target;
+enum class Cache { score, log_density_and_score };
+// A state at `step` for particles x (checked against the target's dimension and N ≥ 1),
+// with the target's score and, if asked, its log-density cached.
+SamplerState target_state(const Target& t, Particles x, std::size_t step, const char* who,
+                          Cache cache = Cache::score);
+
 // Runs until state.step == total_steps. Throws NumericalError naming the step, particle and
 // a hint at the first non-finite particle.
 RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,

@@ -37,17 +37,8 @@ nlohmann::json Wfr::config() const {
 }
 
 SamplerState Wfr::init(Particles x, std::size_t step) const {
-  check_dim("wfr", "initial particles", x.d(), target_.dim());
-  check_positive("wfr", "number of particles N", x.n());
-  SamplerState s;
-  s.grad = Particles(x.n(), x.d());
   if (x.log_weights().empty()) x.log_weights().assign(x.n(), 0.0);
-  s.x = std::move(x);
-  s.step = step;
-  s.logp.resize(s.x.n());
-  target_.log_density(s.x.rows(), s.logp);
-  target_.score(s.x.rows(), s.grad.rows());
-  return s;
+  return target_state(target_, std::move(x), step, "wfr", Cache::log_density_and_score);
 }
 
 std::vector<double> Wfr::log_density_estimate(const SamplerState& s,

@@ -206,7 +206,8 @@ void GaussianMixture::sample(std::uint64_t seed, Rows out) const {
 std::vector<MixtureComponent> GaussianMixture::component_list() const {
   std::vector<MixtureComponent> c;
   for (std::size_t k = 0; k < k_; ++k)
-    c.push_back({weights_[k], Eigen::Map<const Eigen::VectorXd>(&means_[k * d_], d_), chol_[k] * chol_[k].transpose()});
+    c.push_back({weights_[k], Eigen::Map<const Eigen::VectorXd>(&means_[k * d_], d_),
+                 chol_[k] * chol_[k].transpose()});
   return c;
 }
 
