@@ -197,7 +197,8 @@ TEST_F(Cli, WeightedSamplerOptionsAreChecked) {
                "must lie in [0, 1]");
   expect_error(scoreflow("sample --sampler annealed-ula --path dilation --fk-weights " + out("d")),
                "use --path geometric");
-  expect_error(scoreflow("experiment e9 --out " + (dir / "e9").string()), "implemented: e3");
+  expect_error(scoreflow("experiment e9 --out " + (dir / "e9").string()),
+               "implemented: e3, e5-kappa");
 }
 
 TEST_F(Cli, AnnealedFeynmanKacReportsLogZ) {

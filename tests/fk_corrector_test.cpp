@@ -39,7 +39,7 @@ std::pair<double, double> tempered_moments(const GaussianMixture& q, double beta
 
 TEST(FkCorrector, DiffusedMixtureEndpoints) {
   const GaussianMixture data = make_mix1d(2.0, "mix1d-near");
-  const VpSchedule vp;
+  const NoiseSchedule vp = NoiseSchedule::vp();
   const GaussianMixture q0 = diffuse(data, vp, 0.0);
   Particles x(3, 1, {-2.0, 0.5, 3.0});
   std::vector<double> a(3), b(3);

@@ -220,8 +220,8 @@ int main(int argc, char** argv) {
   ExperimentOptions eo;
   std::string experiment_name;
   auto* experiment =
-      app.add_subcommand("experiment", "reproduce an experiment of EXPERIMENTS.md (e3)");
-  experiment->add_option("name", experiment_name, "experiment: e3")->required();
+      app.add_subcommand("experiment", "reproduce an experiment of EXPERIMENTS.md (e3, e5-kappa)");
+  experiment->add_option("name", experiment_name, "experiment: e3 | e5-kappa")->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();
   experiment->add_option("--seed", eo.seed, "random seed")->capture_default_str();

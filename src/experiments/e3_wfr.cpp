@@ -261,9 +261,4 @@ void run_e3(const ExperimentOptions& o) {
               o.out.c_str());
 }
 
-void run_experiment(const std::string& name, const ExperimentOptions& o) {
-  if (name == "e3") return run_e3(o);
-  throw InvalidArgument(fmt::format("experiment '{}' is not implemented; implemented: e3", name));
-}
-
 }  // namespace sf

@@ -15,8 +15,10 @@ struct ExperimentOptions {
 
 // E3: WFR weighted SDE vs Langevin and birth–death on mode-hopping targets.
 void run_e3(const ExperimentOptions& o);
+// E5, first part: the κ-measure sampler study.
+void run_e5_kappa(const ExperimentOptions& o);
 
-// By name ("e3"); names the implemented experiments when unknown.
+// By name (e3, e5-kappa); names the implemented experiments when unknown.
 void run_experiment(const std::string& name, const ExperimentOptions& o);
 
 }  // namespace sf

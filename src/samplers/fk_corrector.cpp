@@ -10,11 +10,7 @@
 
 namespace sf {
 
-double VpSchedule::alpha(double t) const {
-  return std::exp(-0.5 * (beta_min * t + 0.5 * (beta_max - beta_min) * t * t / horizon));
-}
-
-GaussianMixture diffuse(const GaussianMixture& data, const VpSchedule& vp, double t) {
+GaussianMixture diffuse(const GaussianMixture& data, const NoiseSchedule& vp, double t) {
   const double a = vp.alpha(t);
   auto comps = data.component_list();
   for (auto& c : comps) {
@@ -38,8 +34,8 @@ nlohmann::json FkCorrector::config() const {
           {"steps", cfg_.steps},
           {"seed", cfg_.seed},
           {"vp",
-           {{"beta_min", cfg_.schedule.beta_min},
-            {"beta_max", cfg_.schedule.beta_max},
+           {{"beta_min", cfg_.schedule.lo},
+            {"beta_max", cfg_.schedule.hi},
             {"horizon", cfg_.schedule.horizon}}},
           {"resampler", cfg_.resampler},
           {"ess_threshold", cfg_.ess_threshold}};
@@ -77,7 +73,7 @@ SamplerState FkCorrector::init(Particles x, std::size_t step) const {
 StepInfo FkCorrector::step(SamplerState& s) const {
   const std::size_t n = s.x.n(), d = s.x.d();
   const double dtau = cfg_.schedule.horizon / static_cast<double>(cfg_.steps);
-  const double t = time_at(s.step), b = cfg_.schedule.rate(t), beta = cfg_.beta;
+  const double t = time_at(s.step), b = cfg_.schedule.g2(t), beta = cfg_.beta;
   const GaussianMixture qt = diffuse(data_, cfg_.schedule, t);
   qt.score(s.x.rows(), s.grad.rows());
   // Weights at the current point, then the annealed reverse move (f = −½b x, g² = b).

@@ -12,25 +12,19 @@
 
 #include "samplers/resampling.hpp"
 #include "samplers/sampler.hpp"
+#include "sde/noise_schedule.hpp"
 #include "targets/gaussian_mixture.hpp"
 
 namespace sf {
 
-// β(t) = β_min + (t/T)(β_max − β_min) on [0, T]; α_t = exp(−½∫_0^t β).
-struct VpSchedule {
-  double beta_min = 0.1, beta_max = 20, horizon = 1;
-  double rate(double t) const { return beta_min + (t / horizon) * (beta_max - beta_min); }
-  double alpha(double t) const;
-};
-
 // The law of α_t X_0 + √(1 − α_t²) ξ for X_0 ~ data.
-GaussianMixture diffuse(const GaussianMixture& data, const VpSchedule& vp, double t);
+GaussianMixture diffuse(const GaussianMixture& data, const NoiseSchedule& vp, double t);
 
 struct FkCorrectorConfig {
   double beta = 2;           // the exponent: samples p ∝ q_0^β
   std::size_t steps = 1000;  // reverse Euler–Maruyama steps over [0, T]
   std::uint64_t seed = 0;
-  VpSchedule schedule;
+  NoiseSchedule schedule = NoiseSchedule::vp();
   std::string resampler = "systematic";
   double ess_threshold = 0.5;
 };

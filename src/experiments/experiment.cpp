@@ -1,0 +1,16 @@
+#include "experiments/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace sf {
+
+void run_experiment(const std::string& name, const ExperimentOptions& o) {
+  if (name == "e3") return run_e3(o);
+  if (name == "e5-kappa") return run_e5_kappa(o);
+  throw InvalidArgument(
+      fmt::format("experiment '{}' is not implemented; implemented: e3, e5-kappa", name));
+}
+
+}  // namespace sf

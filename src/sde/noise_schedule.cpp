@@ -1,0 +1,37 @@
+#include "sde/noise_schedule.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace sf {
+
+NoiseSchedule NoiseSchedule::by_name(const std::string& name) {
+  if (name == "vp") return vp();
+  if (name == "ve") return ve();
+  if (name == "nonlinear") return vp(1, 25, 1);
+  throw InvalidArgument(fmt::format("unknown noise schedule '{}'; valid: vp, ve, nonlinear", name));
+}
+
+double NoiseSchedule::g2(double t) const {
+  const double u = t / horizon;
+  if (kind == Kind::ve) {
+    const double sigma = lo * std::pow(hi / lo, u);
+    return 2 * sigma * sigma * std::log(hi / lo) / horizon;
+  }
+  return lo + u * (hi - lo);
+}
+
+double NoiseSchedule::theta(double t) const {
+  if (kind == Kind::ve)  // ½(σ(t)² − σ_min²) without cancellation near t = 0
+    return 0.5 * lo * lo * std::expm1(2 * (t / horizon) * std::log(hi / lo));
+  return 0.5 * (lo * t + 0.5 * (hi - lo) * t * t / horizon);
+}
+
+double NoiseSchedule::alpha(double t) const {
+  return std::exp(-theta(t));
+}
+
+}  // namespace sf
