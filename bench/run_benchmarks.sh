@@ -15,6 +15,8 @@ wfr=$("$build/scoreflow" bench wfr --repeats 5)
 wfr_np=$("$py" "$here/reference/wfr_numpy.py" wfr --repeats 3)
 gmm4=$("$build/scoreflow" bench wfr-gmm4 --repeats 5)
 gmm4_np=$("$py" "$here/reference/wfr_numpy.py" wfr-gmm4 --repeats 3)
+kappa=$("$build/scoreflow" bench kappa --repeats 5)
+kappa_np=$("$py" "$here/reference/kappa_numpy.py" --repeats 3)
 
 row() {  # label, scoreflow value, numpy value
   "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"
@@ -29,5 +31,7 @@ row "WFR step with KDE weights, gmm4, N = 10,000 (KDE pair evaluations/s)" \
     "$(echo "$wfr" | field pair_evaluations_per_second)" "$(echo "$wfr_np" | field pair_evaluations_per_second)"
 row "WFR (ULA-kernel mixture) iteration on gmm4, N = 500 (iterations/s)" \
     "$(echo "$gmm4" | field iterations_per_second)" "$(echo "$gmm4_np" | field iterations_per_second)"
+row "Exact kappa-measure draws, n = 256 (samples/s)" \
+    "$(echo "$kappa" | field samples_per_second)" "$(echo "$kappa_np" | field samples_per_second)"
 echo
 echo "peak memory (MB): wfr $(echo "$wfr" | field peak_rss_mb), wfr-gmm4 $(echo "$gmm4" | field peak_rss_mb)"

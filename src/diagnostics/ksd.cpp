@@ -31,7 +31,8 @@ double ksd2_imq(ConstRows x, ConstRows s, std::span<const double> logw, double c
         sy_r += s.row(j)[k] * r;
       }
       const double q = c * c + r2;
-      const double qb1 = std::pow(q, beta - 1);
+      // q^{β−1}; the default β = −½ needs no pow (this pair loop is O(N²)).
+      const double qb1 = beta == -0.5 ? 1 / (q * std::sqrt(q)) : std::pow(q, beta - 1);
       // u = sxᵀsy k + sxᵀ∇_y k + syᵀ∇_x k + tr ∇_x∇_y k for k = q^β.
       const double u = sxsy * qb1 * q + 2 * beta * qb1 * (sy_r - sx_r) - 2 * beta * d * qb1 -
                        4 * beta * (beta - 1) * qb1 / q * r2;
