@@ -26,6 +26,7 @@ enum class Stream : std::uint64_t {
   resample = 9,
   jumps = 10,
   kappa = 11,
+  source = 12,
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).
