@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -38,10 +39,26 @@ class Target {
 // Implements the batched interface from per-row functions, split over threads by row.
 // Derived provides: double log_density_row(const double* x) const and
 //                   void score_row(const double* x, double* g) const.
+// What a row-wise target must provide (checked with readable messages below).
+template <class T>
+concept HasRowLogDensity = requires(const T& t, const double* x) {
+  { t.log_density_row(x) } -> std::convertible_to<double>;
+};
+template <class T>
+concept HasRowScore = requires(const T& t, const double* x, double* g) {
+  t.score_row(x, g);
+};
+
 template <class Derived>
 class RowwiseTarget : public Target {
  public:
   void log_density(ConstRows x, std::span<double> out) const override {
+    static_assert(HasRowLogDensity<Derived>,
+                  "a RowwiseTarget needs `double log_density_row(const double* x) const`: log π at "
+                  "one point of dim() coordinates");
+    static_assert(HasRowScore<Derived>,
+                  "a RowwiseTarget needs `void score_row(const double* x, double* g) const`: write "
+                  "∇log π at x into g[0..dim())");
     check_shape(x, out.size());
     const auto& self = static_cast<const Derived&>(*this);
     parallel_rows(x.n, [&](std::size_t i) { out[i] = self.log_density_row(x.row(i)); });
