@@ -78,6 +78,13 @@ TEST_F(Cli, MalformedInitialFileIsRejected) {
   expect_error(
       scoreflow("sample --target gmm4 --init-file " + (dir / "x3.npy").string() + " " + out("r2")),
       "dimension 3, but the target has dimension 2");
+  const std::vector<double> with_nan{0.0, 1.0, NAN, 2.0};
+  write_npy(dir / "nan.npy", {2, 2}, with_nan.data());
+  expect_error(scoreflow("sample --target gmm4 --n 2 --init-file " + (dir / "nan.npy").string() +
+                         " " + out("r3")),
+               "row 1 has a NaN or infinite value");
+  expect_error(scoreflow("estimate kde --data " + (dir / "nan.npy").string() + " " + out("r4")),
+               "row 1 has a NaN or infinite value");
 }
 
 TEST_F(Cli, DivergenceStopsWithStepNumberAndHint) {

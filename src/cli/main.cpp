@@ -145,12 +145,14 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
   if (a.shape.size() != 2)
     throw InvalidArgument(fmt::format("--data {}: expected an N x d array", data));
   const Particles x(a.shape[0], a.shape[1], a.values);
+  check_all_finite(x.rows(), "--data " + data);
   Particles q = x;
   if (!at.empty()) {
     const NpyArray b = read_npy(at);
     if (b.shape.size() != 2 || b.shape[1] != x.d())
       throw InvalidArgument(fmt::format("--at {}: expected an M x {} array", at, x.d()));
     q = Particles(b.shape[0], b.shape[1], b.values);
+    check_all_finite(q.rows(), "--at " + at);
   }
   const double h = bandwidth > 0 ? bandwidth : silverman_bandwidth(x.rows());
   const KernelDensity kde(x.rows(), h);

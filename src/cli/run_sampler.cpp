@@ -44,7 +44,9 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
       throw InvalidArgument(
           fmt::format("--init-file {} has {} particles, but --n is {}; pass --n {}", o.init_file,
                       a.shape[0], o.n, a.shape[0]));
-    return Particles(a.shape[0], a.shape[1], a.values);
+    Particles x(a.shape[0], a.shape[1], a.values);
+    check_all_finite(x.rows(), "--init-file " + o.init_file);
+    return x;
   }
   const std::string spec = o.init.empty() ? fmt::format("gauss:d={}", target.dim()) : o.init;
   const auto init = make_target(spec);

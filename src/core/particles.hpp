@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <Eigen/Core>
@@ -94,11 +95,19 @@ inline std::vector<double> normalised_weights(std::span<const double> logw, std:
   return w;
 }
 
-// Index and component of the first non-finite entry, or n when all are finite.
+// Row of the first non-finite entry, or n when all are finite.
 inline std::size_t first_non_finite(ConstRows x) {
   for (std::size_t i = 0; i < x.n * x.d; ++i)
     if (!std::isfinite(x.data[i])) return i / x.d;
   return x.n;
+}
+
+// Throws InvalidArgument naming `what` and the first row with a NaN or infinity.
+inline void check_all_finite(ConstRows x, const std::string& what) {
+  const std::size_t bad = first_non_finite(x);
+  if (bad < x.n)
+    throw InvalidArgument(what + ": row " + std::to_string(bad) +
+                          " has a NaN or infinite value; every entry must be finite");
 }
 
 }  // namespace sf
