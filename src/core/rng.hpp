@@ -22,7 +22,6 @@ enum class Stream : std::uint64_t {
   data = 5,
   projections = 6,
   subsample = 7,
-  bench = 8,
   resample = 9,
   jumps = 10,
   kappa = 11,

@@ -17,7 +17,7 @@ namespace sf {
 
 struct SamplerState {
   Particles x;               // positions (N × d)
-  std::vector<double> logp;  // cached log-density of the current drift target (MALA)
+  std::vector<double> logp;  // cached log π(x) where the sampler needs it (MALA, WFR, birth–death)
   Particles grad;            // cached drift score at x
   std::size_t step = 0;      // number of steps taken so far
   // Weighted samplers: x.log_weights() holds log-weights normalised to max 0; this holds

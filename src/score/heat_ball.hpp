@@ -50,6 +50,12 @@ template <class U>
 McEstimate heat_ball_mean(U&& u, std::span<const double> x, double t, double r, std::size_t count,
                           std::uint64_t seed);
 
+// The same mean under any measure on the heat ball given by its draws:
+// draw(n, first, count, seed, KappaDraws& out) fills z, ρ, E as kappa_sample does.
+template <class Draw, class U>
+McEstimate heat_ball_mean_with(Draw&& draw, U&& u, std::span<const double> x, double t, double r,
+                               std::size_t count, std::uint64_t seed);
+
 }  // namespace sf
 
 #include "score/heat_ball_impl.hpp"

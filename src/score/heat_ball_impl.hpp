@@ -8,9 +8,9 @@
 
 namespace sf {
 
-template <class U>
-McEstimate heat_ball_mean(U&& u, std::span<const double> x, double t, double r, std::size_t count,
-                          std::uint64_t seed) {
+template <class Draw, class U>
+McEstimate heat_ball_mean_with(Draw&& draw, U&& u, std::span<const double> x, double t, double r,
+                               std::size_t count, std::uint64_t seed) {
   check_positive("heat_ball_mean", "sample count", count);
   check_positive_finite("heat_ball_mean", "radius r", r);
   constexpr std::size_t kBlock = 256;
@@ -21,7 +21,7 @@ McEstimate heat_ball_mean(U&& u, std::span<const double> x, double t, double r, 
     thread_local KappaDraws k;
     thread_local Particles y;
     thread_local std::vector<double> s;
-    kappa_sample(n, first, len, seed, k);
+    draw(n, first, len, seed, k);
     y.reshape(len, n);
     s.resize(len);
     heat_ball_points(k, x, t, r, y.rows(), s);
@@ -38,6 +38,14 @@ McEstimate heat_ball_mean(U&& u, std::span<const double> x, double t, double r, 
   const double m = a / static_cast<double>(count);
   const double var = std::max(a2 / static_cast<double>(count) - m * m, 0.0);
   return {m, std::sqrt(var / static_cast<double>(count))};
+}
+
+template <class U>
+McEstimate heat_ball_mean(U&& u, std::span<const double> x, double t, double r, std::size_t count,
+                          std::uint64_t seed) {
+  const auto kappa = [](std::size_t n, std::size_t first, std::size_t len, std::uint64_t sd,
+                        KappaDraws& k) { kappa_sample(n, first, len, sd, k); };
+  return heat_ball_mean_with(kappa, u, x, t, r, count, seed);
 }
 
 }  // namespace sf

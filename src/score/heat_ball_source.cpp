@@ -8,10 +8,20 @@
 namespace sf {
 
 KappaDraws source_sample(std::size_t n, std::size_t first, std::size_t count, std::uint64_t seed) {
+  KappaDraws k;
+  source_sample(n, first, count, seed, k);
+  return k;
+}
+
+void source_sample(std::size_t n, std::size_t first, std::size_t count, std::uint64_t seed,
+                   KappaDraws& k) {
   check_positive("source_sample", "dimension n", n);
   const double dn = static_cast<double>(n), a = 1 + 2 / dn;
   const double zsd = std::sqrt(2 * dn / (dn + 2));
-  KappaDraws k{n, Particles(count, n), std::vector<double>(count), std::vector<double>(count)};
+  k.n = n;
+  k.z.reshape(count, n);
+  k.rho.resize(count);
+  k.e.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
     Draws rng(seed, Stream::source, first + i, 0);
     double z2 = 0;
@@ -30,7 +40,6 @@ KappaDraws source_sample(std::size_t n, std::size_t first, std::size_t count, st
     k.e[i] = e;
     k.rho[i] = 2 * (e + z2 / 4) / dn;
   }
-  return k;
 }
 
 }  // namespace sf

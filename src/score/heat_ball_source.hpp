@@ -17,6 +17,9 @@ namespace sf {
 
 // count σ draws in dimension n, as KappaDraws (z, ρ and E = log X), keyed by (seed, index).
 KappaDraws source_sample(std::size_t n, std::size_t first, std::size_t count, std::uint64_t seed);
+// The same draws into `out`, reusing its memory.
+void source_sample(std::size_t n, std::size_t first, std::size_t count, std::uint64_t seed,
+                   KappaDraws& out);
 
 // The normalised heat-ball residual of u against a source F at (x, t):
 //   (u(x, t) − E_κ[u] − E_κ[τ]·E_σ[F]) / E_κ[τ],
