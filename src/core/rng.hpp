@@ -26,6 +26,11 @@ enum class Stream : std::uint64_t {
   jumps = 10,
   kappa = 11,
   source = 12,
+  batch = 13,        // training minibatch indices
+  train_noise = 14,  // DSM noise, probe vectors and diffusion times while training
+  generate = 15,     // prior draws and reverse-SDE noise
+  probes = 16,       // Hutchinson probes of likelihood evaluation
+  train_time = 17,   // diffusion times of noise-conditional training
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).

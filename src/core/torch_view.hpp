@@ -12,5 +12,7 @@ class Particles;
 // A float64 N x d tensor sharing memory with `p` (no copy); valid while `p` lives and is
 // not resized.
 at::Tensor as_tensor(Particles& p);
+// A copy of a 2-D tensor (any floating dtype) as particles.
+Particles to_particles(const at::Tensor& t);
 
 }  // namespace sf

@@ -1,0 +1,124 @@
+#include "neural/losses.hpp"
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace sf {
+namespace {
+
+torch::Tensor half_sq(const torch::Tensor& v) {
+  return 0.5 * v.pow(2).sum(1);
+}
+
+torch::Tensor no_time(const torch::Tensor& x) {
+  return torch::zeros({x.size(0)}, x.options());
+}
+
+// vᵀ(∂s/∂x)v for each row, by one backward pass of (vᵀs) (create_graph for training).
+torch::Tensor probe_quadratic(const torch::Tensor& s, const torch::Tensor& x,
+                              const torch::Tensor& v) {
+  const auto g = torch::autograd::grad({(s * v).sum()}, {x}, {}, true, true)[0];
+  return (g * v).sum(1);
+}
+
+torch::Tensor with_grad(const torch::Tensor& x) {
+  return x.detach().requires_grad_(true);
+}
+
+}  // namespace
+
+LossKind loss_by_name(const std::string& name) {
+  if (name == "esm") return LossKind::esm;
+  if (name == "ism") return LossKind::ism;
+  if (name == "ism-hutchinson") return LossKind::ism_hutchinson;
+  if (name == "ssm") return LossKind::ssm;
+  if (name == "dsm") return LossKind::dsm;
+  if (name == "nc-dsm") return LossKind::nc_dsm;
+  throw InvalidArgument(fmt::format("unknown loss '{}'; valid: {}", name, valid_loss_names()));
+}
+
+std::string loss_name(LossKind kind) {
+  switch (kind) {
+    case LossKind::esm:
+      return "esm";
+    case LossKind::ism:
+      return "ism";
+    case LossKind::ism_hutchinson:
+      return "ism-hutchinson";
+    case LossKind::ssm:
+      return "ssm";
+    case LossKind::dsm:
+      return "dsm";
+    case LossKind::nc_dsm:
+      return "nc-dsm";
+  }
+  return "?";
+}
+
+std::string valid_loss_names() {
+  return "esm, ism, ism-hutchinson, ssm, dsm, nc-dsm";
+}
+
+torch::Tensor divergence_autograd(const torch::Tensor& s, const torch::Tensor& x) {
+  auto div = torch::zeros({x.size(0)}, x.options());
+  for (std::int64_t i = 0; i < x.size(1); ++i) {
+    const auto g = torch::autograd::grad({s.select(1, i).sum()}, {x}, {}, true, true)[0];
+    div = div + g.select(1, i);
+  }
+  return div;
+}
+
+torch::Tensor esm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& target) {
+  return half_sq(net.score(x, no_time(x)) - target).mean();
+}
+
+torch::Tensor ism_loss(ScoreNetImpl& net, const torch::Tensor& x, bool fused) {
+  if (auto* mlp = dynamic_cast<ResMlpImpl*>(&net); fused && mlp && !net.config().conditioned()) {
+    auto [s, div] = mlp->net_and_divergence(x);
+    return (half_sq(s) + div).mean();
+  }
+  const auto xg = with_grad(x);
+  const auto s = net.score(xg, no_time(x));
+  return (half_sq(s) + divergence_autograd(s, xg)).mean();
+}
+
+torch::Tensor ism_hutchinson_loss(ScoreNetImpl& net, const torch::Tensor& x,
+                                  const torch::Tensor& v) {
+  const auto xg = with_grad(x);
+  const auto s = net.score(xg, no_time(x));
+  return (half_sq(s) + probe_quadratic(s, xg, v)).mean();
+}
+
+torch::Tensor ssm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& v) {
+  const auto xg = with_grad(x);
+  const auto s = net.score(xg, no_time(x));
+  return (probe_quadratic(s, xg, v) + 0.5 * (s * v).sum(1).pow(2)).mean();
+}
+
+torch::Tensor dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                       double sigma) {
+  const auto s = net.score(x + sigma * xi, no_time(x));
+  return half_sq(sigma * s + xi).mean();
+}
+
+torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t) {
+  const auto& cfg = net.config();
+  if (!cfg.sde) throw InvalidArgument("nc-dsm needs a noise-conditional model (set --sde)");
+  const auto sde = LinearSde::by_name(*cfg.sde, cfg.sigma_max);
+  auto tc = t.to(torch::kFloat64).contiguous();
+  auto m = torch::empty_like(tc), sd = torch::empty_like(tc);
+  for (std::int64_t i = 0; i < tc.numel(); ++i) {
+    const double ti = tc.data_ptr<double>()[i];
+    m.data_ptr<double>()[i] = sde.mean_coef(ti);
+    sd.data_ptr<double>()[i] = sde.std(ti);
+  }
+  m = m.to(x.scalar_type()).reshape({-1, 1});
+  sd = sd.to(x.scalar_type()).reshape({-1, 1});
+  // std·s = net by construction of the noise-conditional model.
+  const auto out = net.net(m * x + sd * xi, t);
+  return half_sq(out + xi).mean();
+}
+
+}  // namespace sf

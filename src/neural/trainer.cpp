@@ -1,0 +1,274 @@
+#include "neural/trainer.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+#include "core/error.hpp"
+#include "core/io.hpp"
+
+namespace sf {
+namespace {
+
+// Held-out evaluations draw their noise at steps far from any training step.
+constexpr std::uint64_t kHeldoutStep = 1ull << 31;
+
+}  // namespace
+
+torch::Tensor philox_normals(std::uint64_t seed, Stream stream, std::uint64_t step,
+                             std::int64_t rows, std::int64_t cols) {
+  std::vector<double> z(static_cast<std::size_t>(rows * cols));
+  fill_normals(seed, stream, step, 0, static_cast<std::size_t>(rows),
+               static_cast<std::size_t>(cols), z.data());
+  return torch::from_blob(z.data(), {rows, cols}, torch::kFloat64).to(torch::kFloat32);
+}
+
+torch::Tensor philox_uniforms(std::uint64_t seed, Stream stream, std::uint64_t step,
+                              std::int64_t rows) {
+  auto u = torch::empty({rows}, torch::kFloat64);
+  for (std::int64_t i = 0; i < rows; ++i)
+    u.data_ptr<double>()[i] = Draws(seed, stream, static_cast<std::uint64_t>(i), step).uniform();
+  return u.to(torch::kFloat32);
+}
+
+torch::Tensor philox_signs(std::uint64_t seed, Stream stream, std::uint64_t step, std::int64_t rows,
+                           std::int64_t cols) {
+  return torch::sign(philox_normals(seed, stream, step, rows, cols));
+}
+
+void TrainOptions::validate() const {
+  loss_by_name(loss);
+  check_positive("train", "steps", steps);
+  check_positive("train", "batch", batch);
+  check_positive_finite("train", "learning rate", lr);
+  if (loss == "dsm") check_positive_finite("train", "dsm sigma", sigma);
+  check_positive("train", "eval-every", eval_every);
+  check_in_range("train", "ema decay", ema, 0, 0.999999);
+  check_in_range("train", "weight decay", weight_decay, 0, 1);
+  if (optimizer != "adam" && optimizer != "adamw")
+    throw InvalidArgument(fmt::format("unknown optimizer '{}'; valid: adam, adamw", optimizer));
+  if (schedule != "constant" && schedule != "cosine" && schedule != "warmup-cosine")
+    throw InvalidArgument(
+        fmt::format("unknown schedule '{}'; valid: constant, cosine, warmup-cosine", schedule));
+  if (probes != "rademacher" && probes != "gaussian")
+    throw InvalidArgument(fmt::format("unknown probes '{}'; valid: rademacher, gaussian", probes));
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"loss", loss},
+          {"steps", steps},
+          {"batch", batch},
+          {"lr", lr},
+          {"optimizer", optimizer},
+          {"weight_decay", weight_decay},
+          {"schedule", schedule},
+          {"warmup", warmup},
+          {"ema", ema},
+          {"sigma", sigma},
+          {"probes", probes},
+          {"eval_every", eval_every},
+          {"patience", patience},
+          {"seed", seed}};
+}
+
+Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Tensor train,
+                 torch::Tensor heldout, ScoreOfBatch esm_target)
+    : net_(std::move(net)),
+      opts_(std::move(opts)),
+      kind_(loss_by_name(opts_.loss)),
+      train_(train.to(torch::kFloat32).contiguous()),
+      heldout_(heldout.to(torch::kFloat32).contiguous()),
+      esm_target_(std::move(esm_target)) {
+  opts_.validate();
+  const auto d = net_->config().dim;
+  if (train_.dim() != 2 || train_.size(1) != d || train_.size(0) == 0)
+    throw InvalidArgument(fmt::format("training data must be N×{} with N ≥ 1", d));
+  if (heldout_.dim() != 2 || heldout_.size(1) != d || heldout_.size(0) == 0)
+    throw InvalidArgument(fmt::format("held-out data must be N×{} with N ≥ 1", d));
+  if (kind_ == LossKind::esm && !esm_target_)
+    throw InvalidArgument("esm needs a known score of the data (an analytic target or a KDE)");
+  if (kind_ == LossKind::nc_dsm && !net_->config().sde)
+    throw InvalidArgument("nc-dsm needs a noise-conditional model (set --sde)");
+  if (kind_ != LossKind::nc_dsm && net_->config().sde)
+    throw InvalidArgument(
+        fmt::format("loss {} trains a score of x alone; drop --sde or use nc-dsm", opts_.loss));
+  if (opts_.optimizer == "adamw")
+    optim_ = std::make_unique<torch::optim::AdamW>(
+        net_->parameters(), torch::optim::AdamWOptions(opts_.lr).weight_decay(opts_.weight_decay));
+  else
+    optim_ = std::make_unique<torch::optim::Adam>(
+        net_->parameters(), torch::optim::AdamOptions(opts_.lr).weight_decay(opts_.weight_decay));
+  if (opts_.ema > 0) ema_ = std::make_unique<Ema>(*net_, opts_.ema);
+}
+
+double Trainer::lr_at(std::size_t step) const {
+  const double total = static_cast<double>(opts_.steps), s = static_cast<double>(step);
+  if (opts_.schedule == "constant") return opts_.lr;
+  if (opts_.schedule == "warmup-cosine" && step < opts_.warmup)
+    return opts_.lr * (s + 1) / static_cast<double>(opts_.warmup);
+  const double start = opts_.schedule == "warmup-cosine" ? static_cast<double>(opts_.warmup) : 0.0;
+  const double frac = std::clamp((s - start) / std::max(1.0, total - start), 0.0, 1.0);
+  return opts_.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(std::numbers::pi * frac)));
+}
+
+torch::Tensor Trainer::batch(std::uint64_t step) const {
+  const auto n = static_cast<std::uint64_t>(train_.size(0));
+  auto idx = torch::empty({static_cast<std::int64_t>(opts_.batch)}, torch::kInt64);
+  for (std::size_t b = 0; b < opts_.batch; ++b)
+    idx.data_ptr<std::int64_t>()[b] =
+        static_cast<std::int64_t>(Draws(opts_.seed, Stream::batch, b, step).below(n));
+  return train_.index_select(0, idx);
+}
+
+torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step) {
+  const auto b = x.size(0), d = x.size(1);
+  const auto probes = [&] {
+    return opts_.probes == "gaussian" ? philox_normals(opts_.seed, Stream::train_noise, step, b, d)
+                                      : philox_signs(opts_.seed, Stream::train_noise, step, b, d);
+  };
+  switch (kind_) {
+    case LossKind::esm:
+      return esm_loss(*net_, x, esm_target_(x));
+    case LossKind::ism:
+      return ism_loss(*net_, x);
+    case LossKind::ism_hutchinson:
+      return ism_hutchinson_loss(*net_, x, probes());
+    case LossKind::ssm:
+      return ssm_loss(*net_, x, probes());
+    case LossKind::dsm:
+      return dsm_loss(*net_, x, philox_normals(opts_.seed, Stream::train_noise, step, b, d),
+                      opts_.sigma);
+    case LossKind::nc_dsm: {
+      const auto sde = LinearSde::by_name(*net_->config().sde, net_->config().sigma_max);
+      const double t0 = sde.t_min();
+      const auto t = t0 + (1 - t0) * philox_uniforms(opts_.seed, Stream::train_time, step, b);
+      return nc_dsm_loss(*net_, x, philox_normals(opts_.seed, Stream::train_noise, step, b, d), t);
+    }
+  }
+  return {};
+}
+
+double Trainer::evaluate(const torch::Tensor& x, std::uint64_t step, bool use_ema) {
+  if (use_ema && ema_) ema_->swap_into(*net_);
+  double total = 0;
+  const std::int64_t chunk = 2048;
+  for (std::int64_t i = 0; i < x.size(0); i += chunk) {
+    const auto part = x.slice(0, i, std::min(x.size(0), i + chunk));
+    total += loss_on(part, step + static_cast<std::uint64_t>(i)).item<double>() *
+             static_cast<double>(part.size(0));
+  }
+  if (use_ema && ema_) ema_->swap_into(*net_);
+  return total / static_cast<double>(x.size(0));
+}
+
+bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&)>& on_record) {
+  double sum = 0;
+  std::size_t count = 0;
+  while (step_ < until) {
+    const double lr = lr_at(step_);
+    for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
+    optim_->zero_grad();
+    const auto loss = loss_on(batch(step_), step_);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw NumericalError(fmt::format(
+          "training loss is {} at step {}; lower the learning rate (--lr {}) or check the data",
+          value, step_, opts_.lr));
+    loss.backward();
+    optim_->step();
+    if (ema_) ema_->update(*net_);
+    sum += value, ++count, ++step_;
+    if (step_ % opts_.eval_every != 0 && step_ != opts_.steps) continue;
+    const TrainRecord rec{step_, sum / static_cast<double>(count),
+                          evaluate(heldout_, kHeldoutStep, true), lr};
+    sum = 0, count = 0;
+    history_.push_back(rec);
+    if (on_record) on_record(rec);
+    if (rec.heldout_loss < best_heldout_) {
+      best_heldout_ = rec.heldout_loss, evals_since_best_ = 0;
+      if (opts_.patience) {
+        if (ema_) ema_->swap_into(*net_);
+        best_weights_.clear();
+        for (const auto& p : net_->parameters()) best_weights_.push_back(p.detach().clone());
+        if (ema_) ema_->swap_into(*net_);
+      }
+    } else if (opts_.patience && ++evals_since_best_ >= opts_.patience) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Trainer::finalize() {
+  torch::NoGradGuard ng;
+  if (!best_weights_.empty()) {
+    auto params = net_->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights_[i]);
+  } else if (ema_) {
+    ema_->swap_into(*net_);
+  }
+}
+
+void Trainer::save_checkpoint(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  const auto tmp = [&](const std::string& name) { return dir + "/" + name + ".tmp"; };
+  const auto commit = [&](const std::string& name) {
+    std::filesystem::rename(tmp(name), dir + "/" + name);
+  };
+  torch::serialize::OutputArchive model, optim;
+  net_->save(model);
+  model.save_to(tmp("weights.pt"));
+  optim_->save(optim);
+  optim.save_to(tmp("optimizer.pt"));
+  std::vector<torch::Tensor> extra = ema_ ? ema_->shadow() : std::vector<torch::Tensor>{};
+  torch::save(extra, tmp("ema.pt"));
+  std::vector<torch::Tensor> best = best_weights_;
+  torch::save(best, tmp("best.pt"));
+  nlohmann::json state = {{"step", step_},
+                          {"best_heldout", best_heldout_},
+                          {"evals_since_best", evals_since_best_},
+                          {"options", opts_.to_json()}};
+  for (const auto& r : history_)
+    state["history"].push_back({r.step, r.train_loss, r.heldout_loss, r.lr});
+  write_json(tmp("state.json"), state);
+  for (const char* name : {"weights.pt", "optimizer.pt", "ema.pt", "best.pt"}) commit(name);
+  commit("state.json");  // last: a checkpoint is complete once its state exists
+}
+
+void Trainer::load_checkpoint(const std::string& dir) {
+  const auto state = read_json(dir + "/state.json");
+  try {
+    torch::serialize::InputArchive model, optim;
+    model.load_from(dir + "/weights.pt");
+    net_->load(model);
+    optim.load_from(dir + "/optimizer.pt");
+    optim_->load(optim);
+    std::vector<torch::Tensor> extra, best;
+    torch::load(extra, dir + "/ema.pt");
+    torch::load(best, dir + "/best.pt");
+    if (ema_) {
+      if (extra.size() != ema_->shadow().size())
+        throw FormatError("EMA size does not match the model");
+      for (std::size_t i = 0; i < extra.size(); ++i) ema_->shadow()[i].copy_(extra[i]);
+    }
+    best_weights_ = best;
+  } catch (const c10::Error& e) {
+    throw FormatError(fmt::format("checkpoint '{}' does not match this model: {}", dir,
+                                  e.what_without_backtrace()));
+  }
+  step_ = state.at("step").get<std::size_t>();
+  best_heldout_ =
+      state.at("best_heldout").is_null() ? INFINITY : state.at("best_heldout").get<double>();
+  evals_since_best_ = state.at("evals_since_best").get<std::size_t>();
+  if (ema_) ema_->updates() = static_cast<std::int64_t>(step_);
+  history_.clear();
+  if (state.contains("history"))
+    for (const auto& r : state["history"])
+      history_.push_back(
+          {r[0].get<std::size_t>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>()});
+}
+
+}  // namespace sf

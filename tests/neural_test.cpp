@@ -1,0 +1,296 @@
+// Neural score models, losses, training and generation (LibTorch).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/torch_view.hpp"
+#include "diagnostics/divergences.hpp"
+#include "helpers.hpp"
+#include "neural/generate.hpp"
+#include "neural/losses.hpp"
+#include "neural/score_net.hpp"
+#include "neural/trainer.hpp"
+#include "targets/gaussian_mixture.hpp"
+
+namespace sf {
+namespace {
+
+NetConfig mlp(std::vector<std::int64_t> hidden, std::string act = "silu") {
+  NetConfig c;
+  c.dim = 2;
+  c.hidden = std::move(hidden);
+  c.activation = std::move(act);
+  return c;
+}
+
+torch::Tensor draw_tensor(const std::string& spec, std::size_t n, std::uint64_t seed) {
+  auto p = test::draw(spec, n, seed);
+  return as_tensor(p).clone().to(torch::kFloat32);
+}
+
+TEST(ScoreNet, FusedDivergenceEqualsAutogradJacobianTrace) {
+  torch::manual_seed(3);
+  for (const std::string act : {"silu", "softsign"}) {
+    auto c = mlp({16, 32, 32}, act);
+    c.dim = 3;
+    ResMlpImpl net(c);
+    const auto x = torch::randn({7, 3});
+    auto [out, div] = net.net_and_divergence(x);
+    const auto xg = x.clone().requires_grad_(true);
+    const auto s = net.net(xg, torch::zeros({7}));
+    const auto ref = divergence_autograd(s, xg);
+    EXPECT_TRUE(torch::allclose(out, s, 1e-5, 1e-6)) << act;
+    EXPECT_TRUE(torch::allclose(div, ref, 1e-4, 1e-5)) << act << div << ref;
+    // and the full Jacobian trace from torch::autograd::functional-style rows
+    double trace = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto xi = x[0].clone().unsqueeze(0).requires_grad_(true);
+      auto si = net.net(xi, torch::zeros({1}));
+      trace += torch::autograd::grad({si[0][i]}, {xi})[0][0][i].item<double>();
+    }
+    EXPECT_NEAR(div[0].item<double>(), trace, 1e-4);
+  }
+}
+
+TEST(ScoreNet, FusedIsmLossMatchesAutogradLossAndGradients) {
+  torch::manual_seed(4);
+  ResMlpImpl net(mlp({32, 32}));
+  const auto x = torch::randn({50, 2});
+  const auto fused = ism_loss(net, x, true);
+  const auto plain = ism_loss(net, x, false);
+  EXPECT_NEAR(fused.item<double>(), plain.item<double>(), 1e-5);
+  const auto gf = torch::autograd::grad({fused}, net.parameters());
+  const auto gp = torch::autograd::grad({plain}, net.parameters());
+  for (std::size_t i = 0; i < gf.size(); ++i)
+    EXPECT_TRUE(torch::allclose(gf[i], gp[i], 1e-4, 1e-5)) << i;
+}
+
+TEST(ScoreNet, HutchinsonProbesAreUnbiasedForTheTrace) {
+  torch::manual_seed(5);
+  auto c = mlp({32, 32});
+  c.dim = 4;
+  ResMlpImpl net(c);
+  const auto x = torch::randn({1, 4}).expand({20000, 4}).contiguous();
+  auto [out, div] = net.net_and_divergence(x.slice(0, 0, 1));
+  for (const bool gaussian : {false, true}) {
+    const auto v = gaussian ? philox_normals(9, Stream::probes, 0, 20000, 4)
+                            : philox_signs(9, Stream::probes, 0, 20000, 4);
+    const auto xg = x.clone().requires_grad_(true);
+    const auto s = net.net(xg, torch::zeros({20000}));
+    const auto g = torch::autograd::grad({(s * v).sum()}, {xg})[0];
+    const auto est = (g * v).sum(1).to(torch::kFloat64);
+    const double se = est.std().item<double>() / std::sqrt(20000.0);
+    EXPECT_NEAR(est.mean().item<double>(), div.item<double>(), 4 * se) << "gaussian=" << gaussian;
+    EXPECT_GT(se, 0);
+  }
+}
+
+// On Gaussian data N(μ, Σ) every loss has a known minimiser; train a small MLP and compare
+// with it on fresh points. The tolerance (relative RMSE 0.1) covers 4,000 training points
+// and 1,500 Adam steps; an untrained net is far outside it (checked below).
+struct MinimiserCase {
+  std::string loss;
+  double sigma;  // dsm noise: the minimiser is the score of N(μ, Σ + σ²I)
+};
+
+class LossMinimiser : public testing::TestWithParam<MinimiserCase> {};
+
+TEST_P(LossMinimiser, TrainedScoreMatchesTheExactScore) {
+  const auto& pc = GetParam();
+  const std::string spec = "gauss:mean=[1,-0.5],cov=[1.5,0.5,0.5,0.8]";
+  const auto train = draw_tensor(spec, 4000, 1), heldout = draw_tensor(spec, 1000, 2),
+             test = draw_tensor(spec, 2000, 3);
+  const auto mu = torch::tensor({1.0f, -0.5f});
+  const auto cov =
+      torch::tensor({{1.5f, 0.5f}, {0.5f, 0.8f}}) + pc.sigma * pc.sigma * torch::eye(2);
+  const auto exact = [&](const torch::Tensor& x) {
+    return -torch::matmul(x - mu, torch::linalg::inv(cov));
+  };
+  torch::manual_seed(7);
+  auto net = std::make_shared<ResMlpImpl>(mlp({64, 64}));
+  TrainOptions o;
+  o.loss = pc.loss;
+  o.steps = 1500;
+  o.batch = 256;
+  o.lr = 3e-3;
+  o.sigma = pc.sigma;
+  o.eval_every = 500;
+  Trainer tr(net, o, train, heldout, [&](const torch::Tensor& x) { return exact(x); });
+  const auto rel_err = [&] {
+    torch::NoGradGuard ng;
+    const auto ref = exact(test);
+    return std::sqrt(((net->score(test, torch::zeros({2000})) - ref).pow(2).sum(1).mean() /
+                      ref.pow(2).sum(1).mean())
+                         .item<double>());
+  };
+  EXPECT_GT(rel_err(), 0.3);  // untrained
+  tr.run(o.steps);
+  tr.finalize();
+  EXPECT_LT(rel_err(), 0.1) << pc.loss;
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, LossMinimiser,
+                         testing::Values(MinimiserCase{"esm", 0}, MinimiserCase{"ism", 0},
+                                         MinimiserCase{"ism-hutchinson", 0},
+                                         MinimiserCase{"ssm", 0}, MinimiserCase{"dsm", 0.5}),
+                         [](const auto& info) {
+                           std::string n = info.param.loss;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(NoiseConditionalDsm, LearnsTheDiffusedGaussianScore) {
+  const std::string spec = "gauss:mean=[1,-0.5],cov=[1.5,0.5,0.5,0.8]";
+  const auto train = draw_tensor(spec, 4000, 1), heldout = draw_tensor(spec, 500, 2);
+  auto c = mlp({128, 128, 128});
+  c.cond = "fourier";
+  c.fourier_scale = 4;
+  c.sde = "vp";
+  torch::manual_seed(8);
+  auto net = std::make_shared<ResMlpImpl>(c);
+  TrainOptions o;
+  o.loss = "nc-dsm";
+  o.steps = 3000;
+  o.lr = 2e-3;
+  o.eval_every = 1000;
+  Trainer tr(net, o, train, heldout);
+  tr.run(o.steps);
+  tr.finalize();
+  const auto sde = LinearSde::by_name("vp");
+  const auto gm = GaussianMixture(
+      "exact",
+      {{1.0, Eigen::Vector2d(1, -0.5), (Eigen::Matrix2d() << 1.5, 0.5, 0.5, 0.8).finished()}});
+  const auto exact = diffused_mixture_score(gm, sde);
+  torch::NoGradGuard ng;
+  for (const double t : {0.1, 0.3, 0.6}) {
+    const double m = sde.mean_coef(t), s = sde.std(t);
+    const auto x =
+        m * draw_tensor(spec, 2000, 11) + s * philox_normals(3, Stream::reference, 0, 2000, 2);
+    const auto ref = exact(x, t);
+    const auto got = net->score(x, torch::full({2000}, t));
+    // Weighted like the loss: std(t)·score error relative to std(t)·|score| ≈ O(1).
+    const double rel =
+        std::sqrt(((got - ref).pow(2).sum(1).mean() / ref.pow(2).sum(1).mean()).item<double>());
+    EXPECT_LT(rel, 0.15) << "t = " << t;
+  }
+}
+
+TEST(Trainer, ResumeFromCheckpointGivesTheSameParameters) {
+  const auto train = draw_tensor("gmm4", 2000, 1), heldout = draw_tensor("gmm4", 200, 2);
+  TrainOptions o;
+  o.loss = "dsm";
+  o.steps = 60;
+  o.batch = 64;
+  o.eval_every = 20;
+  const auto fresh = [&] {
+    torch::manual_seed(5);
+    return std::make_shared<ResMlpImpl>(mlp({32, 32}));
+  };
+  auto a = fresh();
+  Trainer ta(a, o, train, heldout);
+  ta.run(60);
+  auto b = fresh();
+  Trainer tb(b, o, train, heldout);
+  tb.run(30);
+  const auto dir = std::filesystem::temp_directory_path() / "sf_resume_ckpt";
+  tb.save_checkpoint(dir);
+  auto c = fresh();
+  torch::manual_seed(99);  // a different init: everything must come from the checkpoint
+  c = std::make_shared<ResMlpImpl>(mlp({32, 32}));
+  Trainer tc(c, o, train, heldout);
+  tc.load_checkpoint(dir);
+  EXPECT_EQ(tc.step(), 30u);
+  tc.run(60);
+  const auto pa = a->parameters(), pc = c->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pc[i])) << i;
+  ASSERT_EQ(ta.history().size(), tc.history().size());
+  for (std::size_t i = 0; i < ta.history().size(); ++i)
+    EXPECT_EQ(ta.history()[i].heldout_loss, tc.history()[i].heldout_loss);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Trainer, RejectsBadOptionsWithTheirNames) {
+  const auto x = torch::randn({10, 2});
+  TrainOptions o;
+  o.loss = "mse";
+  EXPECT_THROW(Trainer(std::make_shared<ResMlpImpl>(mlp({8})), o, x, x), InvalidArgument);
+  o.loss = "dsm";
+  o.lr = -1;
+  try {
+    Trainer(std::make_shared<ResMlpImpl>(mlp({8})), o, x, x);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("learning rate is -1"), std::string::npos) << e.what();
+  }
+  o.lr = 1e-3;
+  EXPECT_THROW(Trainer(std::make_shared<ResMlpImpl>(mlp({8})), o, torch::randn({10, 3}), x),
+               InvalidArgument);
+}
+
+// Generation with the exact score of a mixture: the energy distance to fresh exact draws
+// must look like the distance between two exact samples (mean + 4 sd over 12 replicates).
+class ExactScoreGeneration : public testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(ExactScoreGeneration, ReproducesTheMixture) {
+  const auto [sde_name, sampler] = GetParam();
+  const auto target = make_target("gmm4");
+  const auto& gm = dynamic_cast<const GaussianMixture&>(*target);
+  const auto sde = LinearSde::by_name(sde_name, 10);
+  GenerateOptions o;
+  o.sampler = sampler;
+  o.steps = sampler == "ncsn" ? 100 : 500;
+  o.seed = 4;
+  const std::size_t n = 1500;
+  const auto gen = to_particles(generate(sde, diffused_mixture_score(gm, sde), n, 2, o));
+  const auto ref = test::draw("gmm4", n, 100);
+  const double ed = energy_distance(gen.rows(), ref.rows());
+  std::vector<double> null;
+  for (std::uint64_t r = 0; r < 12; ++r)
+    null.push_back(energy_distance(test::draw("gmm4", n, 200 + r).rows(),
+                                   test::draw("gmm4", n, 300 + r).rows()));
+  double mean = 0, var = 0;
+  for (double v : null) mean += v / 12;
+  for (double v : null) var += (v - mean) * (v - mean) / 11;
+  EXPECT_LT(ed, mean + 4 * std::sqrt(var)) << sde_name << "/" << sampler << " null mean " << mean;
+}
+
+INSTANTIATE_TEST_SUITE_P(Samplers, ExactScoreGeneration,
+                         testing::Values(std::pair{"vp", "euler"}, std::pair{"vp", "ode-heun"},
+                                         std::pair{"subvp", "ode-rk4"}, std::pair{"ve", "pc"},
+                                         std::pair{"vp", "pc"}, std::pair{"ve", "ncsn"}),
+                         [](const auto& info) {
+                           std::string n = info.param.first + "_" + info.param.second;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(Likelihood, ProbabilityFlowGivesTheExactMixtureLogDensity) {
+  const auto target = make_target("gmm4");
+  const auto& gm = dynamic_cast<const GaussianMixture&>(*target);
+  auto x = test::draw("gmm4", 64, 5);
+  for (const std::string name : {"vp", "ve"}) {
+    const auto sde = LinearSde::by_name(name, 10);
+    const DiffusedMixture dm(gm, sde);
+    LikelihoodOptions o;
+    o.exact_trace = true;
+    o.steps = 200;
+    o.log_prior = [&](const torch::Tensor& y) { return dm.log_density(y, 1.0); };
+    const auto lp = log_likelihood(sde, diffused_mixture_score(gm, sde), as_tensor(x), o);
+    const auto exact_t = dm.log_density(as_tensor(x), sde.t_min());
+    for (std::size_t i = 0; i < x.n(); ++i) {
+      const double exact = exact_t[static_cast<std::int64_t>(i)].item<double>();
+      EXPECT_NEAR(lp[static_cast<std::int64_t>(i)].item<double>(), exact, 0.02)
+          << name << " row " << i;
+    }
+    // Hutchinson is unbiased: its mean over rows matches the exact mean within 4 SE.
+    o.exact_trace = false;
+    const auto lh = log_likelihood(sde, diffused_mixture_score(gm, sde), as_tensor(x), o);
+    const auto diff = (lh - lp);
+    EXPECT_NEAR(diff.mean().item<double>(), 0, 4 * diff.std().item<double>() / 8 + 1e-3) << name;
+  }
+}
+
+}  // namespace
+}  // namespace sf
