@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "core/torch_view.hpp"
 #include "diagnostics/divergences.hpp"
@@ -11,6 +12,7 @@
 #include "neural/generate.hpp"
 #include "neural/losses.hpp"
 #include "neural/score_net.hpp"
+#include "neural/torchscript.hpp"
 #include "neural/trainer.hpp"
 #include "targets/gaussian_mixture.hpp"
 
@@ -135,8 +137,8 @@ INSTANTIATE_TEST_SUITE_P(Losses, LossMinimiser,
                          testing::Values(MinimiserCase{"esm", 0}, MinimiserCase{"ism", 0},
                                          MinimiserCase{"ism-hutchinson", 0},
                                          MinimiserCase{"ssm", 0}, MinimiserCase{"dsm", 0.5}),
-                         [](const auto& info) {
-                           std::string n = info.param.loss;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.loss;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
@@ -260,8 +262,8 @@ INSTANTIATE_TEST_SUITE_P(Samplers, ExactScoreGeneration,
                          testing::Values(std::pair{"vp", "euler"}, std::pair{"vp", "ode-heun"},
                                          std::pair{"subvp", "ode-rk4"}, std::pair{"ve", "pc"},
                                          std::pair{"vp", "pc"}, std::pair{"ve", "ncsn"}),
-                         [](const auto& info) {
-                           std::string n = info.param.first + "_" + info.param.second;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.first + "_" + param_info.param.second;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
@@ -290,6 +292,41 @@ TEST(Likelihood, ProbabilityFlowGivesTheExactMixtureLogDensity) {
     const auto diff = (lh - lp);
     EXPECT_NEAR(diff.mean().item<double>(), 0, 4 * diff.std().item<double>() / 8 + 1e-3) << name;
   }
+}
+
+}  // namespace
+}  // namespace sf
+
+namespace sf {
+namespace {
+
+TEST(TorchScript, ExportedModelGivesTheSameScoreWhenLoadedBack) {
+  for (const std::string sde : {"vp", "subvp", "ve"}) {
+    auto c = mlp({32, 32, 16}, sde == "ve" ? "softsign" : "silu");
+    c.cond = "fourier";
+    c.sde = sde;
+    c.sigma_max = 10;
+    torch::manual_seed(12);
+    ResMlpImpl net(c);
+    const auto path =
+        (std::filesystem::temp_directory_path() / ("sf_export_" + sde + ".pt")).string();
+    export_torchscript(net, path);
+    const auto loaded = load_torchscript_score(path, 2);
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({20, 2});
+    for (const double t : {0.01, 0.4, 1.0}) {
+      const auto ours = net.score(x, torch::full({20}, t));
+      EXPECT_TRUE(torch::allclose(loaded(x, t), ours, 1e-4, 1e-5)) << sde << " t=" << t;
+    }
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(TorchScript, LoadingRejectsFilesThatAreNotModels) {
+  const auto path = (std::filesystem::temp_directory_path() / "sf_not_a_model.pt").string();
+  { std::ofstream(path) << "not a zip archive"; }
+  EXPECT_THROW(load_torchscript_score(path, 2), FormatError);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

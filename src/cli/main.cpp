@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/bench.hpp"
+#include "cli/neural_commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/run_sampler.hpp"
 #include "core/error.hpp"
@@ -242,6 +243,10 @@ int main(int argc, char** argv) {
   bench->add_option("--repeats", bo.repeats, "repeats")->capture_default_str();
   bench->add_option("--threads", bo.threads, "OpenMP threads (0: default)");
 
+#ifdef SCOREFLOW_HAS_TORCH
+  const auto run_neural = add_neural_commands(app);
+#endif
+
   // CLI11 reports an unknown command only as "a subcommand is required": name it instead.
   std::vector<std::string> names;
   for (const auto* c : app.get_subcommands({})) names.push_back(c->get_name());
@@ -258,6 +263,9 @@ int main(int argc, char** argv) {
   }
 
   try {
+#ifdef SCOREFLOW_HAS_TORCH
+    if (const auto rc = run_neural()) return *rc;
+#endif
     if (*sample) {
       const auto summary = run_sample(so);
       print_metrics(summary);

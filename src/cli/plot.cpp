@@ -258,4 +258,85 @@ void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::s
   plot_particle_panels(*target, panels, png);
 }
 
+void plot_loss_curve(const fs::path& csv, const fs::path& png) {
+  const CsvTable t = CsvTable::read(csv);
+  const std::size_t train = t.column("train_loss"), held = t.column("heldout_loss");
+  const bool positive = std::all_of(t.rows().begin(), t.rows().end(),
+                                    [&](const auto& r) { return r[train] > 0 && r[held] > 0; });
+  const std::string gp = fmt::format(
+      "set terminal pngcairo size 640,420 font ',10' noenhanced\nset output '{}'\n"
+      "set datafile separator ','\nset xlabel 'step'\nset ylabel 'loss'\nset grid\n{}\n"
+      "set key top right\nplot '{}' using 1:{} every ::1 with lines lw 2 title 'train (mean since "
+      "last record)', '' using 1:{} every ::1 with linespoints pt 7 ps 0.5 title 'held-out "
+      "(EMA)'\n",
+      png.string(), positive ? "set logscale y" : "", csv.string(), train + 1, held + 1);
+  const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
+  fs::create_directories(script.parent_path());
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
+void plot_points_over_data(const fs::path& generated, const fs::path& data,
+                           const std::string& title, const fs::path& png) {
+  const fs::path plots = png.parent_path() / "plots";
+  fs::create_directories(plots);
+  const auto gen = read_npy(generated), ref = read_npy(data);
+  write_points(gen, plots / "generated.dat");
+  write_points(ref, plots / "data.dat");
+  // A common square box from the data's range, so the two panels compare directly.
+  double lo = INFINITY, hi = -INFINITY;
+  for (std::size_t i = 0; i < ref.shape[0] * 2; ++i)
+    lo = std::min(lo, ref.values[i]), hi = std::max(hi, ref.values[i]);
+  const double pad = 0.1 * (hi - lo);
+  const std::string gp = fmt::format(
+      "set terminal pngcairo size 900,460 font ',10' noenhanced\nset output '{}'\n"
+      "set multiplot layout 1,2 title '{}'\nset size ratio -1\nset xrange [{}:{}]\nset yrange "
+      "[{}:{}]\n"
+      "set title 'generated'\nplot '{}' with dots lc rgb '#2171b5' notitle\n"
+      "set title 'held-out data'\nplot '{}' with dots lc rgb '#636363' notitle\nunset multiplot\n",
+      png.string(), title, lo - pad, hi + pad, lo - pad, hi + pad,
+      (plots / "generated.dat").string(), (plots / "data.dat").string());
+  const fs::path script = plots / (png.stem().string() + ".gp");
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
+void plot_image_grid(const fs::path& images, std::size_t side, std::size_t rows,
+                     const std::string& title, const fs::path& png) {
+  const auto a = read_npy(images);
+  const std::size_t pixels = side * side;
+  if (a.shape.size() != 2 || a.shape[1] != pixels)
+    throw FormatError(
+        fmt::format("plot: '{}' does not hold {}×{} images", images.string(), side, side));
+  const std::size_t count = std::min(a.shape[0], rows * rows), cols = rows, gap = 1;
+  const std::size_t width = cols * (side + gap),
+                    height = ((count + cols - 1) / cols) * (side + gap);
+  std::vector<double> canvas(width * height, 0.35);  // grey gaps
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t r0 = (k / cols) * (side + gap), c0 = (k % cols) * (side + gap);
+    for (std::size_t i = 0; i < side; ++i)
+      for (std::size_t j = 0; j < side; ++j)
+        canvas[(r0 + i) * width + c0 + j] =
+            std::clamp(0.5 * (a.values[k * pixels + i * side + j] + 1), 0.0, 1.0);
+  }
+  const fs::path plots = png.parent_path() / "plots";
+  fs::create_directories(plots);
+  std::string m;
+  for (std::size_t i = height; i-- > 0;) {  // gnuplot's matrix rows go upwards
+    for (std::size_t j = 0; j < width; ++j) m += fmt::format("{:.3f} ", canvas[i * width + j]);
+    m += '\n';
+  }
+  write_file_atomic(plots / "grid.dat", m);
+  const std::string gp = fmt::format(
+      "set terminal pngcairo size {},{} font ',10' noenhanced\nset output '{}'\nset title '{}'\n"
+      "unset border\nunset tics\nunset colorbox\nset palette gray\nset cbrange [0:1]\n"
+      "set size ratio -1\nset xrange [-0.5:{}]\nset yrange [-0.5:{}]\n"
+      "plot '{}' matrix with image notitle\n",
+      std::max<std::size_t>(360, 10 * width), std::max<std::size_t>(380, 10 * height + 40),
+      png.string(), title, width - 0.5, height - 0.5, (plots / "grid.dat").string());
+  const fs::path script = plots / (png.stem().string() + ".gp");
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
 }  // namespace sf

@@ -27,6 +27,19 @@ struct ParticlePanel {
 void plot_particle_panels(const Target& target, const std::vector<ParticlePanel>& panels,
                           const std::filesystem::path& png);
 
+// loss.png from a loss.csv with columns step, train_loss, heldout_loss (log scale when
+// positive).
+void plot_loss_curve(const std::filesystem::path& csv, const std::filesystem::path& png);
+
+// Generated 2-D points next to data points (two panels on a common box).
+void plot_points_over_data(const std::filesystem::path& generated,
+                           const std::filesystem::path& data, const std::string& title,
+                           const std::filesystem::path& png);
+
+// The first rows² images (side × side pixels in [−1, 1]) of an .npy as a grey grid.
+void plot_image_grid(const std::filesystem::path& images, std::size_t side, std::size_t rows,
+                     const std::string& title, const std::filesystem::path& png);
+
 // Runs a gnuplot script; warns (does not fail) when gnuplot is missing or fails.
 void run_gnuplot(const std::filesystem::path& script);
 
