@@ -37,11 +37,13 @@ TEST(ScoreNet, FusedDivergenceEqualsAutogradJacobianTrace) {
   for (const std::string act : {"silu", "softsign"}) {
     auto c = mlp({16, 32, 32}, act);
     c.dim = 3;
+    if (act == "softsign") c.cond = "sinusoidal";  // conditioned: time features enter too
     ResMlpImpl net(c);
     const auto x = torch::randn({7, 3});
-    auto [out, div] = net.net_and_divergence(x);
+    const auto t = torch::rand({7});
+    auto [out, div] = net.net_and_divergence(x, t);
     const auto xg = x.clone().requires_grad_(true);
-    const auto s = net.net(xg, torch::zeros({7}));
+    const auto s = net.net(xg, t);
     const auto ref = divergence_autograd(s, xg);
     EXPECT_TRUE(torch::allclose(out, s, 1e-5, 1e-6)) << act;
     EXPECT_TRUE(torch::allclose(div, ref, 1e-4, 1e-5)) << act << div << ref;
@@ -49,7 +51,7 @@ TEST(ScoreNet, FusedDivergenceEqualsAutogradJacobianTrace) {
     double trace = 0;
     for (int i = 0; i < 3; ++i) {
       auto xi = x[0].clone().unsqueeze(0).requires_grad_(true);
-      auto si = net.net(xi, torch::zeros({1}));
+      auto si = net.net(xi, t.slice(0, 0, 1));
       trace += torch::autograd::grad({si[0][i]}, {xi})[0][0][i].item<double>();
     }
     EXPECT_NEAR(div[0].item<double>(), trace, 1e-4);
@@ -75,7 +77,7 @@ TEST(ScoreNet, HutchinsonProbesAreUnbiasedForTheTrace) {
   c.dim = 4;
   ResMlpImpl net(c);
   const auto x = torch::randn({1, 4}).expand({20000, 4}).contiguous();
-  auto [out, div] = net.net_and_divergence(x.slice(0, 0, 1));
+  auto [out, div] = net.net_and_divergence(x.slice(0, 0, 1), torch::zeros({1}));
   for (const bool gaussian : {false, true}) {
     const auto v = gaussian ? philox_normals(9, Stream::probes, 0, 20000, 4)
                             : philox_signs(9, Stream::probes, 0, 20000, 4);
@@ -143,7 +145,9 @@ INSTANTIATE_TEST_SUITE_P(Losses, LossMinimiser,
                            return n;
                          });
 
-TEST(NoiseConditionalDsm, LearnsTheDiffusedGaussianScore) {
+class NoiseConditional : public testing::TestWithParam<std::string> {};
+
+TEST_P(NoiseConditional, LearnsTheDiffusedGaussianScore) {
   const std::string spec = "gauss:mean=[1,-0.5],cov=[1.5,0.5,0.5,0.8]";
   const auto train = draw_tensor(spec, 4000, 1), heldout = draw_tensor(spec, 500, 2);
   auto c = mlp({128, 128, 128});
@@ -153,7 +157,7 @@ TEST(NoiseConditionalDsm, LearnsTheDiffusedGaussianScore) {
   torch::manual_seed(8);
   auto net = std::make_shared<ResMlpImpl>(c);
   TrainOptions o;
-  o.loss = "nc-dsm";
+  o.loss = GetParam();
   o.steps = 3000;
   o.lr = 2e-3;
   o.eval_every = 1000;
@@ -175,9 +179,16 @@ TEST(NoiseConditionalDsm, LearnsTheDiffusedGaussianScore) {
     // Weighted like the loss: std(t)·score error relative to std(t)·|score| ≈ O(1).
     const double rel =
         std::sqrt(((got - ref).pow(2).sum(1).mean() / ref.pow(2).sum(1).mean()).item<double>());
-    EXPECT_LT(rel, 0.15) << "t = " << t;
+    EXPECT_LT(rel, 0.15) << GetParam() << " t = " << t;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Losses, NoiseConditional, testing::Values("nc-dsm", "nc-ism", "nc-ssm"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 TEST(Trainer, ResumeFromCheckpointGivesTheSameParameters) {
   const auto train = draw_tensor("gmm4", 2000, 1), heldout = draw_tensor("gmm4", 200, 2);

@@ -35,6 +35,8 @@ LossKind loss_by_name(const std::string& name) {
   if (name == "ssm") return LossKind::ssm;
   if (name == "dsm") return LossKind::dsm;
   if (name == "nc-dsm") return LossKind::nc_dsm;
+  if (name == "nc-ism") return LossKind::nc_ism;
+  if (name == "nc-ssm") return LossKind::nc_ssm;
   throw InvalidArgument(fmt::format("unknown loss '{}'; valid: {}", name, valid_loss_names()));
 }
 
@@ -52,12 +54,20 @@ std::string loss_name(LossKind kind) {
       return "dsm";
     case LossKind::nc_dsm:
       return "nc-dsm";
+    case LossKind::nc_ism:
+      return "nc-ism";
+    case LossKind::nc_ssm:
+      return "nc-ssm";
   }
   return "?";
 }
 
 std::string valid_loss_names() {
-  return "esm, ism, ism-hutchinson, ssm, dsm, nc-dsm";
+  return "esm, ism, ism-hutchinson, ssm, dsm, nc-dsm, nc-ism, nc-ssm";
+}
+
+bool noise_conditional(LossKind kind) {
+  return kind == LossKind::nc_dsm || kind == LossKind::nc_ism || kind == LossKind::nc_ssm;
 }
 
 torch::Tensor divergence_autograd(const torch::Tensor& s, const torch::Tensor& x) {
@@ -75,7 +85,7 @@ torch::Tensor esm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::T
 
 torch::Tensor ism_loss(ScoreNetImpl& net, const torch::Tensor& x, bool fused) {
   if (auto* mlp = dynamic_cast<ResMlpImpl*>(&net); fused && mlp && !net.config().conditioned()) {
-    auto [s, div] = mlp->net_and_divergence(x);
+    auto [s, div] = mlp->net_and_divergence(x, no_time(x));
     return (half_sq(s) + div).mean();
   }
   const auto xg = with_grad(x);
@@ -102,10 +112,14 @@ torch::Tensor dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::T
   return half_sq(sigma * s + xi).mean();
 }
 
-torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
-                          const torch::Tensor& t) {
+namespace {
+
+// x_t = m(t)x + std(t)ξ for the net's SDE, and std(t) as a [B, 1] column.
+std::pair<torch::Tensor, torch::Tensor> perturb(ScoreNetImpl& net, const torch::Tensor& x,
+                                                const torch::Tensor& xi, const torch::Tensor& t) {
   const auto& cfg = net.config();
-  if (!cfg.sde) throw InvalidArgument("nc-dsm needs a noise-conditional model (set --sde)");
+  if (!cfg.sde)
+    throw InvalidArgument("noise-conditional losses need a model with an SDE (set --sde)");
   const auto sde = LinearSde::by_name(*cfg.sde, cfg.sigma_max);
   auto tc = t.to(torch::kFloat64).contiguous();
   auto m = torch::empty_like(tc), sd = torch::empty_like(tc);
@@ -116,9 +130,38 @@ torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch
   }
   m = m.to(x.scalar_type()).reshape({-1, 1});
   sd = sd.to(x.scalar_type()).reshape({-1, 1});
-  // std·s = net by construction of the noise-conditional model.
-  const auto out = net.net(m * x + sd * xi, t);
-  return half_sq(out + xi).mean();
+  return {m * x + sd * xi, sd};
+}
+
+}  // namespace
+
+torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t) {
+  const auto [xt, sd] = perturb(net, x, xi, t);
+  return half_sq(net.net(xt, t) + xi).mean();  // std·s = net by construction
+}
+
+// With s = net/std and λ = std²: λ(½|s|² + ∇·s) = ½|net|² + std ∇·net.
+torch::Tensor nc_ism_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t, const torch::Tensor& v) {
+  const auto [xt, sd] = perturb(net, x, xi, t);
+  if (auto* mlp = dynamic_cast<ResMlpImpl*>(&net); mlp && !v.defined()) {
+    const auto [out, div] = mlp->net_and_divergence(xt, t);
+    return (half_sq(out) + sd.squeeze(1) * div).mean();
+  }
+  const auto xg = with_grad(xt);
+  const auto out = net.net(xg, t);
+  const auto div = v.defined() ? probe_quadratic(out, xg, v) : divergence_autograd(out, xg);
+  return (half_sq(out) + sd.squeeze(1) * div).mean();
+}
+
+// λ(vᵀ∂s v + ½(vᵀs)²) = std vᵀ∂net v + ½(vᵀnet)².
+torch::Tensor nc_ssm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t, const torch::Tensor& v) {
+  const auto [xt, sd] = perturb(net, x, xi, t);
+  const auto xg = with_grad(xt);
+  const auto out = net.net(xg, t);
+  return (sd.squeeze(1) * probe_quadratic(out, xg, v) + 0.5 * (out * v).sum(1).pow(2)).mean();
 }
 
 }  // namespace sf

@@ -11,10 +11,12 @@
 
 namespace sf {
 
-enum class LossKind { esm, ism, ism_hutchinson, ssm, dsm, nc_dsm };
+enum class LossKind { esm, ism, ism_hutchinson, ssm, dsm, nc_dsm, nc_ism, nc_ssm };
 LossKind loss_by_name(const std::string& name);
 std::string loss_name(LossKind kind);
 std::string valid_loss_names();
+// Losses of a time-conditional s(x, t) over the net's SDE (the ones that train a generator).
+bool noise_conditional(LossKind kind);
 
 // Exact ∇·s at x for any score function of x alone, by d backward passes (create_graph so
 // the result can be trained through). x must require grad.
@@ -36,5 +38,11 @@ torch::Tensor dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::T
 // ½ mean |std(t) s(x_t, t) + ξ|².
 torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
                           const torch::Tensor& t);
+// ISM and sliced SM of p_t at x_t, same λ(t) = std(t)² and time draws as nc-dsm (Song &
+// Ermon 2019 train NCSN either way). `v` undefined: exact divergence (d backward passes).
+torch::Tensor nc_ism_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t, const torch::Tensor& v = {});
+torch::Tensor nc_ssm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
+                          const torch::Tensor& t, const torch::Tensor& v);
 
 }  // namespace sf

@@ -140,17 +140,24 @@ torch::Tensor ResMlpImpl::net(const torch::Tensor& x, const torch::Tensor& t) {
   return out_->forward(h);
 }
 
-std::pair<torch::Tensor, torch::Tensor> ResMlpImpl::net_and_divergence(const torch::Tensor& x) {
-  if (cfg_.conditioned())
-    throw InvalidArgument("the fused divergence is for unconditioned networks (ISM, SSM, SBTM)");
-  // J = ∂h/∂x as [B, width, d], carried through every layer next to h.
-  torch::Tensor h = x, jac;
+std::pair<torch::Tensor, torch::Tensor> ResMlpImpl::net_and_divergence(const torch::Tensor& x,
+                                                                       const torch::Tensor& t) {
+  // J = ∂h/∂x as [B, width, d], carried through every layer next to h. The time features
+  // do not depend on x, so only the first d input columns of the first layer enter J.
+  const auto d = x.size(1);
+  torch::Tensor e, h = x, jac;
+  if (cfg_.conditioned()) {
+    e = embed_->forward(t);
+    h = torch::cat({x, e}, 1);
+  }
   for (std::size_t k = 0; k < layers_.size(); ++k) {
     const auto& w = layers_[k]->weight;
-    const auto z = layers_[k]->forward(h);
+    auto z = layers_[k]->forward(h);
+    if (e.defined() && k > 0) z = z + cond_proj_[k - 1]->forward(e);
     const auto da = activate_derivative(cfg_.activation, z).unsqueeze(2);
     const auto a = activate(cfg_.activation, z);
-    auto jz = k == 0 ? w.unsqueeze(0).expand({x.size(0), -1, -1}) : torch::matmul(w, jac);
+    const auto jz =
+        k == 0 ? w.slice(1, 0, d).unsqueeze(0).expand({x.size(0), -1, -1}) : torch::matmul(w, jac);
     const auto ja = da * jz;
     const bool residual = k > 0 && h.size(1) == a.size(1);
     h = residual ? h + a : a;

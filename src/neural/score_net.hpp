@@ -72,9 +72,10 @@ class ResMlpImpl : public ScoreNetImpl {
  public:
   explicit ResMlpImpl(NetConfig cfg);
   torch::Tensor net(const torch::Tensor& x, const torch::Tensor& t) override;
-  // The network output and its trace of ∂out/∂x for unconditioned nets, by forward-mode
-  // tangents through the layers: one graph, one backward for the ISM loss.
-  std::pair<torch::Tensor, torch::Tensor> net_and_divergence(const torch::Tensor& x);
+  // The network output and the trace of ∂out/∂x, by forward-mode tangents through the
+  // layers: one graph and one backward for ISM instead of d double-backward passes.
+  std::pair<torch::Tensor, torch::Tensor> net_and_divergence(const torch::Tensor& x,
+                                                             const torch::Tensor& t);
 
   // Parameters by layer, for export.
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }

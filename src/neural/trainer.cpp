@@ -90,9 +90,10 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
     throw InvalidArgument(fmt::format("held-out data must be N×{} with N ≥ 1", d));
   if (kind_ == LossKind::esm && !esm_target_)
     throw InvalidArgument("esm needs a known score of the data (an analytic target or a KDE)");
-  if (kind_ == LossKind::nc_dsm && !net_->config().sde)
-    throw InvalidArgument("nc-dsm needs a noise-conditional model (set --sde)");
-  if (kind_ != LossKind::nc_dsm && net_->config().sde)
+  if (noise_conditional(kind_) && !net_->config().sde)
+    throw InvalidArgument(
+        fmt::format("{} needs a noise-conditional model (set --sde)", opts_.loss));
+  if (!noise_conditional(kind_) && net_->config().sde)
     throw InvalidArgument(
         fmt::format("loss {} trains a score of x alone; drop --sde or use nc-dsm", opts_.loss));
   if (opts_.optimizer == "adamw")
@@ -141,11 +142,20 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step) {
     case LossKind::dsm:
       return dsm_loss(*net_, x, philox_normals(opts_.seed, Stream::train_noise, step, b, d),
                       opts_.sigma);
-    case LossKind::nc_dsm: {
+    case LossKind::nc_dsm:
+    case LossKind::nc_ism:
+    case LossKind::nc_ssm: {
       const auto sde = LinearSde::by_name(*net_->config().sde, net_->config().sigma_max);
       const double t0 = sde.t_min();
       const auto t = t0 + (1 - t0) * philox_uniforms(opts_.seed, Stream::train_time, step, b);
-      return nc_dsm_loss(*net_, x, philox_normals(opts_.seed, Stream::train_noise, step, b, d), t);
+      const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, b, d);
+      if (kind_ == LossKind::nc_dsm) return nc_dsm_loss(*net_, x, xi, t);
+      // Probes from their own counter block so they never reuse ξ.
+      const auto v = opts_.probes == "gaussian"
+                         ? philox_normals(opts_.seed, Stream::probes, step, b, d)
+                         : philox_signs(opts_.seed, Stream::probes, step, b, d);
+      if (kind_ == LossKind::nc_ssm) return nc_ssm_loss(*net_, x, xi, t, v);
+      return nc_ism_loss(*net_, x, xi, t, d <= 10 ? torch::Tensor() : v);
     }
   }
   return {};
