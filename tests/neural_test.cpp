@@ -342,3 +342,67 @@ TEST(TorchScript, LoadingRejectsFilesThatAreNotModels) {
 
 }  // namespace
 }  // namespace sf
+
+namespace sf {
+namespace {
+
+std::vector<float> flat_grads(const std::vector<torch::Tensor>& g) {
+  std::vector<float> out;
+  for (const auto& t : g) {
+    const auto c = t.contiguous();
+    out.insert(out.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  }
+  return out;
+}
+
+TEST(FusedMlp, GradientsEqualAutogradForDsmAndIsm) {
+  for (const std::string act : {"silu", "softsign"}) {
+    auto c = mlp({16, 32, 32}, act);
+    c.dim = 3;
+    torch::manual_seed(21);
+    ResMlpImpl net(c);
+    FusedMlpTrainer fused(net.fused_view());
+    const std::int64_t b = 70;  // two uneven chunks
+    const auto x = torch::randn({b, 3}), xi = torch::randn({b, 3});
+    std::vector<float> g;
+    const double l_dsm = fused.dsm_gradient(x.data_ptr<float>(), xi.data_ptr<float>(), b, 0.3, g);
+    const auto ref_dsm = dsm_loss(net, x, xi, 0.3);
+    EXPECT_NEAR(l_dsm, ref_dsm.item<double>(), 1e-5) << act;
+    auto ref = flat_grads(torch::autograd::grad({ref_dsm}, net.parameters()));
+    ASSERT_EQ(g.size(), ref.size());
+    for (std::size_t i = 0; i < g.size(); ++i)
+      ASSERT_NEAR(g[i], ref[i], 1e-5 + 1e-4 * std::abs(ref[i])) << act << " dsm " << i;
+    const double l_ism = fused.ism_gradient(x.data_ptr<float>(), b, g);
+    const auto ref_ism = ism_loss(net, x, false);  // autograd's double backward
+    EXPECT_NEAR(l_ism, ref_ism.item<double>(), 1e-5) << act;
+    ref = flat_grads(torch::autograd::grad({ref_ism}, net.parameters()));
+    for (std::size_t i = 0; i < g.size(); ++i)
+      ASSERT_NEAR(g[i], ref[i], 1e-5 + 1e-4 * std::abs(ref[i])) << act << " ism " << i;
+  }
+}
+
+TEST(FusedMlp, AdamStepMatchesLibTorchAdam) {
+  torch::manual_seed(22);
+  ResMlpImpl a(mlp({32, 32})), b(mlp({32, 32}));
+  {
+    torch::NoGradGuard ng;
+    for (std::size_t i = 0; i < a.parameters().size(); ++i)
+      b.parameters()[i].copy_(a.parameters()[i]);
+  }
+  FusedMlpTrainer fused(b.fused_view());
+  torch::optim::Adam opt(a.parameters(), torch::optim::AdamOptions(1e-2));
+  AdamSettings s;
+  s.lr = 1e-2;
+  for (int step = 0; step < 5; ++step) {
+    const auto x = torch::randn({64, 2}), xi = torch::randn({64, 2});
+    opt.zero_grad();
+    dsm_loss(a, x, xi, 0.2).backward();
+    opt.step();
+    fused.dsm_step(x.data_ptr<float>(), xi.data_ptr<float>(), 64, 0.2, s);
+  }
+  for (std::size_t i = 0; i < a.parameters().size(); ++i)
+    EXPECT_TRUE(torch::allclose(a.parameters()[i], b.parameters()[i], 1e-4, 1e-5)) << i;
+}
+
+}  // namespace
+}  // namespace sf

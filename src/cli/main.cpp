@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/bench.hpp"
+#include "cli/bench_neural.hpp"
 #include "cli/neural_commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/run_sampler.hpp"
@@ -233,9 +234,10 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
-  bench->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa")
+  bench
+      ->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa"}));
+      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")
@@ -286,6 +288,12 @@ int main(int argc, char** argv) {
     } else if (*experiment) {
       run_experiment(experiment_name, eo);
     } else if (*bench) {
+#ifdef SCOREFLOW_HAS_TORCH
+      if (bench_what.starts_with("train-")) {
+        std::printf("%s\n", bench_train(bench_what.substr(6), bo).dump(2).c_str());
+        return 0;
+      }
+#endif
       const auto j = bench_what == "ula"     ? bench_ula(bo)
                      : bench_what == "kde"   ? bench_kde(bo)
                      : bench_what == "wfr"   ? bench_wfr(bo)

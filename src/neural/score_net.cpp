@@ -168,6 +168,21 @@ std::pair<torch::Tensor, torch::Tensor> ResMlpImpl::net_and_divergence(const tor
   return {out, jout.diagonal(0, 1, 2).sum(1)};
 }
 
+MlpParams ResMlpImpl::fused_view() {
+  if (cfg_.conditioned()) throw InvalidArgument("the fused trainer takes unconditioned MLPs");
+  MlpParams p;
+  p.dim = cfg_.dim;
+  p.widths = cfg_.hidden;
+  p.activation = cfg_.activation;
+  for (auto& layer : layers_) {
+    p.weight.push_back(layer->weight.data_ptr<float>());
+    p.bias.push_back(layer->bias.data_ptr<float>());
+  }
+  p.out_weight = out_->weight.data_ptr<float>();
+  p.out_bias = out_->bias.data_ptr<float>();
+  return p;
+}
+
 UNet16Impl::Block UNet16Impl::make_block(const std::string& name, std::int64_t in,
                                          std::int64_t out) {
   Block b;

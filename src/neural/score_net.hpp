@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "neural/fused_mlp.hpp"
 #include "sde/linear_sde.hpp"
 
 namespace sf {
@@ -77,6 +78,8 @@ class ResMlpImpl : public ScoreNetImpl {
   std::pair<torch::Tensor, torch::Tensor> net_and_divergence(const torch::Tensor& x,
                                                              const torch::Tensor& t);
 
+  // Views of the parameters for the fused trainer (unconditioned nets only).
+  MlpParams fused_view();
   // Parameters by layer, for export.
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
   const std::vector<torch::nn::Linear>& cond_proj() const { return cond_proj_; }

@@ -103,6 +103,21 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
     optim_ = std::make_unique<torch::optim::Adam>(
         net_->parameters(), torch::optim::AdamOptions(opts_.lr).weight_decay(opts_.weight_decay));
   if (opts_.ema > 0) ema_ = std::make_unique<Ema>(*net_, opts_.ema);
+  auto* mlp = dynamic_cast<ResMlpImpl*>(net_.get());
+  if (opts_.fused && mlp && !mlp->config().conditioned() &&
+      (kind_ == LossKind::dsm || kind_ == LossKind::ism))
+    fused_ = std::make_unique<FusedMlpTrainer>(mlp->fused_view());
+}
+
+double Trainer::fused_step(const torch::Tensor& x, std::uint64_t step, double lr) {
+  AdamSettings a;
+  a.lr = lr;
+  a.weight_decay = opts_.weight_decay;
+  a.decoupled = opts_.optimizer == "adamw";
+  torch::NoGradGuard ng;
+  if (kind_ == LossKind::ism) return fused_->ism_step(x.data_ptr<float>(), x.size(0), a);
+  const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, x.size(0), x.size(1));
+  return fused_->dsm_step(x.data_ptr<float>(), xi.data_ptr<float>(), x.size(0), opts_.sigma, a);
 }
 
 double Trainer::lr_at(std::size_t step) const {
@@ -179,16 +194,20 @@ bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&
   std::size_t count = 0;
   while (step_ < until) {
     const double lr = lr_at(step_);
-    for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
-    optim_->zero_grad();
-    const auto loss = loss_on(batch(step_), step_);
-    const double value = loss.item<double>();
+    double value;
+    if (fused_) {
+      value = fused_step(batch(step_), step_, lr);
+    } else {
+      for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
+      optim_->zero_grad();
+      const auto loss = loss_on(batch(step_), step_);
+      value = loss.item<double>();
+      if (std::isfinite(value)) loss.backward(), optim_->step();
+    }
     if (!std::isfinite(value))
       throw NumericalError(fmt::format(
           "training loss is {} at step {}; lower the learning rate (--lr {}) or check the data",
           value, step_, opts_.lr));
-    loss.backward();
-    optim_->step();
     if (ema_) ema_->update(*net_);
     sum += value, ++count, ++step_;
     if (step_ % opts_.eval_every != 0 && step_ != opts_.steps) continue;
@@ -235,6 +254,14 @@ void Trainer::save_checkpoint(const std::string& dir) const {
   optim.save_to(tmp("optimizer.pt"));
   std::vector<torch::Tensor> extra = ema_ ? ema_->shadow() : std::vector<torch::Tensor>{};
   torch::save(extra, tmp("ema.pt"));
+  std::vector<torch::Tensor> moments;
+  if (fused_) {
+    const auto n = static_cast<std::int64_t>(fused_->parameter_count());
+    moments = {torch::from_blob(fused_->first_moment().data(), {n}, torch::kFloat32).clone(),
+               torch::from_blob(fused_->second_moment().data(), {n}, torch::kFloat32).clone(),
+               torch::tensor({fused_->adam_step()}, torch::kInt64)};
+  }
+  torch::save(moments, tmp("fused_adam.pt"));
   std::vector<torch::Tensor> best = best_weights_;
   torch::save(best, tmp("best.pt"));
   nlohmann::json state = {{"step", step_},
@@ -244,7 +271,8 @@ void Trainer::save_checkpoint(const std::string& dir) const {
   for (const auto& r : history_)
     state["history"].push_back({r.step, r.train_loss, r.heldout_loss, r.lr});
   write_json(tmp("state.json"), state);
-  for (const char* name : {"weights.pt", "optimizer.pt", "ema.pt", "best.pt"}) commit(name);
+  for (const char* name : {"weights.pt", "optimizer.pt", "ema.pt", "best.pt", "fused_adam.pt"})
+    commit(name);
   commit("state.json");  // last: a checkpoint is complete once its state exists
 }
 
@@ -265,6 +293,16 @@ void Trainer::load_checkpoint(const std::string& dir) {
       for (std::size_t i = 0; i < extra.size(); ++i) ema_->shadow()[i].copy_(extra[i]);
     }
     best_weights_ = best;
+    std::vector<torch::Tensor> moments;
+    torch::load(moments, dir + "/fused_adam.pt");
+    if (fused_) {
+      const auto n = static_cast<std::int64_t>(fused_->parameter_count());
+      if (moments.size() != 3 || moments[0].numel() != n)
+        throw FormatError("the checkpoint's optimiser state does not match the fused trainer");
+      std::copy_n(moments[0].data_ptr<float>(), n, fused_->first_moment().data());
+      std::copy_n(moments[1].data_ptr<float>(), n, fused_->second_moment().data());
+      fused_->adam_step() = moments[2].item<std::int64_t>();
+    }
   } catch (const c10::Error& e) {
     throw FormatError(fmt::format("checkpoint '{}' does not match this model: {}", dir,
                                   e.what_without_backtrace()));

@@ -32,6 +32,7 @@ struct TrainOptions {
   std::size_t eval_every = 100;
   std::size_t patience = 0;  // evaluations without held-out improvement; 0 = never stop
   std::uint64_t seed = 1;
+  bool fused = true;  // fused Eigen steps for unconditioned MLPs with dsm/ism
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -74,6 +75,7 @@ class Trainer {
  private:
   torch::Tensor loss_on(const torch::Tensor& x, std::uint64_t step);
   torch::Tensor batch(std::uint64_t step) const;
+  double fused_step(const torch::Tensor& x, std::uint64_t step, double lr);
   double lr_at(std::size_t step) const;
 
   std::shared_ptr<ScoreNetImpl> net_;
@@ -82,6 +84,7 @@ class Trainer {
   torch::Tensor train_, heldout_;
   ScoreOfBatch esm_target_;
   std::unique_ptr<torch::optim::Optimizer> optim_;
+  std::unique_ptr<FusedMlpTrainer> fused_;  // replaces the LibTorch step when set
   std::unique_ptr<Ema> ema_;
   std::size_t step_ = 0;
   std::vector<TrainRecord> history_;

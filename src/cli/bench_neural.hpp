@@ -1,0 +1,16 @@
+// `scoreflow bench train-dsm | train-ism`: optimiser steps per second of score-network
+// training, the settings of bench/reference/train_step_torch.py (residual MLP d→128→128→128→d,
+// SiLU, Adam; DSM batch 256, ISM with exact divergence batch 100; d = 2 by default).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/bench.hpp"
+
+namespace sf {
+
+nlohmann::json bench_train(const std::string& loss, const BenchOptions& o);
+
+}  // namespace sf
