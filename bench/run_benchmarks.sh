@@ -17,11 +17,17 @@ gmm4=$("$build/scoreflow" bench wfr-gmm4 --repeats 5)
 gmm4_np=$("$py" "$here/reference/wfr_numpy.py" wfr-gmm4 --repeats 3)
 kappa=$("$build/scoreflow" bench kappa --repeats 5)
 kappa_np=$("$py" "$here/reference/kappa_numpy.py" --repeats 3)
+# PyTorch at one thread: on this 2-core machine it ran 3.6x (DSM) and 3.7x (ISM) faster
+# than at two, so this is the reference's best setting.
+dsm=$("$build/scoreflow" bench train-dsm --repeats 7)
+dsm_pt=$("$py" "$here/reference/train_step_torch.py" dsm --repeats 5 --threads 1)
+ism=$("$build/scoreflow" bench train-ism --repeats 7)
+ism_pt=$("$py" "$here/reference/train_step_torch.py" ism --repeats 5 --threads 1)
 
 row() {  # label, scoreflow value, numpy value
   "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"
 }
-echo "| benchmark | scoreflow | NumPy reference | ratio |"
+echo "| benchmark | scoreflow | NumPy / PyTorch reference | ratio |"
 echo "|---|---|---|---|"
 row "ULA on gmm-grid16, N = 20,000, 1,000 steps (particle-steps/s)" \
     "$(echo "$ula" | field particle_steps_per_second)" "$(echo "$ula_np" | field particle_steps_per_second)"
@@ -33,5 +39,9 @@ row "WFR (ULA-kernel mixture) iteration on gmm4, N = 500 (iterations/s)" \
     "$(echo "$gmm4" | field iterations_per_second)" "$(echo "$gmm4_np" | field iterations_per_second)"
 row "Exact kappa-measure draws, n = 256 (samples/s)" \
     "$(echo "$kappa" | field samples_per_second)" "$(echo "$kappa_np" | field samples_per_second)"
+row "DSM training step, batch 256, MLP 2-128-128-128-2 (steps/s; PyTorch reference)" \
+    "$(echo "$dsm" | field steps_per_second)" "$(echo "$dsm_pt" | field steps_per_second)"
+row "ISM step, exact divergence, batch 100, same MLP (steps/s; PyTorch reference)" \
+    "$(echo "$ism" | field steps_per_second)" "$(echo "$ism_pt" | field steps_per_second)"
 echo
 echo "peak memory (MB): wfr $(echo "$wfr" | field peak_rss_mb), wfr-gmm4 $(echo "$gmm4" | field peak_rss_mb)"

@@ -217,11 +217,55 @@ TEST(Trainer, ResumeFromCheckpointGivesTheSameParameters) {
   EXPECT_EQ(tc.step(), 30u);
   tc.run(60);
   const auto pa = a->parameters(), pc = c->parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pc[i])) << i;
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(torch::equal(pa[i], pc[i]))
+        << i << " max diff " << (pa[i] - pc[i]).abs().max().item<double>();
   ASSERT_EQ(ta.history().size(), tc.history().size());
   for (std::size_t i = 0; i < ta.history().size(); ++i)
     EXPECT_EQ(ta.history()[i].heldout_loss, tc.history()[i].heldout_loss);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Trainer, TwoIdenticalRunsGiveIdenticalParameters) {
+  const auto train = draw_tensor("gmm4", 2000, 1), heldout = draw_tensor("gmm4", 200, 2);
+  TrainOptions o;
+  o.steps = 60;
+  o.batch = 64;
+  o.eval_every = 20;
+  std::vector<std::shared_ptr<ResMlpImpl>> nets;
+  for (int r = 0; r < 2; ++r) {
+    torch::manual_seed(5);
+    nets.push_back(std::make_shared<ResMlpImpl>(mlp({32, 32})));
+    Trainer t(nets.back(), o, train, heldout);
+    t.run(60);
+  }
+  for (std::size_t i = 0; i < nets[0]->parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(nets[0]->parameters()[i], nets[1]->parameters()[i])) << i;
+}
+
+TEST(Trainer, ThreadCountDoesNotChangeTheNumbers) {
+  const auto train = draw_tensor("gmm4", 2000, 1), heldout = draw_tensor("gmm4", 200, 2);
+  for (const std::string loss : {"dsm", "nc-dsm"}) {  // the fused and the LibTorch step
+    TrainOptions o;
+    o.loss = loss;
+    o.steps = 40;
+    o.batch = 128;
+    o.eval_every = 20;
+    std::vector<std::shared_ptr<ResMlpImpl>> nets;
+    for (const int threads : {1, 2}) {
+      torch::set_num_threads(threads);
+      torch::manual_seed(5);
+      auto c = mlp({64, 64});
+      if (loss == "nc-dsm") c.cond = "fourier", c.sde = "vp";
+      nets.push_back(std::make_shared<ResMlpImpl>(c));
+      Trainer t(nets.back(), o, train, heldout);
+      t.run(o.steps);
+    }
+    torch::set_num_threads(1);
+    for (std::size_t i = 0; i < nets[0]->parameters().size(); ++i)
+      EXPECT_TRUE(torch::equal(nets[0]->parameters()[i], nets[1]->parameters()[i]))
+          << loss << " " << i;
+  }
 }
 
 TEST(Trainer, RejectsBadOptionsWithTheirNames) {

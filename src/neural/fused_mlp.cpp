@@ -16,24 +16,20 @@ using Mat = Eigen::MatrixXf;
 using RowMap = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 using ConstColMap = Eigen::Map<const Mat>;
 
-// The batch is always cut into this many chunks (fewer for tiny batches), whatever the
-// thread count, so sums happen in the same order.
+// The batch is always cut into this many chunks (one for tiny batches), whatever the
+// thread count, so every sum happens in the same order.
 constexpr std::int64_t kChunks = 2;
 
-bool is_silu(const std::string& a) {
-  return a == "silu";
-}
-
-// φ, φ' and φ'' elementwise on the primal pre-activations.
+// φ, φ' and (for tangents) φ'' elementwise on the primal pre-activations.
 void activations(const std::string& act, const Eigen::Ref<const Mat>& z, Mat& a, Mat& d1, Mat* d2) {
-  if (is_silu(act)) {
+  if (act == "silu") {
     const Mat s = (1.0f + (-z.array()).exp()).inverse().matrix();
     a = (z.array() * s.array()).matrix();
     d1 = (s.array() * (1.0f + z.array() * (1.0f - s.array()))).matrix();
     if (d2)
       *d2 = (s.array() * (1.0f - s.array()) * (2.0f + z.array() * (1.0f - 2.0f * s.array())))
                 .matrix();
-  } else {
+  } else {  // softsign
     const Mat inv = (1.0f + z.array().abs()).inverse().matrix();
     a = (z.array() * inv.array()).matrix();
     d1 = inv.array().square().matrix();
@@ -43,14 +39,43 @@ void activations(const std::string& act, const Eigen::Ref<const Mat>& z, Mat& a,
 
 }  // namespace
 
+struct FusedMlpTrainer::Work {
+  Mat xin, a, o, go, gs, gz, gprev;
+  std::vector<Mat> z, s, d1, d2;  // per layer: pre-activations, stacked outputs, φ', φ''
+  // Gradient blocks in parameter order, each in its own aligned allocation: Eigen's
+  // reductions peel by address, so an unaligned destination would change the rounding.
+  // A weight's block is dWᵀ (in × out, column-major), i.e. PyTorch's row-major dW.
+  std::vector<Mat> grad;
+  std::vector<const float*> flat;  // gradient entry i, in the flat parameter order
+  double loss = 0;
+};
+
 FusedMlpTrainer::FusedMlpTrainer(MlpParams params) : p_(std::move(params)) {
   if (p_.dim < 1 || p_.widths.empty() || p_.weight.size() != p_.widths.size() ||
       p_.bias.size() != p_.widths.size())
     throw InvalidArgument("fused MLP: inconsistent parameter views");
-  for (const auto& [ptr, n] : blocks()) total_ += n;
+  for (const auto& [ptr, n] : blocks()) {
+    for (std::size_t j = 0; j < n; ++j) flat_.push_back(ptr + j);
+    total_ += n;
+  }
   m_.assign(total_, 0.0f);
   v_.assign(total_, 0.0f);
+  for (std::int64_t c = 0; c < kChunks; ++c) {
+    auto w = std::make_unique<Work>();
+    std::int64_t in = p_.dim;
+    for (std::size_t k = 0; k <= p_.widths.size(); ++k) {
+      const std::int64_t out = k < p_.widths.size() ? p_.widths[k] : p_.dim;
+      w->grad.emplace_back(Mat::Zero(in, out));
+      w->grad.emplace_back(Mat::Zero(out, 1));
+      in = out;
+    }
+    for (const auto& g : w->grad)
+      for (std::int64_t j = 0; j < g.size(); ++j) w->flat.push_back(g.data() + j);
+    work_.push_back(std::move(w));
+  }
 }
+
+FusedMlpTrainer::~FusedMlpTrainer() = default;
 
 std::vector<std::pair<float*, std::size_t>> FusedMlpTrainer::blocks() const {
   std::vector<std::pair<float*, std::size_t>> b;
@@ -65,168 +90,155 @@ std::vector<std::pair<float*, std::size_t>> FusedMlpTrainer::blocks() const {
   return b;
 }
 
-double FusedMlpTrainer::gradient(const float* x, const float* xi, std::int64_t batch, double sigma,
-                                 bool ism, std::vector<float>& grad) {
-  const std::int64_t d = p_.dim, layers = static_cast<std::int64_t>(p_.widths.size());
-  const std::int64_t chunks = batch >= 32 ? kChunks : 1;
+void FusedMlpTrainer::chunk_gradient(Work& w, const float* x, const float* xi, std::int64_t c0,
+                                     std::int64_t nb, std::int64_t batch, double sigma,
+                                     bool ism) const {
+  const std::int64_t d = p_.dim;
+  const auto layers = p_.widths.size();
+  const std::int64_t nt = ism ? d : 0, cols = nb * (1 + nt);
   const float inv_b = 1.0f / static_cast<float>(batch), sig = static_cast<float>(sigma);
-  std::vector<std::vector<float>> part(static_cast<std::size_t>(chunks),
-                                       std::vector<float>(total_));
-  std::vector<double> loss(static_cast<std::size_t>(chunks), 0.0);
+  const auto block = [&](Mat& m, std::int64_t i) { return m.middleCols(nb * (1 + i), nb); };
+  w.z.resize(layers), w.s.resize(layers), w.d1.resize(layers), w.d2.resize(layers);
 
-#pragma omp parallel for schedule(static, 1) \
-    num_threads(static_cast <int>(std::min <std::int64_t>(chunks, omp_get_num_procs())))
-  for (std::int64_t c = 0; c < chunks; ++c) {
-    const std::int64_t c0 = batch * c / chunks, nb = batch * (c + 1) / chunks - c0;
-    const std::int64_t nt = ism ? d : 0, cols = nb * (1 + nt);
-    const auto block = [&](Mat& m, std::int64_t i) { return m.middleCols(nb * (1 + i), nb); };
-    // Input columns (d × nb); DSM perturbs them by σξ.
-    Mat xin = ConstColMap(x + c0 * d, d, nb);
-    if (!ism) xin += sig * ConstColMap(xi + c0 * d, d, nb);
-
-    std::vector<Mat> z(static_cast<std::size_t>(layers)), s(z.size()), d1(z.size()), d2(z.size());
-    std::int64_t in = d;
-    for (std::int64_t k = 0; k < layers; ++k) {
-      const auto h = p_.widths[static_cast<std::size_t>(k)];
-      const RowMap w(p_.weight[static_cast<std::size_t>(k)], h, in);
-      const Eigen::Map<const Eigen::VectorXf> b(p_.bias[static_cast<std::size_t>(k)], h);
-      Mat& zk = z[static_cast<std::size_t>(k)];
-      if (k == 0) {
-        zk.resize(h, cols);
-        zk.leftCols(nb).noalias() = w * xin;
-        for (std::int64_t i = 0; i < nt; ++i) block(zk, i) = w.col(i).replicate(1, nb);
-      } else {
-        zk.noalias() = w * s[static_cast<std::size_t>(k - 1)];
-      }
-      zk.leftCols(nb).colwise() += b;
-      Mat a;
-      activations(p_.activation, zk.leftCols(nb), a, d1[static_cast<std::size_t>(k)],
-                  ism ? &d2[static_cast<std::size_t>(k)] : nullptr);
-      Mat& sk = s[static_cast<std::size_t>(k)];
-      sk.resize(h, cols);
-      sk.leftCols(nb) = a;
-      for (std::int64_t i = 0; i < nt; ++i)
-        block(sk, i) = d1[static_cast<std::size_t>(k)].cwiseProduct(block(zk, i));
-      if (k > 0 && h == in) sk += s[static_cast<std::size_t>(k - 1)];
-      in = h;
-    }
-    const RowMap wo(p_.out_weight, d, in);
-    const Eigen::Map<const Eigen::VectorXf> bo(p_.out_bias, d);
-    Mat o = wo * s.back();
-    o.leftCols(nb).colwise() += bo;
-
-    // Loss and its gradient with respect to the stacked outputs.
-    Mat go(d, cols);
-    double l = 0;
-    if (ism) {
-      l = 0.5 * static_cast<double>(o.leftCols(nb).squaredNorm());
-      go.leftCols(nb) = o.leftCols(nb) * inv_b;
-      for (std::int64_t i = 0; i < nt; ++i) {
-        l += static_cast<double>(block(o, i).row(i).sum());
-        block(go, i).setZero();
-        block(go, i).row(i).setConstant(inv_b);
-      }
+  // Forward: column block 0 holds h, block 1 + i holds ∂h/∂x_i. DSM perturbs x by σξ.
+  w.xin = ConstColMap(x + c0 * d, d, nb);
+  if (!ism) w.xin += sig * ConstColMap(xi + c0 * d, d, nb);
+  std::int64_t in = d;
+  for (std::size_t k = 0; k < layers; ++k) {
+    const auto h = p_.widths[k];
+    const RowMap wk(p_.weight[k], h, in);
+    Mat &z = w.z[k], &s = w.s[k];
+    z.resize(h, cols);
+    if (k == 0) {
+      z.leftCols(nb).noalias() = wk * w.xin;
+      for (std::int64_t i = 0; i < nt; ++i) block(z, i) = wk.col(i).replicate(1, nb);
     } else {
-      const Mat r = sig * o + ConstColMap(xi + c0 * d, d, nb);
-      l = 0.5 * static_cast<double>(r.squaredNorm());
-      go = (sig * inv_b) * r;
+      z.noalias() = wk * w.s[k - 1];
     }
-    loss[static_cast<std::size_t>(c)] = l;
+    z.leftCols(nb).colwise() += Eigen::Map<const Eigen::VectorXf>(p_.bias[k], h);
+    activations(p_.activation, z.leftCols(nb), w.a, w.d1[k], ism ? &w.d2[k] : nullptr);
+    s.resize(h, cols);
+    s.leftCols(nb) = w.a;
+    for (std::int64_t i = 0; i < nt; ++i) block(s, i) = w.d1[k].cwiseProduct(block(z, i));
+    if (k > 0 && h == in) s += w.s[k - 1];
+    in = h;
+  }
+  const RowMap wo(p_.out_weight, d, in);
+  w.o.resize(d, cols);
+  w.o.noalias() = wo * w.s.back();
+  w.o.leftCols(nb).colwise() += Eigen::Map<const Eigen::VectorXf>(p_.out_bias, d);
 
-    // Backward, writing gradients in parameter order (computed from the last layer back).
-    std::vector<float>& g = part[static_cast<std::size_t>(c)];
-    std::vector<std::size_t> offset;
-    std::size_t off = 0;
-    for (const auto& [ptr, n] : blocks()) offset.push_back(off), off += n;
-    const auto wgrad = [&](std::size_t blk, std::int64_t rows, std::int64_t colsw) {
-      return RowMap(g.data() + offset[blk], rows, colsw);
-    };
-    const auto bgrad = [&](std::size_t blk, std::int64_t n) {
-      return Eigen::Map<Eigen::VectorXf>(g.data() + offset[blk], n);
-    };
-    const std::size_t out_blk = 2 * static_cast<std::size_t>(layers);
-    wgrad(out_blk, d, in).noalias() = go * s.back().transpose();
-    bgrad(out_blk + 1, d) = go.leftCols(nb).rowwise().sum();
-    Mat gs = wo.transpose() * go;
-    for (std::int64_t k = layers - 1; k >= 0; --k) {
-      const auto ku = static_cast<std::size_t>(k);
-      const auto h = p_.widths[ku];
-      const std::int64_t prev = k == 0 ? d : p_.widths[ku - 1];
-      Mat gz(h, cols);
-      gz.leftCols(nb) = gs.leftCols(nb).cwiseProduct(d1[ku]);
-      for (std::int64_t i = 0; i < nt; ++i) {
-        gz.leftCols(nb) += block(gs, i).cwiseProduct(d2[ku]).cwiseProduct(block(z[ku], i));
-        block(gz, i) = block(gs, i).cwiseProduct(d1[ku]);
-      }
-      bgrad(2 * ku + 1, h) = gz.leftCols(nb).rowwise().sum();
-      const RowMap w(p_.weight[ku], h, prev);
-      if (k == 0) {
-        auto dw = wgrad(0, h, d);
-        dw.noalias() = gz.leftCols(nb) * xin.transpose();
-        for (std::int64_t i = 0; i < nt; ++i) dw.col(i) += block(gz, i).rowwise().sum();
-      } else {
-        wgrad(2 * ku, h, prev).noalias() = gz * s[ku - 1].transpose();
-        Mat gprev = w.transpose() * gz;
-        if (h == prev) gprev += gs;
-        gs = std::move(gprev);
-      }
+  // The loss and its gradient with respect to the stacked outputs.
+  w.go.resize(d, cols);
+  if (ism) {
+    w.loss = 0.5 * static_cast<double>(w.o.leftCols(nb).squaredNorm());
+    w.go.leftCols(nb) = w.o.leftCols(nb) * inv_b;
+    for (std::int64_t i = 0; i < nt; ++i) {
+      w.loss += static_cast<double>(block(w.o, i).row(i).sum());
+      block(w.go, i).setZero();
+      block(w.go, i).row(i).setConstant(inv_b);
+    }
+  } else {
+    w.go = sig * w.o + ConstColMap(xi + c0 * d, d, nb);  // the residual σs + ξ
+    w.loss = 0.5 * static_cast<double>(w.go.squaredNorm());
+    w.go *= sig * inv_b;
+  }
+
+  // Backward, from the output layer down.
+  const std::size_t out_blk = 2 * layers;
+  w.grad[out_blk].noalias() = w.s.back() * w.go.transpose();
+  w.grad[out_blk + 1] = w.go.leftCols(nb).rowwise().sum();
+  w.gs.resize(in, cols);
+  w.gs.noalias() = wo.transpose() * w.go;
+  for (std::size_t k = layers; k-- > 0;) {
+    const auto h = p_.widths[k];
+    const std::int64_t prev = k == 0 ? d : p_.widths[k - 1];
+    w.gz.resize(h, cols);
+    w.gz.leftCols(nb) = w.gs.leftCols(nb).cwiseProduct(w.d1[k]);
+    for (std::int64_t i = 0; i < nt; ++i) {  // tangents T_a = φ'(z)T_z also depend on z
+      w.gz.leftCols(nb) += block(w.gs, i).cwiseProduct(w.d2[k]).cwiseProduct(block(w.z[k], i));
+      block(w.gz, i) = block(w.gs, i).cwiseProduct(w.d1[k]);
+    }
+    w.grad[2 * k + 1] = w.gz.leftCols(nb).rowwise().sum();
+    if (k == 0) {  // the input's tangents are the constant unit vectors
+      Mat& dwt = w.grad[0];
+      dwt.noalias() = w.xin * w.gz.leftCols(nb).transpose();
+      for (std::int64_t i = 0; i < nt; ++i)
+        dwt.row(i) += block(w.gz, i).rowwise().sum().transpose();
+    } else {
+      w.grad[2 * k].noalias() = w.s[k - 1] * w.gz.transpose();
+      w.gprev.resize(prev, cols);
+      w.gprev.noalias() = RowMap(p_.weight[k], h, prev).transpose() * w.gz;
+      if (h == prev) w.gprev += w.gs;
+      std::swap(w.gs, w.gprev);
     }
   }
-  grad.assign(total_, 0.0f);
-  double total_loss = 0;
-  for (std::int64_t c = 0; c < chunks; ++c) {
-    const auto& g = part[static_cast<std::size_t>(c)];
-    for (std::size_t i = 0; i < total_; ++i) grad[i] += g[i];
-    total_loss += loss[static_cast<std::size_t>(c)];
-  }
-  return total_loss / static_cast<double>(batch);
 }
 
-void FusedMlpTrainer::adam_update(const std::vector<float>& grad, const AdamSettings& a) {
-  ++t_;
-  const double bc1 = 1 - std::pow(a.beta1, static_cast<double>(t_)),
-               bc2 = 1 - std::pow(a.beta2, static_cast<double>(t_));
-  const float b1 = static_cast<float>(a.beta1), b2 = static_cast<float>(a.beta2),
-              eps = static_cast<float>(a.eps);
-  const float step = static_cast<float>(a.lr / bc1),
-              inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
-  const float wd = static_cast<float>(a.weight_decay),
-              decay = static_cast<float>(1 - a.lr * a.weight_decay);
-  std::size_t i = 0;
-  for (const auto& [ptr, n] : blocks()) {
-    for (std::size_t j = 0; j < n; ++j, ++i) {
-      float gi = grad[i];
-      if (a.decoupled)
-        ptr[j] *= decay;
+double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch, double sigma,
+                            bool ism, const AdamSettings* adam, std::vector<float>* grad) {
+  const std::int64_t chunks = batch >= 32 ? kChunks : 1;
+  if (grad) grad->assign(total_, 0.0f);
+  // Adam's constants (step count advanced once, before the parallel update).
+  float b1 = 0, b2 = 0, eps = 0, step = 0, inv_sqrt_bc2 = 0, wd = 0, decay = 1;
+  if (adam) {
+    ++t_;
+    const double t = static_cast<double>(t_);
+    const double bc1 = 1 - std::pow(adam->beta1, t), bc2 = 1 - std::pow(adam->beta2, t);
+    b1 = static_cast<float>(adam->beta1), b2 = static_cast<float>(adam->beta2);
+    eps = static_cast<float>(adam->eps), step = static_cast<float>(adam->lr / bc1);
+    inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
+    wd = static_cast<float>(adam->weight_decay);
+    decay = static_cast<float>(1 - adam->lr * adam->weight_decay);
+  }
+  const bool decoupled = adam && adam->decoupled;
+  const auto n = static_cast<std::int64_t>(total_);
+  const int threads = static_cast<int>(std::min<std::int64_t>(chunks, omp_get_num_procs()));
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static, 1)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t c0 = batch * c / chunks, c1 = batch * (c + 1) / chunks;
+      chunk_gradient(*work_[static_cast<std::size_t>(c)], x, xi, c0, c1 - c0, batch, sigma, ism);
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
+      float g = 0;
+      const auto u = static_cast<std::size_t>(i);
+      for (std::int64_t c = 0; c < chunks; ++c) g += *work_[static_cast<std::size_t>(c)]->flat[u];
+      if (grad) (*grad)[u] = g;
+      if (!adam) continue;
+      float& p = *flat_[u];
+      if (decoupled)
+        p *= decay;
       else
-        gi += wd * ptr[j];
-      m_[i] = b1 * m_[i] + (1 - b1) * gi;
-      v_[i] = b2 * v_[i] + (1 - b2) * gi * gi;
-      ptr[j] -= step * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_bc2 + eps);
+        g += wd * p;
+      m_[u] = b1 * m_[u] + (1 - b1) * g;
+      v_[u] = b2 * v_[u] + (1 - b2) * g * g;
+      p -= step * m_[u] / (std::sqrt(v_[u]) * inv_sqrt_bc2 + eps);
     }
   }
+  double loss = 0;
+  for (std::int64_t c = 0; c < chunks; ++c) loss += work_[static_cast<std::size_t>(c)]->loss;
+  return loss / static_cast<double>(batch);
 }
 
 double FusedMlpTrainer::dsm_gradient(const float* x, const float* xi, std::int64_t batch,
                                      double sigma, std::vector<float>& grad) {
-  return gradient(x, xi, batch, sigma, false, grad);
+  return run(x, xi, batch, sigma, false, nullptr, &grad);
 }
 
 double FusedMlpTrainer::ism_gradient(const float* x, std::int64_t batch, std::vector<float>& grad) {
-  return gradient(x, nullptr, batch, 0, true, grad);
+  return run(x, nullptr, batch, 0, true, nullptr, &grad);
 }
 
 double FusedMlpTrainer::dsm_step(const float* x, const float* xi, std::int64_t batch, double sigma,
                                  const AdamSettings& adam) {
-  const double l = gradient(x, xi, batch, sigma, false, grad_);
-  adam_update(grad_, adam);
-  return l;
+  return run(x, xi, batch, sigma, false, &adam, nullptr);
 }
 
 double FusedMlpTrainer::ism_step(const float* x, std::int64_t batch, const AdamSettings& adam) {
-  const double l = gradient(x, nullptr, batch, 0, true, grad_);
-  adam_update(grad_, adam);
-  return l;
+  return run(x, nullptr, batch, 0, true, &adam, nullptr);
 }
 
 }  // namespace sf

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct AdamSettings {
 class FusedMlpTrainer {
  public:
   explicit FusedMlpTrainer(MlpParams params);
+  ~FusedMlpTrainer();
 
   // One optimiser step on a batch x [B, dim] (row-major). DSM: the loss ½ mean|σ s(x+σξ) + ξ|²
   // with ξ [B, dim]; ISM: mean[½|s|² + ∇·s]. Returns the batch loss before the step.
@@ -52,15 +54,20 @@ class FusedMlpTrainer {
   std::size_t parameter_count() const { return total_; }
 
  private:
-  struct Work;
-  double gradient(const float* x, const float* xi, std::int64_t batch, double sigma, bool ism,
-                  std::vector<float>& grad);
-  void adam_update(const std::vector<float>& grad, const AdamSettings& adam);
+  struct Work;  // one chunk's activations, tangents and gradient, kept between steps
+  // The batch gradient, then either copied to `grad` or applied by Adam; one parallel
+  // region per step (chunks, then the elementwise reduction and update).
+  double run(const float* x, const float* xi, std::int64_t batch, double sigma, bool ism,
+             const AdamSettings* adam, std::vector<float>* grad);
+  void chunk_gradient(Work& w, const float* x, const float* xi, std::int64_t c0, std::int64_t nb,
+                      std::int64_t batch, double sigma, bool ism) const;
   std::vector<std::pair<float*, std::size_t>> blocks() const;
 
   MlpParams p_;
   std::size_t total_ = 0;
-  std::vector<float> grad_, m_, v_;
+  std::vector<float*> flat_;  // parameter i's address
+  std::vector<std::unique_ptr<Work>> work_;
+  std::vector<float> m_, v_;
   std::int64_t t_ = 0;
 };
 

@@ -296,6 +296,8 @@ void Trainer::load_checkpoint(const std::string& dir) {
     std::vector<torch::Tensor> moments;
     torch::load(moments, dir + "/fused_adam.pt");
     if (fused_) {
+      // Loading re-pointed the parameters at new storage: take fresh views.
+      fused_ = std::make_unique<FusedMlpTrainer>(dynamic_cast<ResMlpImpl&>(*net_).fused_view());
       const auto n = static_cast<std::int64_t>(fused_->parameter_count());
       if (moments.size() != 3 || moments[0].numel() != n)
         throw FormatError("the checkpoint's optimiser state does not match the fused trainer");
