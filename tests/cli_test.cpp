@@ -12,44 +12,11 @@
 using namespace sf;
 namespace fs = std::filesystem;
 
-namespace {
+#include "cli_helpers.hpp"
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result scoreflow(const std::string& args) {
-  const std::string cmd = std::string(SCOREFLOW_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir =
-        fs::temp_directory_path() /
-        ("sf_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string out(const std::string& name) const { return "--out " + (dir / name).string(); }
-  fs::path dir;
-};
-
-void expect_error(const Result& r, const std::string& fragment) {
-  EXPECT_NE(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find(fragment), std::string::npos)
-      << "missing '" << fragment << "' in: " << r.output;
-}
-
-}  // namespace
+using sf::test::Cli;
+using sf::test::expect_error;
+using sf::test::scoreflow;
 
 TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
   expect_error(scoreflow("sample --target nope " + out("a")),

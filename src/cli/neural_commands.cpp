@@ -39,6 +39,7 @@ struct TrainCommand {
   std::string cond;  // empty: fourier with an SDE, else none
   TrainOptions train;
   std::size_t checkpoint_every = 0;  // 0: about 10 checkpoints
+  std::size_t stop_after = 0;        // 0: run to --steps
   int threads = 0;
   fs::path out = "runs/train";
   bool force = false, resume = false;
@@ -168,8 +169,9 @@ int run_train(TrainCommand& c) {
   const std::size_t first = trainer.step();
   bool finished = true;
   double last_heldout = NAN;
-  while (trainer.step() < c.train.steps && finished) {
-    const std::size_t until = std::min(c.train.steps, (trainer.step() / every + 1) * every);
+  const std::size_t last = c.stop_after ? std::min(c.stop_after, c.train.steps) : c.train.steps;
+  while (trainer.step() < last && finished) {
+    const std::size_t until = std::min(last, (trainer.step() / every + 1) * every);
     finished = trainer.run(until, [&](const TrainRecord& r) {
       last_heldout = r.heldout_loss;
       progress.update(r.step,
@@ -409,6 +411,8 @@ void add_train(CLI::App& app, TrainCommand& c) {
       ->capture_default_str();
   t->add_option("--checkpoint-every", c.checkpoint_every,
                 "steps between checkpoints (0: about 10)");
+  t->add_option("--stop-after", c.stop_after,
+                "stop at this step (the schedule still spans --steps); continue with --resume");
   t->add_option("--threads", c.threads,
                 "LibTorch threads (0: 1 for MLPs, all cores for the U-Net)");
   t->add_option("--out,-o", c.out, "output directory")->capture_default_str();

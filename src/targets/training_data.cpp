@@ -28,8 +28,9 @@ TrainingData from_npy(const std::string& path) {
   std::vector<double> tr, ho;
   for (std::size_t i = 0; i < all.n(); ++i)
     (i % 10 == 9 ? ho : tr).insert((i % 10 == 9 ? ho : tr).end(), all.row(i), all.row(i) + d);
-  out.train = Particles(tr.size() / d, d, std::move(tr));
-  out.heldout = Particles(ho.size() / d, d, std::move(ho));
+  const std::size_t n_train = tr.size() / d, n_held = ho.size() / d;  // before the moves
+  out.train = Particles(n_train, d, std::move(tr));
+  out.heldout = Particles(n_held, d, std::move(ho));
   return out;
 }
 

@@ -1,0 +1,99 @@
+// `scoreflow train`, `generate` and `export` as a user meets them.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_helpers.hpp"
+#include "core/io.hpp"
+#include "core/npy.hpp"
+
+using namespace sf;
+using sf::test::Cli;
+using sf::test::expect_error;
+using sf::test::scoreflow;
+namespace fs = std::filesystem;
+
+TEST_F(Cli, TrainAndGenerateBadInput) {
+  expect_error(scoreflow("train --loss mse " + out("a")), "unknown loss 'mse'; valid: esm, ism");
+  expect_error(scoreflow("train --data moonz " + out("b")), "unknown data 'moonz'");
+  expect_error(scoreflow("train --lr 0 " + out("c")), "learning rate is 0, but must be positive");
+  expect_error(scoreflow("train --loss esm --sde vp " + out("d")), "trains a score of x alone");
+  expect_error(scoreflow("train --arch unet --data moons " + out("e")),
+               "16×16 images (d = 256), not d = 2");
+  expect_error(scoreflow("train --hidden 128,x " + out("f")), "'x' is not a positive integer");
+  expect_error(scoreflow("generate --model " + dir.string() + " " + out("g")),
+               "not a trained model directory");
+  expect_error(scoreflow("generate --torchscript nope.pt " + out("h")),
+               "--torchscript needs --dim");
+  std::ofstream(dir / "junk.pt") << "junk";
+  expect_error(
+      scoreflow("generate --torchscript " + (dir / "junk.pt").string() + " --dim 2 " + out("i")),
+      "is not a TorchScript module");
+}
+
+TEST_F(Cli, TrainGenerateResumeAndExport) {
+  const std::string model = (dir / "m").string();
+  const std::string common =
+      "train --data 8gaussians --n 2000 --heldout-n 500 --loss nc-dsm --hidden 32,32 "
+      "--batch 64 --eval-every 10 --checkpoint-every 20 --out " +
+      model;
+  auto r = scoreflow(common + " --steps 60 --stop-after 40");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f :
+       {"model.pt", "model.json", "loss.csv", "loss.png", "summary.json", "checkpoint/state.json"})
+    EXPECT_TRUE(fs::exists(dir / "m" / f)) << f;
+  EXPECT_EQ(CsvTable::read(dir / "m" / "loss.csv").rows().size(), 4u);
+  // Stopping at 40 and resuming equals training 60 steps at once.
+  r = scoreflow(common + " --steps 60 --resume");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming"), std::string::npos) << r.output;
+  r = scoreflow(
+      "train --data 8gaussians --n 2000 --heldout-n 500 --loss nc-dsm --hidden 32,32 --batch 64 "
+      "--eval-every 10 --checkpoint-every 20 --steps 60 " +
+      out("once"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto a = CsvTable::read(dir / "m" / "loss.csv"),
+             b = CsvTable::read(dir / "once" / "loss.csv");
+  ASSERT_EQ(a.rows().size(), b.rows().size());
+  EXPECT_EQ(a.rows().back(), b.rows().back());
+  // An existing run is not overwritten by accident.
+  expect_error(scoreflow(common + " --steps 10"), "--force");
+
+  r = scoreflow("generate --model " + model +
+                " --sampler ode-heun --steps 20 --n 300 --likelihood "
+                "--likelihood-n 50 --likelihood-steps 10 " +
+                out("g"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto s = read_npy(dir / "g" / "samples.npy");
+  EXPECT_EQ(s.shape, (std::vector<std::size_t>{300, 2}));
+  const auto summary = read_json(dir / "g" / "summary.json");
+  EXPECT_GT(summary["energy_distance"].get<double>(), 0);
+  EXPECT_TRUE(std::isfinite(summary["nll_nats"].get<double>()));
+  EXPECT_TRUE(fs::exists(dir / "g" / "samples.png"));
+
+  r = scoreflow("export --model " + model + " --out " + (dir / "m.pt").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = scoreflow("generate --torchscript " + (dir / "m.pt").string() +
+                " --sde vp --dim 2 --sampler ode-heun --steps 20 --n 300 " + out("g2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto s2 = read_npy(dir / "g2" / "samples.npy");
+  ASSERT_EQ(s2.values.size(), s.values.size());
+  for (std::size_t i = 0; i < s.values.size(); ++i) EXPECT_NEAR(s.values[i], s2.values[i], 1e-3);
+}
+
+TEST_F(Cli, ImageModelsWriteAnImageGrid) {
+  const std::string model = (dir / "img").string();
+  auto r = scoreflow(
+      "train --data mnist256 --loss nc-dsm --hidden 64,64 --arch mlp --steps 5 --batch 16 "
+      "--eval-every 5 --out " +
+      model);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = scoreflow("generate --model " + model +
+                " --sampler euler --steps 5 --n 16 --likelihood --likelihood-n 4 "
+                "--likelihood-steps 2 " +
+                out("g"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "g" / "samples.png"));
+  EXPECT_TRUE(read_json(dir / "g" / "summary.json").contains("bits_per_dim"));
+}
