@@ -39,6 +39,8 @@ build: deps data
 
 run: build
 	$(BUILD)/scoreflow demo --out runs/demo --force
+	$(BUILD)/scoreflow train --data moons --loss nc-dsm --steps 4000 --out runs/train-moons --force
+	$(BUILD)/scoreflow generate --model runs/train-moons --sampler pc --n 5000 --out runs/generate-moons --force
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
