@@ -121,7 +121,7 @@ void resolve_net_config(TrainCommand& c, const TrainingData& data) {
   c.net.dim = static_cast<std::int64_t>(data.train.d());
   c.net.arch = !c.arch.empty() ? c.arch : data.images ? "unet" : "mlp";
   c.net.hidden = parse_widths(c.hidden);
-  if (c.net.arch == "unet" && c.hidden == "128,128,128") c.net.hidden = {32};
+  if (c.net.arch == "unet" && c.hidden == "128,128,128") c.net.hidden = {16};  // CPU-sized
   std::string sde = c.sde;
   if (sde.empty() && noise_conditional(loss_by_name(c.train.loss))) sde = "vp";
   if (!sde.empty()) c.net.sde = sde;
