@@ -239,15 +239,6 @@ LoadedModel load_model(const fs::path& dir) {
   return m;
 }
 
-// Evenly strided rows: some generators lay points out by index (one moon, then the other),
-// so a prefix would not be a sample of the whole set.
-Particles strided_rows(const Particles& p, std::size_t m) {
-  Particles out(m, p.d());
-  for (std::size_t i = 0; i < m; ++i)
-    std::copy(p.row(i * p.n() / m), p.row(i * p.n() / m) + p.d(), out.row(i));
-  return out;
-}
-
 void compare_with_reference(const Particles& gen, const Particles& ref, nlohmann::json& summary) {
   const std::size_t m = std::min<std::size_t>({gen.n(), ref.n(), 10000});
   const Particles g = strided_rows(gen, m), r = strided_rows(ref, m);

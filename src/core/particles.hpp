@@ -1,6 +1,7 @@
 // N x d row-major particle arrays with optional log-weights, and light views into them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -93,6 +94,15 @@ inline std::vector<double> normalised_weights(std::span<const double> logw, std:
   for (std::size_t i = 0; i < n; ++i) s += (w[i] = std::exp(logw[i] - m));
   for (double& v : w) v /= s;
   return w;
+}
+
+// m evenly strided rows (unweighted). Some data generators lay points out by index (one
+// class after another), so a prefix would not be a sample of the whole set.
+inline Particles strided_rows(const Particles& p, std::size_t m) {
+  Particles out(m, p.d());
+  for (std::size_t i = 0; i < m; ++i)
+    std::copy(p.row(i * p.n() / m), p.row(i * p.n() / m) + p.d(), out.row(i));
+  return out;
 }
 
 // Row of the first non-finite entry, or n when all are finite.

@@ -71,13 +71,6 @@ TimeScoreFn score_of(const std::shared_ptr<ScoreNetImpl>& net) {
   };
 }
 
-Particles strided(const Particles& p, std::size_t m) {
-  Particles out(m, p.d());
-  for (std::size_t i = 0; i < m; ++i)
-    std::copy(p.row(i * p.n() / m), p.row(i * p.n() / m) + p.d(), out.row(i));
-  return out;
-}
-
 std::pair<double, double> discrepancy(const Particles& a, const Particles& b) {
   const double ell = median_distance(a.rows(), b.rows());
   return {energy_distance(a.rows(), b.rows()), mmd2(a.rows(), b.rows(), ell)};
@@ -115,7 +108,7 @@ Row evaluate(const std::string& part, const std::string& name, const std::string
   const Particles gen =
       to_particles(generate(sde, score_of(model.net), static_cast<std::int64_t>(b.n_eval),
                             static_cast<std::int64_t>(data.train.d()), g));
-  const Particles held = strided(data.heldout, b.n_eval);
+  const Particles held = strided_rows(data.heldout, b.n_eval);
   const auto [e, m] = discrepancy(gen, held);
   const auto [fe, fm] = discrepancy(fresh, held);
   const std::string stem = fmt::format("{}_{}_{}_{}_{}", part, name, loss, sde.name(), sampler);
@@ -148,7 +141,7 @@ Row images(const Budget& b, const fs::path& out, std::uint64_t seed) {
   plot_image_grid(out / "plots" / "mnist256_heldout.npy", kImageSide, 8, "mnist256 held-out digits",
                   out / "mnist256_heldout.png");
   // Bits/dim of dequantised held-out digits (bins of 2/256 on [−1, 1]).
-  Particles held = strided(data.heldout, b.image_eval);
+  Particles held = strided_rows(data.heldout, b.image_eval);
   auto x = as_tensor(held).to(torch::kFloat32);
   const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
   x = ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
