@@ -268,6 +268,31 @@ TEST(Trainer, ThreadCountDoesNotChangeTheNumbers) {
   }
 }
 
+TEST(Trainer, EarlyStoppingKeepsTheBestHeldOutWeights) {
+  // Twelve training points and a wide net overfit: the held-out loss turns upwards.
+  const auto train = draw_tensor("gmm4", 12, 1), heldout = draw_tensor("gmm4", 500, 2);
+  TrainOptions o;
+  o.loss = "dsm";
+  o.sigma = 0.3;
+  o.steps = 4000;
+  o.batch = 12;
+  o.lr = 1e-2;
+  o.schedule = "constant";
+  o.ema = 0;
+  o.eval_every = 20;
+  o.patience = 5;
+  torch::manual_seed(6);
+  auto net = std::make_shared<ResMlpImpl>(mlp({256, 256}));
+  Trainer t(net, o, train, heldout);
+  EXPECT_FALSE(t.run(o.steps));  // stopped early
+  EXPECT_LT(t.step(), o.steps);
+  double best = INFINITY;
+  for (const auto& r : t.history()) best = std::min(best, r.heldout_loss);
+  EXPECT_GT(t.history().back().heldout_loss, best);
+  t.finalize();
+  EXPECT_DOUBLE_EQ(t.evaluate(heldout, 1u << 31, false), best);  // the best weights are back
+}
+
 TEST(Trainer, RejectsBadOptionsWithTheirNames) {
   const auto x = torch::randn({10, 2});
   TrainOptions o;
