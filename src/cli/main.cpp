@@ -58,6 +58,24 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
   cmd.add_option("--ess-threshold", o.ess_threshold,
                  "resample when ESS/N falls below (1: every step)")
       ->capture_default_str();
+  cmd.add_option("--hidden", o.hidden, "sbtm: network widths (default 128,128 in 1-D, else 4x128)");
+  cmd.add_option("--activation", o.activation, "sbtm: softsign | silu")->capture_default_str();
+  cmd.add_option("--sbtm-loss", o.sbtm_loss,
+                 "sbtm: ism | ism-hutchinson | dsm (default ism for d <= 10)");
+  cmd.add_option("--dsm-sigma", o.dsm_sigma, "sbtm --sbtm-loss dsm: noise level")
+      ->capture_default_str();
+  cmd.add_option("--train-steps", o.train_steps, "sbtm: minibatch steps per time step")
+      ->capture_default_str();
+  cmd.add_option("--batch", o.batch, "sbtm: minibatch size")->capture_default_str();
+  cmd.add_option("--lr", o.lr, "sbtm: AdamW learning rate")->capture_default_str();
+  cmd.add_option("--weight-decay", o.weight_decay, "sbtm: AdamW weight decay")
+      ->capture_default_str();
+  cmd.add_option("--loss-tol", o.loss_tol,
+                 "sbtm: stop a step's training when the loss changes less (0: off)");
+  cmd.add_option("--integrator", o.integrator, "sbtm: euler | heun")->capture_default_str();
+  cmd.add_flag("--anneal", o.anneal, "sbtm: anneal along --path with --anneal-fraction");
+  cmd.add_option("--trajectory-every", o.trajectory_every,
+                 "keep positions of 200 particles every k steps (trajectory.npy, paths.png)");
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");
   cmd.add_option("--metric-n", o.metric_n, "particles used for per-step metrics")
       ->capture_default_str();

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/plot.hpp"
+#include "cli/run_sampler.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/npy.hpp"
@@ -20,8 +21,10 @@
 #include "neural/score_net.hpp"
 #include "neural/torchscript.hpp"
 #include "neural/trainer.hpp"
+#include "samplers/sbtm.hpp"
 #include "score/kernel_score.hpp"
 #include "targets/images.hpp"
+#include "targets/registry.hpp"
 #include "targets/training_data.hpp"
 
 namespace sf {
@@ -450,6 +453,28 @@ void add_export(CLI::App& app, ExportCommand& c) {
 }  // namespace
 
 std::function<std::optional<int>()> add_neural_commands(CLI::App& app) {
+  register_sampler("sbtm", [](const SampleOptions& o, const Target& t) -> std::unique_ptr<Sampler> {
+    SbtmConfig c;
+    c.step_size = o.step_size;
+    c.seed = o.seed;
+    if (!o.hidden.empty()) c.hidden = parse_widths(o.hidden);
+    c.activation = o.activation;
+    c.loss = o.sbtm_loss;
+    c.dsm_sigma = o.dsm_sigma;
+    c.train_steps = o.train_steps;
+    c.batch = o.batch;
+    c.lr = o.lr;
+    c.weight_decay = o.weight_decay;
+    c.loss_tol = o.loss_tol;
+    c.integrator = o.integrator;
+    if (o.anneal) c.path = o.path;
+    c.schedule = LinearSchedule{o.anneal_fraction};
+    c.total_steps = o.steps;
+    // The initial density is known unless the particles come from a file.
+    if (o.init_file.empty())
+      c.initial = make_target(o.init.empty() ? fmt::format("gauss:d={}", t.dim()) : o.init);
+    return std::make_unique<Sbtm>(t, std::move(c));
+  });
   auto train = std::make_shared<TrainCommand>();
   auto gen = std::make_shared<GenerateCommand>();
   auto exp = std::make_shared<ExportCommand>();

@@ -15,6 +15,7 @@
 #include "core/npy.hpp"
 #include "core/progress.hpp"
 #include "diagnostics/divergences.hpp"
+#include "diagnostics/kl.hpp"
 #include "diagnostics/ksd.hpp"
 #include "diagnostics/summary_stats.hpp"
 #include "samplers/sampler.hpp"
@@ -48,7 +49,8 @@ class TraceObserver : public Observer {
   }
   static std::vector<std::string> columns() {
     return {"step",      "time",       "acceptance", "lambda", "ess",  "resamplings",
-            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2", "mode_entropy"};
+            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2", "mode_entropy",
+            "fisher",    "train_loss", "kl",         "dkl_dt"};
   }
   void on_start(const SamplerState& s) override {
     if (s.step == 0) record(s, {});
@@ -56,6 +58,8 @@ class TraceObserver : public Observer {
   bool on_step(const SamplerState& s, const StepInfo& info) override {
     acceptance_.add(info.acceptance);
     jumps_.add(info.jump_rate);
+    fisher_.add(info.fisher);
+    train_loss_.add(info.train_loss);
     resamplings_ += info.resampled;
     if (s.step % every_ == 0 || s.step == o_.steps) record(s, info);
     return true;
@@ -96,10 +100,19 @@ class TraceObserver : public Observer {
     }
     const double resamplings = static_cast<double>(resamplings_);
     resamplings_ = 0;
-    table_.add_row({static_cast<double>(s.step), static_cast<double>(s.step) * o_.step_size,
-                    acceptance_.take(), info.lambda,
+    // KL by a leave-one-out KDE where that is meaningful (d ≤ 3, log Z known); its time
+    // derivative by finite differences against the previous row (−dKL/dt = Fisher info
+    // for the exact flow).
+    const double time = static_cast<double>(s.step) * o_.step_size;
+    double kl = NAN, dkl = NAN;
+    if (x.d() <= 3 && target_.log_normaliser() && x.n() > 1) kl = kl_kde(x.rows(), target_, lw);
+    if (!std::isnan(kl) && !std::isnan(last_kl_) && time > last_time_)
+      dkl = (kl - last_kl_) / (time - last_time_);
+    last_kl_ = kl, last_time_ = time;
+    table_.add_row({static_cast<double>(s.step), time, acceptance_.take(), info.lambda,
                     s.x.weighted() ? normalised_ess(s.x.log_weights()) : NAN, resamplings,
-                    jumps_.take(), mean_err, mmd, energy, ksd, ent});
+                    jumps_.take(), mean_err, mmd, energy, ksd, ent, fisher_.take(),
+                    train_loss_.take(), kl, dkl});
   }
 
   const Target& target_;
@@ -108,7 +121,8 @@ class TraceObserver : public Observer {
   std::size_t every_;
   Particles reference_;
   double ell_ = 1;
-  Average acceptance_, jumps_;
+  Average acceptance_, jumps_, fisher_, train_loss_;
+  double last_kl_ = NAN, last_time_ = NAN;
   std::size_t resamplings_ = 0;
 };
 
@@ -144,13 +158,15 @@ class SnapshotObserver : public Observer {
 // randomness is keyed by step.
 class CheckpointObserver : public Observer {
  public:
-  CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace)
-      : dir_(std::move(dir)), every_(every), trace_(trace) {}
+  CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace, const Sampler& sampler)
+      : dir_(std::move(dir)), every_(every), trace_(trace), sampler_(sampler) {}
   bool on_step(const SamplerState& s, const StepInfo&) override {
-    if (s.step % every_ == 0) save(dir_, s, trace_);
+    if (s.step % every_ == 0) save(dir_, s, trace_, sampler_);
     return true;
   }
-  static void save(const fs::path& dir, const SamplerState& s, const CsvTable& trace) {
+  static void save(const fs::path& dir, const SamplerState& s, const CsvTable& trace,
+                   const Sampler& sampler) {
+    sampler.save_extra(dir.string());
     write_npy(dir / "checkpoint.npy", {s.x.n(), s.x.d()}, s.x.data());
     if (s.x.weighted()) write_npy(dir / "checkpoint_logw.npy", {s.x.n()}, s.x.log_weights().data());
     trace.write(dir / "trace.csv");
@@ -161,6 +177,32 @@ class CheckpointObserver : public Observer {
   fs::path dir_;
   std::size_t every_;
   const CsvTable& trace_;
+  const Sampler& sampler_;
+};
+
+// Positions of the first `m` particles every k steps (and at the start), for path plots:
+// trajectory.npy holds (frames, m, d).
+class TrajectoryObserver : public Observer {
+ public:
+  TrajectoryObserver(std::size_t every, std::size_t m) : every_(every), m_(m) {}
+  void on_start(const SamplerState& s) override { keep(s); }
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    if (every_ && s.step % every_ == 0) keep(s);
+    return true;
+  }
+  void write(const fs::path& file) const {
+    if (frames_ == 0) return;
+    write_npy(file, {frames_, rows_, d_}, values_.data());
+  }
+
+ private:
+  void keep(const SamplerState& s) {
+    rows_ = std::min(m_, s.x.n()), d_ = s.x.d();
+    values_.insert(values_.end(), s.x.data(), s.x.data() + rows_ * d_);
+    ++frames_;
+  }
+  std::size_t every_, m_, rows_ = 0, d_ = 0, frames_ = 0;
+  std::vector<double> values_;
 };
 
 class ProgressObserver : public Observer {

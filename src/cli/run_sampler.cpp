@@ -1,5 +1,7 @@
 #include "cli/run_sampler.hpp"
 
+#include <map>
+
 #include <chrono>
 #include <cmath>
 
@@ -56,7 +58,14 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
   return x;
 }
 
+std::map<std::string, SamplerFactory>& sampler_registry() {
+  static std::map<std::string, SamplerFactory> r;
+  return r;
+}
+
 std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
+  if (const auto it = sampler_registry().find(o.sampler); it != sampler_registry().end())
+    return it->second(o, t);
   const LangevinConfig lc{o.step_size, o.seed};
   if (o.sampler == "ula") return std::make_unique<Ula>(t, lc);
   if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
@@ -84,10 +93,12 @@ std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
   if (o.sampler == "birth-death" || o.sampler == "birth-death-kl")
     return std::make_unique<BirthDeath>(
         t, BirthDeathConfig{o.step_size, o.seed, o.bandwidth, o.sampler == "birth-death-kl"});
+  std::string extra;
+  for (const auto& [name, f] : sampler_registry()) extra += ", " + name;
   throw InvalidArgument(
       fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula, wfr, "
-                  "birth-death, birth-death-kl, fk-corrector",
-                  o.sampler));
+                  "birth-death, birth-death-kl, fk-corrector{}",
+                  o.sampler, extra));
 }
 
 nlohmann::json options_json(const SampleOptions& o) {
@@ -108,7 +119,17 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"bandwidth_rule", o.bandwidth_rule},
           {"resampler", o.resampler},
           {"ess_threshold", o.ess_threshold},
-          {"anneal_beta", o.anneal_beta}};
+          {"anneal_beta", o.anneal_beta},
+          {"hidden", o.hidden},
+          {"activation", o.activation},
+          {"sbtm_loss", o.sbtm_loss},
+          {"train_steps", o.train_steps},
+          {"batch", o.batch},
+          {"lr", o.lr},
+          {"weight_decay", o.weight_decay},
+          {"loss_tol", o.loss_tol},
+          {"integrator", o.integrator},
+          {"anneal", o.anneal}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.
@@ -144,6 +165,10 @@ std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Sampler
 }
 
 }  // namespace
+
+void register_sampler(const std::string& name, SamplerFactory factory) {
+  sampler_registry()[name] = std::move(factory);
+}
 
 void validate(const SampleOptions& o) {
   check_positive("sample", "number of particles --n", o.n);
@@ -240,19 +265,23 @@ nlohmann::json run_sample(const SampleOptions& o) {
   write_json(o.out / "run_options.json", options_json(o));
 
   SamplerState state = sampler->init(std::move(saved.x), start_step);
+  if (o.resume) sampler->load_extra(o.out.string());
   state.log_normaliser = saved.log_normaliser;
   TraceObserver tracer(*target, o, trace);
   SnapshotObserver snaps(o.out / "snapshots", o);
   const std::size_t ck_every =
       o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
-  CheckpointObserver ck(o.out, ck_every, trace);
+  CheckpointObserver ck(o.out, ck_every, trace, *sampler);
+  TrajectoryObserver trajectory(o.trajectory_every, 200);
   ProgressObserver progress(o.steps,
                             fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
   std::vector<Observer*> observers{&tracer, &snaps, &ck};
+  if (o.trajectory_every) observers.push_back(&trajectory);
   if (!o.quiet) observers.push_back(&progress);
 
   const RunResult r = run(*sampler, state, o.steps, observers);
-  CheckpointObserver::save(o.out, state, trace);
+  CheckpointObserver::save(o.out, state, trace, *sampler);
+  if (o.trajectory_every) trajectory.write(o.out / "trajectory.npy");
   write_npy(o.out / "samples.npy", {state.x.n(), state.x.d()}, state.x.data());
   if (state.x.weighted()) {
     const auto w = normalised_weights(state.x.log_weights(), state.x.n());

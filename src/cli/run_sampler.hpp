@@ -3,12 +3,15 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "core/particles.hpp"
+#include "samplers/sampler.hpp"
 #include "targets/target.hpp"
 
 namespace sf {
@@ -31,6 +34,19 @@ struct SampleOptions {
   std::string bandwidth_rule = "silverman";
   std::string resampler = "systematic";
   double ess_threshold = 0.5;
+  // SBTM (MATH.md §3): the network trained on the particles at every step.
+  std::string hidden;  // widths; empty: [128,128] for d = 1, else 4×128
+  std::string activation = "softsign";
+  std::string sbtm_loss = "";    // ism (default d ≤ 10), ism-hutchinson (default d > 10), dsm
+  double dsm_sigma = 0.05;       // sbtm --sbtm-loss dsm
+  std::size_t train_steps = 10;  // minibatch steps per time step
+  std::size_t batch = 100;
+  double lr = 5e-4;
+  double weight_decay = 1e-4;
+  double loss_tol = 0;               // > 0: stop a step's training once the loss changes less
+  std::string integrator = "euler";  // euler | heun
+  bool anneal = false;               // sbtm: follow --path with the linear schedule
+  std::size_t trajectory_every = 0;  // > 0: positions of up to 200 particles every k steps
   std::size_t trace_every = 0;       // 0: about 100 trace rows
   std::size_t metric_n = 1000;       // particles used for per-step metrics
   std::size_t snapshots = 4;         // snapshot count besides step 0
@@ -42,6 +58,10 @@ struct SampleOptions {
   bool plot = true;
   bool quiet = false;
 };
+
+// Samplers from other libraries (SBTM lives with LibTorch) register here by name.
+using SamplerFactory = std::function<std::unique_ptr<Sampler>(const SampleOptions&, const Target&)>;
+void register_sampler(const std::string& name, SamplerFactory factory);
 
 // Validates every option before any work, naming the bad value and what is valid.
 void validate(const SampleOptions& o);

@@ -120,6 +120,12 @@ double Trainer::fused_step(const torch::Tensor& x, std::uint64_t step, double lr
   return fused_->dsm_step(x.data_ptr<float>(), xi.data_ptr<float>(), x.size(0), opts_.sigma, a);
 }
 
+void Trainer::set_train_data(const torch::Tensor& train) {
+  if (train.dim() != 2 || train.size(1) != net_->config().dim || train.size(0) == 0)
+    throw InvalidArgument(fmt::format("training data must be N×{} with N ≥ 1", net_->config().dim));
+  train_ = train.to(torch::kFloat32).contiguous();
+}
+
 double Trainer::lr_at(std::size_t step) const {
   const double total = static_cast<double>(opts_.steps), s = static_cast<double>(step);
   if (opts_.schedule == "constant") return opts_.lr;
@@ -209,6 +215,7 @@ bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&
           "training loss is {} at step {}; lower the learning rate (--lr {}) or check the data",
           value, step_, opts_.lr));
     if (ema_) ema_->update(*net_);
+    last_loss_ = value;
     sum += value, ++count, ++step_;
     if (step_ % opts_.eval_every != 0 && step_ != opts_.steps) continue;
     const TrainRecord rec{step_, sum / static_cast<double>(count),

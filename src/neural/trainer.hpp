@@ -69,6 +69,10 @@ class Trainer {
   void finalize();
 
   std::size_t step() const { return step_; }
+  // The loss of the last training step (before its update).
+  double last_loss() const { return last_loss_; }
+  // Train on other points from now on (SBTM: the particles of each time step).
+  void set_train_data(const torch::Tensor& train);
   const std::vector<TrainRecord>& history() const { return history_; }
   ScoreNetImpl& net() { return *net_; }
 
@@ -87,6 +91,7 @@ class Trainer {
   std::unique_ptr<FusedMlpTrainer> fused_;  // replaces the LibTorch step when set
   std::unique_ptr<Ema> ema_;
   std::size_t step_ = 0;
+  double last_loss_ = NAN;
   std::vector<TrainRecord> history_;
   double best_heldout_ = INFINITY;
   std::size_t evals_since_best_ = 0;

@@ -32,6 +32,8 @@ struct StepInfo {
   double ess = NAN;         // weighted samplers: normalised ESS before resampling
   bool resampled = false;   // weighted samplers: resampled this step
   double jump_rate = NAN;   // birth–death: fraction of particles killed or duplicated
+  double fisher = NAN;      // SBTM: relative Fisher information (1/N)Σ|s_θ − ∇log π|²
+  double train_loss = NAN;  // SBTM: mean score-matching loss of this step's training
 };
 
 class Sampler {
@@ -45,6 +47,10 @@ class Sampler {
   virtual StepInfo step(SamplerState& s) const = 0;
   // What to try when particles blow up.
   virtual std::string divergence_hint() const { return "try a smaller --step-size"; }
+  // State beyond the particles (SBTM's network and optimiser), kept with each checkpoint
+  // in `dir` and restored on resume.
+  virtual void save_extra(const std::string& /*dir*/) const {}
+  virtual void load_extra(const std::string& /*dir*/) const {}
 };
 
 // Hooks called by run(); implement only what is needed. Returning false from on_step

@@ -1,0 +1,207 @@
+#include "samplers/sbtm.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+#include "core/error.hpp"
+#include "core/torch_view.hpp"
+#include "neural/trainer.hpp"
+
+namespace sf {
+
+struct Sbtm::Model {
+  std::shared_ptr<ResMlpImpl> net;
+  std::unique_ptr<Trainer> trainer;  // created on the first particles; keeps AdamW's state
+  std::size_t pre_fit_steps = 0;
+  double pre_fit_loss = NAN;
+};
+
+void SbtmConfig::validate(std::size_t dim) const {
+  check_positive_finite("sbtm", "step size --step-size", step_size);
+  check_positive("sbtm", "--train-steps", train_steps);
+  check_positive("sbtm", "--batch", batch);
+  check_positive_finite("sbtm", "--lr", lr);
+  check_in_range("sbtm", "--weight-decay", weight_decay, 0, 1);
+  check_in_range("sbtm", "--loss-tol", loss_tol, 0, INFINITY);
+  check_positive_finite("sbtm", "--dsm-sigma", dsm_sigma);
+  if (!loss.empty() && loss != "ism" && loss != "ism-hutchinson" && loss != "dsm")
+    throw InvalidArgument(
+        fmt::format("sbtm: unknown --sbtm-loss '{}'; valid: ism, ism-hutchinson, dsm", loss));
+  if (integrator != "euler" && integrator != "heun")
+    throw InvalidArgument(
+        fmt::format("sbtm: unknown --integrator '{}'; valid: euler, heun", integrator));
+  if (initial && initial->dim() != dim)
+    throw InvalidArgument(fmt::format(
+        "sbtm: the initial distribution has d = {}, the target d = {}", initial->dim(), dim));
+}
+
+Sbtm::Sbtm(const Target& target, SbtmConfig cfg)
+    : target_(target), cfg_(std::move(cfg)), model_(std::make_unique<Model>()) {
+  const auto d = target_.dim();
+  cfg_.validate(d);
+  if (cfg_.loss.empty()) cfg_.loss = d <= 10 ? "ism" : "ism-hutchinson";
+  if (cfg_.hidden.empty())
+    cfg_.hidden = d == 1 ? std::vector<std::int64_t>{128, 128} : std::vector<std::int64_t>(4, 128);
+  if (!cfg_.path.empty()) path_ = make_annealing_path(cfg_.path);
+  NetConfig nc;
+  nc.dim = static_cast<std::int64_t>(d);
+  nc.hidden = cfg_.hidden;
+  nc.activation = cfg_.activation;
+  nc.validate();
+  torch::manual_seed(cfg_.seed);
+  model_->net = std::make_shared<ResMlpImpl>(nc);
+}
+
+Sbtm::~Sbtm() = default;
+
+nlohmann::json Sbtm::config() const {
+  return {{"sampler", "sbtm"},
+          {"step_size", cfg_.step_size},
+          {"seed", cfg_.seed},
+          {"hidden", cfg_.hidden},
+          {"activation", cfg_.activation},
+          {"loss", cfg_.loss},
+          {"train_steps", cfg_.train_steps},
+          {"batch", cfg_.batch},
+          {"lr", cfg_.lr},
+          {"weight_decay", cfg_.weight_decay},
+          {"loss_tol", cfg_.loss_tol},
+          {"integrator", cfg_.integrator},
+          {"path", cfg_.path.empty() ? "none" : cfg_.path},
+          {"pre_fit_steps", model_->pre_fit_steps},
+          {"pre_fit_loss", model_->pre_fit_loss}};
+}
+
+void Sbtm::model_score(ConstRows x, Rows out) const {
+  torch::NoGradGuard ng;
+  Particles copy(x.n, x.d, std::vector<double>(x.data, x.data + x.n * x.d));
+  const auto s = model_->net
+                     ->score(as_tensor(copy).to(torch::kFloat32),
+                             torch::zeros({static_cast<std::int64_t>(x.n)}))
+                     .to(torch::kFloat64)
+                     .contiguous();
+  std::copy(s.data_ptr<double>(), s.data_ptr<double>() + x.n * x.d, out.data);
+}
+
+double Sbtm::train_on(const Particles& x) const {
+  Particles copy = x;
+  const auto data = as_tensor(copy).to(torch::kFloat32);
+  auto& tr = *model_->trainer;
+  tr.set_train_data(data);
+  double sum = 0, prev = NAN;
+  std::size_t k = 0;
+  for (; k < cfg_.train_steps; ++k) {
+    tr.run(tr.step() + 1);
+    const double loss = tr.last_loss();
+    sum += loss;
+    if (cfg_.loss_tol > 0 && std::abs(loss - prev) < cfg_.loss_tol) {
+      ++k;
+      break;
+    }
+    prev = loss;
+  }
+  return sum / static_cast<double>(k);
+}
+
+SamplerState Sbtm::init(Particles x, std::size_t step) const {
+  SamplerState s = target_state(target_, std::move(x), step, "sbtm");
+  const auto n = static_cast<std::int64_t>(s.x.n());
+  Particles copy = s.x;
+  const auto data = as_tensor(copy).to(torch::kFloat32);
+  TrainOptions o;
+  o.loss = cfg_.loss;
+  o.batch = std::min<std::size_t>(cfg_.batch, s.x.n());
+  o.lr = cfg_.lr;
+  o.optimizer = "adamw";
+  o.weight_decay = cfg_.weight_decay;
+  o.schedule = "constant";
+  o.ema = 0;
+  o.sigma = cfg_.dsm_sigma;
+  o.steps = std::size_t{1} << 40;  // open-ended: SBTM trains as long as it moves
+  o.eval_every = std::size_t{1} << 40;
+  o.seed = cfg_.seed;
+  const auto held = data.slice(0, 0, std::min<std::int64_t>(n, 64));
+  if (step == 0) {  // fit the known initial score by ESM first
+    TrainOptions pre = o;
+    pre.loss = cfg_.initial ? "esm" : cfg_.loss;
+    pre.optimizer = "adam";
+    pre.lr = 1e-3;
+    const Target* init = cfg_.initial.get();
+    Trainer fit(model_->net, pre, data, held,
+                init ? ScoreOfBatch([init](const torch::Tensor& b) {
+                  auto p = to_particles(b);
+                  Particles g(p.n(), p.d());
+                  init->score(p.rows(), g.rows());
+                  return as_tensor(g).to(torch::kFloat32);
+                })
+                     : ScoreOfBatch{});
+    std::size_t k = 0;
+    double loss = INFINITY;
+    // An ESM loss is ½ mean |s − ψ|² ≥ 0: stop at the tolerance. ISM has no floor: a fixed budget.
+    while (k < cfg_.init_max_steps && !(cfg_.initial && loss < cfg_.init_tol)) {
+      fit.run(++k);
+      loss = fit.last_loss();
+    }
+    model_->pre_fit_steps = k, model_->pre_fit_loss = loss;
+  }
+  model_->trainer = std::make_unique<Trainer>(model_->net, o, data, held);
+  return s;
+}
+
+void Sbtm::velocity(ConstRows x, double lambda, Rows v, Rows target_score) const {
+  if (path_)
+    path_->score(target_, lambda, x, target_score);
+  else
+    target_.score(x, target_score);
+  model_score(x, v);
+  for (std::size_t i = 0; i < x.n * x.d; ++i) v.data[i] = target_score.data[i] - v.data[i];
+}
+
+StepInfo Sbtm::step(SamplerState& s) const {
+  StepInfo info;
+  const double lambda = path_ ? cfg_.schedule.lambda(s.step, cfg_.total_steps) : 1.0;
+  if (path_) info.lambda = lambda;
+  info.train_loss = train_on(s.x);
+  const std::size_t n = s.x.n(), d = s.x.d();
+  Particles v(n, d), ts(n, d);
+  velocity(s.x.rows(), lambda, v.rows(), ts.rows());
+  // Relative Fisher information against π (annealed: ⟨s − ∇log π, s − ∇log π_λ⟩).
+  Particles full(n, d);
+  target_.score(s.x.rows(), full.rows());
+  double fisher = 0;
+  for (std::size_t i = 0; i < n * d; ++i) {
+    const double sx = ts.data()[i] - v.data()[i];  // s_θ(x)
+    fisher += (sx - full.data()[i]) * (sx - ts.data()[i]);
+  }
+  info.fisher = fisher / static_cast<double>(n);
+  const double h = cfg_.step_size;
+  if (cfg_.integrator == "heun") {
+    Particles y = s.x, v2(n, d), ts2(n, d);
+    for (std::size_t i = 0; i < n * d; ++i) y.data()[i] += h * v.data()[i];
+    const double lambda2 = path_ ? cfg_.schedule.lambda(s.step + 1, cfg_.total_steps) : 1.0;
+    velocity(y.rows(), lambda2, v2.rows(), ts2.rows());
+    for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += 0.5 * h * (v.data()[i] + v2.data()[i]);
+  } else {
+    for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += h * v.data()[i];
+  }
+  target_.score(s.x.rows(), s.grad.rows());
+  ++s.step;
+  return info;
+}
+
+void Sbtm::save_extra(const std::string& dir) const {
+  if (model_->trainer) model_->trainer->save_checkpoint(dir + "/sbtm_model");
+}
+
+void Sbtm::load_extra(const std::string& dir) const {
+  if (!std::filesystem::exists(dir + "/sbtm_model/state.json"))
+    throw IoError(fmt::format("--resume: '{}' has no SBTM model checkpoint (sbtm_model/)", dir));
+  model_->trainer->load_checkpoint(dir + "/sbtm_model");
+}
+
+}  // namespace sf
