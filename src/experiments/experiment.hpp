@@ -17,6 +17,8 @@ struct ExperimentOptions {
 void run_e3(const ExperimentOptions& o);
 // E5, first part: the κ-measure sampler study.
 void run_e5_kappa(const ExperimentOptions& o);
+// E1: SBTM against ULA on the analytic Gaussian (needs LibTorch).
+void run_e1(const ExperimentOptions& o);
 // E6: denoising-diffusion baselines (needs LibTorch; dispatched by the command line).
 void run_e6(const ExperimentOptions& o);
 
