@@ -6,6 +6,10 @@
 #include <chrono>
 
 #include "neural/trainer.hpp"
+#include "samplers/sbtm.hpp"
+#include "targets/registry.hpp"
+
+#include <fmt/format.h>
 
 namespace sf {
 
@@ -42,6 +46,28 @@ nlohmann::json bench_train(const std::string& loss, const BenchOptions& o) {
           {"dim", d},
           {"threads", o.threads > 0 ? o.threads : 1},
           {"steps_per_second", rates[rates.size() / 2]}};
+}
+
+nlohmann::json bench_sbtm(const BenchOptions& o) {
+  torch::set_num_threads(o.threads > 0 ? o.threads : 1);
+  const std::size_t n = o.n ? o.n : 1000, d = o.dim, steps = o.steps ? o.steps : 30;
+  const auto target = make_target(fmt::format("gauss:d={}", d));
+  SbtmConfig c;
+  c.step_size = 0.002;
+  c.init_max_steps = 10;  // the pre-fit is not what is timed
+  c.initial = make_target(fmt::format("gauss:d={}", d));
+  Sbtm sbtm(*target, c);
+  Particles x(n, d);
+  c.initial->sample(1, x.rows());
+  SamplerState s = sbtm.init(std::move(x));
+  std::vector<double> times;
+  for (std::size_t k = 0; k < steps + 3; ++k) {  // three warm-up steps
+    const auto start = std::chrono::steady_clock::now();
+    sbtm.step(s);
+    if (k >= 3) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return {{"n", n}, {"dim", d}, {"hidden", sbtm.config()["hidden"]}, {"seconds_per_step", times[times.size() / 2]}};
 }
 
 }  // namespace sf

@@ -13,4 +13,9 @@ namespace sf {
 
 nlohmann::json bench_train(const std::string& loss, const BenchOptions& o);
 
+// `scoreflow bench sbtm`: wall time per SBTM time step (10 ISM minibatch steps of 100 and an
+// Euler move; π = N(0, I)), the settings of bench/reference/sbtm_torch.py. Default n = 1,000,
+// d = 1 (network [128, 128]); d ≥ 2 uses 4×128.
+nlohmann::json bench_sbtm(const BenchOptions& o);
+
 }  // namespace sf

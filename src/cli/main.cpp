@@ -253,9 +253,9 @@ int main(int argc, char** argv) {
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
   bench
-      ->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism")
+      ->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism | sbtm")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism"}));
+      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism", "sbtm"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")
@@ -311,6 +311,10 @@ int main(int argc, char** argv) {
       run_experiment(experiment_name, eo);
     } else if (*bench) {
 #ifdef SCOREFLOW_HAS_TORCH
+      if (bench_what == "sbtm") {
+        std::printf("%s\n", bench_sbtm(bo).dump(2).c_str());
+        return 0;
+      }
       if (bench_what.starts_with("train-")) {
         std::printf("%s\n", bench_train(bench_what.substr(6), bo).dump(2).c_str());
         return 0;

@@ -223,6 +223,29 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
   return loss / static_cast<double>(batch);
 }
 
+void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const {
+  constexpr std::int64_t kRows = 512;
+  const std::int64_t d = p_.dim, chunks = (n + kRows - 1) / kRows;
+#pragma omp parallel for schedule(static) num_threads(omp_get_num_procs())
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t c0 = c * kRows, nb = std::min(kRows, n - c0);
+    Mat h = ConstColMap(x + c0 * d, d, nb), z, a, d1;
+    std::int64_t in = d;
+    for (std::size_t k = 0; k < p_.widths.size(); ++k) {
+      const auto width = p_.widths[k];
+      z.noalias() = RowMap(p_.weight[k], width, in) * h;
+      z.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.bias[k], width);
+      activations(p_.activation, z, a, d1, nullptr);
+      if (k > 0 && width == in) h += a;
+      else h = a;
+      in = width;
+    }
+    Eigen::Map<Mat> o(out + c0 * d, d, nb);
+    o.noalias() = RowMap(p_.out_weight, d, in) * h;
+    o.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.out_bias, d);
+  }
+}
+
 double FusedMlpTrainer::dsm_gradient(const float* x, const float* xi, std::int64_t batch,
                                      double sigma, std::vector<float>& grad) {
   return run(x, xi, batch, sigma, false, nullptr, &grad);

@@ -47,6 +47,10 @@ class FusedMlpTrainer {
                       std::vector<float>& grad);
   double ism_gradient(const float* x, std::int64_t batch, std::vector<float>& grad);
 
+  // The network output at n points (row-major [n, dim] in and out), in fixed chunks of rows
+  // spread over the cores; each row's result does not depend on the thread count.
+  void forward(const float* x, std::int64_t n, float* out) const;
+
   // Adam's moments and step count, for checkpoints.
   std::vector<float>& first_moment() { return m_; }
   std::vector<float>& second_moment() { return v_; }

@@ -17,6 +17,7 @@ namespace sf {
 struct Sbtm::Model {
   std::shared_ptr<ResMlpImpl> net;
   std::unique_ptr<Trainer> trainer;  // created on the first particles; keeps AdamW's state
+  std::unique_ptr<FusedMlpTrainer> infer;  // fused forward over all particles
   std::size_t pre_fit_steps = 0;
   double pre_fit_loss = NAN;
 };
@@ -78,6 +79,13 @@ nlohmann::json Sbtm::config() const {
 }
 
 void Sbtm::model_score(ConstRows x, Rows out) const {
+  if (!model_->infer) model_->infer = std::make_unique<FusedMlpTrainer>(model_->net->fused_view());
+  std::vector<float> in(x.data, x.data + x.n * x.d), o(x.n * x.d);
+  model_->infer->forward(in.data(), static_cast<std::int64_t>(x.n), o.data());
+  std::copy(o.begin(), o.end(), out.data);
+}
+
+void Sbtm::model_score_torch(ConstRows x, Rows out) const {
   torch::NoGradGuard ng;
   Particles copy(x.n, x.d, std::vector<double>(x.data, x.data + x.n * x.d));
   const auto s = model_->net
@@ -202,6 +210,7 @@ void Sbtm::load_extra(const std::string& dir) const {
   if (!std::filesystem::exists(dir + "/sbtm_model/state.json"))
     throw IoError(fmt::format("--resume: '{}' has no SBTM model checkpoint (sbtm_model/)", dir));
   model_->trainer->load_checkpoint(dir + "/sbtm_model");
+  model_->infer.reset();  // the parameters now live in new storage
 }
 
 }  // namespace sf

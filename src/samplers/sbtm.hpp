@@ -54,8 +54,9 @@ class Sbtm : public Sampler {
   void save_extra(const std::string& dir) const override;
   void load_extra(const std::string& dir) const override;
 
-  // s_θ at x (float64), for diagnostics and tests.
+  // s_θ at x (float64): the fused forward, and LibTorch's for comparison in tests.
   void model_score(ConstRows x, Rows out) const;
+  void model_score_torch(ConstRows x, Rows out) const;
 
  private:
   struct Model;  // network and trainer; mutable state behind the const Sampler interface
