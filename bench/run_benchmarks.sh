@@ -23,6 +23,12 @@ dsm=$("$build/scoreflow" bench train-dsm --repeats 7)
 dsm_pt=$("$py" "$here/reference/train_step_torch.py" dsm --repeats 5 --threads 1)
 ism=$("$build/scoreflow" bench train-ism --repeats 7)
 ism_pt=$("$py" "$here/reference/train_step_torch.py" ism --repeats 5 --threads 1)
+# SBTM: the PyTorch reference at whichever thread count (1 or 2) is faster for each setting.
+fastest() { "$py" -c "import json,sys; print(json.dumps(min((json.loads(l) for l in sys.stdin), key=lambda r: r['seconds_per_step'])))"; }
+sb1=$("$build/scoreflow" bench sbtm --n 1000 --dim 1 --steps 30)
+sb1_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 1000 --dim 1 --hidden 128,128 --threads $t; done | fastest)
+sb2=$("$build/scoreflow" bench sbtm --n 20000 --dim 2 --steps 10)
+sb2_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 20000 --dim 2 --hidden 128,128,128,128 --steps 10 --threads $t; done | fastest)
 
 row() {  # label, scoreflow value, numpy value
   "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"
@@ -43,5 +49,11 @@ row "DSM training step, batch 256, MLP 2-128-128-128-2 (steps/s; PyTorch referen
     "$(echo "$dsm" | field steps_per_second)" "$(echo "$dsm_pt" | field steps_per_second)"
 row "ISM step, exact divergence, batch 100, same MLP (steps/s; PyTorch reference)" \
     "$(echo "$ism" | field steps_per_second)" "$(echo "$ism_pt" | field steps_per_second)"
+# Times per step: the ratio is reference / scoreflow.
+rowt() { "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a*1e3:.3g} ms | {b*1e3:.3g} ms | {b/a:.1f}x |')" "$@"; }
+rowt "SBTM time step, n = 1,000, d = 1, [128,128], 10 ISM steps of 100 (wall time; PyTorch reference)" \
+    "$(echo "$sb1" | field seconds_per_step)" "$(echo "$sb1_pt" | field seconds_per_step)"
+rowt "SBTM time step, n = 20,000, d = 2, 4x128, 10 ISM steps of 100 (wall time; PyTorch reference)" \
+    "$(echo "$sb2" | field seconds_per_step)" "$(echo "$sb2_pt" | field seconds_per_step)"
 echo
 echo "peak memory (MB): wfr $(echo "$wfr" | field peak_rss_mb), wfr-gmm4 $(echo "$gmm4" | field peak_rss_mb)"

@@ -242,8 +242,8 @@ int main(int argc, char** argv) {
   ExperimentOptions eo;
   std::string experiment_name;
   auto* experiment = app.add_subcommand(
-      "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e3, e5-kappa, e6)");
-  experiment->add_option("name", experiment_name, "experiment: e1 | e3 | e5-kappa | e6")->required();
+      "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e5-kappa, e6)");
+  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e5-kappa | e6")->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();
   experiment->add_option("--seed", eo.seed, "random seed")->capture_default_str();
@@ -307,6 +307,7 @@ int main(int argc, char** argv) {
 #ifdef SCOREFLOW_HAS_TORCH
       if (experiment_name == "e6") return run_e6(eo), 0;
       if (experiment_name == "e1") return run_e1(eo), 0;
+      if (experiment_name == "e2") return run_e2(eo), 0;
 #endif
       run_experiment(experiment_name, eo);
     } else if (*bench) {

@@ -19,6 +19,8 @@ void run_e3(const ExperimentOptions& o);
 void run_e5_kappa(const ExperimentOptions& o);
 // E1: SBTM against ULA on the analytic Gaussian (needs LibTorch).
 void run_e1(const ExperimentOptions& o);
+// E2: SBTM on mixtures, annealed and not (needs LibTorch).
+void run_e2(const ExperimentOptions& o);
 // E6: denoising-diffusion baselines (needs LibTorch; dispatched by the command line).
 void run_e6(const ExperimentOptions& o);
 
