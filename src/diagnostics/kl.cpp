@@ -45,4 +45,27 @@ double kl_kde(ConstRows x, const Target& target, std::span<const double> logw, d
   return s + *logz;
 }
 
+double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth) {
+  if (x.d != 1 || target.dim() != 1)
+    throw InvalidArgument("kl_kde_quadrature_1d: one dimension only");
+  const auto logz = target.log_normaliser();
+  if (!logz)
+    throw InvalidArgument(fmt::format(
+        "kl_kde_quadrature_1d: target {} has no known normalising constant", target.spec()));
+  if (x.n < 2) throw InvalidArgument("kl_kde_quadrature_1d: needs at least 2 particles");
+  const double h = bandwidth > 0 ? bandwidth : silverman_bandwidth(x);
+  const auto [lo_it, hi_it] = std::minmax_element(x.data, x.data + x.n);
+  const double lo = *lo_it - 6 * h, hi = *hi_it + 6 * h;
+  constexpr std::size_t m = 4000;
+  Particles grid(m, 1);
+  for (std::size_t i = 0; i < m; ++i)
+    grid(i, 0) = lo + (hi - lo) * (static_cast<double>(i) + 0.5) / m;
+  std::vector<double> lp(m), lpi(m);
+  KernelDensity(x, h).log_density(grid.rows(), lp);
+  target.log_density(grid.rows(), lpi);
+  double s = 0;
+  for (std::size_t i = 0; i < m; ++i) s += std::exp(lp[i]) * (lp[i] - lpi[i] + *logz);
+  return std::max(0.0, s * (hi - lo) / m);
+}
+
 }  // namespace sf

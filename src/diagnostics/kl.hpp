@@ -18,4 +18,9 @@ double kl_gaussian(const Eigen::VectorXd& m1, const Eigen::MatrixXd& s1, const E
 double kl_kde(ConstRows x, const Target& target, std::span<const double> logw = {},
               double bandwidth = 0);
 
+// 1-D: KL(p̂ ‖ π) = ∫ p̂ log(p̂/π) of the Gaussian KDE p̂ by quadrature on a grid spanning
+// the particles ± 6 bandwidths (and the target's bulk). Never negative, unlike the
+// leave-one-out estimate; biased upwards by the smoothing at small n.
+double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth = 0);
+
 }  // namespace sf

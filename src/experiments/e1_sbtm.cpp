@@ -3,7 +3,7 @@
 // The exact flow keeps f_t = N(0, K(t + t_0) I), so its KL is known at every time.
 // Particle KL is measured by the Gaussian fit, KL(N(m̂, Σ̂) ‖ π) — exact for this Gaussian
 // family, so its error is the finite-n error of the fitted moments — and, in 1-D, also by
-// the leave-one-out KDE of the trace.
+// the quadrature KL of the particles' Gaussian KDE (smoothing bias included).
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -80,7 +80,7 @@ RunOut run_one(const std::string& sampler, std::size_t d, std::size_t n, std::si
   KlCurve curve(std::max<std::size_t>(1, steps / 50));
   std::vector<Observer*> obs{&curve};
   run(*s, state, steps, obs);
-  const double kde = d == 1 ? kl_kde(state.x.rows(), *target) : NAN;
+  const double kde = d == 1 ? kl_kde_quadrature_1d(state.x.rows(), *target) : NAN;
   return {gaussian_fit_kl(state.x), kde, curve.rows};
 }
 

@@ -9,8 +9,8 @@ namespace sf {
 void run_experiment(const std::string& name, const ExperimentOptions& o) {
   if (name == "e3") return run_e3(o);
   if (name == "e5-kappa") return run_e5_kappa(o);
-  throw InvalidArgument(
-      fmt::format("experiment '{}' is not implemented; implemented: e1, e2, e3, e5-kappa, e6", name));
+  throw InvalidArgument(fmt::format(
+      "experiment '{}' is not implemented; implemented: e1, e2, e3, e5-kappa, e6", name));
 }
 
 }  // namespace sf
