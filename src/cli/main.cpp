@@ -111,9 +111,10 @@ int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) 
   struct Case {
     std::string sampler, path, title;
   };
-  const std::vector<Case> cases{{"ula", "geometric", "ULA"},
-                                {"mala", "geometric", "MALA"},
-                                {"annealed-ula", "dilation", "annealed ULA (dilation)"}};
+  std::vector<Case> cases{{"ula", "geometric", "ULA"},
+                          {"mala", "geometric", "MALA"},
+                          {"annealed-ula", "dilation", "annealed ULA (dilation)"}};
+  if (sampler_registered("sbtm")) cases.push_back({"sbtm", "geometric", "SBTM"});
   CsvTable table({"mmd2", "energy_distance", "sliced_w2", "mode_entropy", "modes_hit", "seconds"});
   std::vector<fs::path> dirs;
   std::vector<std::string> titles;

@@ -170,6 +170,8 @@ void register_sampler(const std::string& name, SamplerFactory factory) {
   sampler_registry()[name] = std::move(factory);
 }
 
+bool sampler_registered(const std::string& name) { return sampler_registry().count(name) > 0; }
+
 void validate(const SampleOptions& o) {
   check_positive("sample", "number of particles --n", o.n);
   check_positive("sample", "number of steps --steps", o.steps);

@@ -62,6 +62,7 @@ struct SampleOptions {
 // Samplers from other libraries (SBTM lives with LibTorch) register here by name.
 using SamplerFactory = std::function<std::unique_ptr<Sampler>(const SampleOptions&, const Target&)>;
 void register_sampler(const std::string& name, SamplerFactory factory);
+bool sampler_registered(const std::string& name);
 
 // Validates every option before any work, naming the bad value and what is valid.
 void validate(const SampleOptions& o);
