@@ -64,10 +64,15 @@ nlohmann::json bench_sbtm(const BenchOptions& o) {
   for (std::size_t k = 0; k < steps + 3; ++k) {  // three warm-up steps
     const auto start = std::chrono::steady_clock::now();
     sbtm.step(s);
-    if (k >= 3) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (k >= 3)
+      times.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
-  return {{"n", n}, {"dim", d}, {"hidden", sbtm.config()["hidden"]}, {"seconds_per_step", times[times.size() / 2]}};
+  return {{"n", n},
+          {"dim", d},
+          {"hidden", sbtm.config()["hidden"]},
+          {"seconds_per_step", times[times.size() / 2]}};
 }
 
 }  // namespace sf

@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
   std::string experiment_name;
   auto* experiment = app.add_subcommand(
       "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e5-kappa, e6)");
-  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e5-kappa | e6")->required();
+  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e5-kappa | e6")
+      ->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();
   experiment->add_option("--seed", eo.seed, "random seed")->capture_default_str();
@@ -254,9 +255,11 @@ int main(int argc, char** argv) {
   std::string bench_what;
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
   bench
-      ->add_option("what", bench_what, "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism | sbtm")
+      ->add_option("what", bench_what,
+                   "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism | sbtm")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism", "sbtm"}));
+      ->check(CLI::IsMember(
+          {"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism", "sbtm"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")

@@ -151,7 +151,15 @@ std::string metrics_script(const fs::path& dir, const fs::path& png) {
                     [&](const auto& r) { return !std::isnan(r[c]); }))
       cols.push_back(c);
   if (cols.empty()) return "";
-  const std::size_t per_row = std::min<std::size_t>(cols.size(), 3), rows = (cols.size() + 2) / 3;
+  // SBTM's convergence diagnostic: Fisher information next to −dKL/dt (equal for the exact
+  // flow), in one extra panel.
+  const auto has = [&](const std::string& name) {
+    return std::any_of(cols.begin(), cols.end(),
+                       [&](std::size_t c) { return trace.columns()[c] == name; });
+  };
+  const bool fisher_panel = has("fisher") && has("dkl_dt");
+  const std::size_t panels = cols.size() + fisher_panel;
+  const std::size_t per_row = std::min<std::size_t>(panels, 3), rows = (panels + 2) / 3;
   std::string gp = fmt::format(
       "set terminal pngcairo size {},{} font ',10' noenhanced\nset output '{}'\nset datafile "
       "separator ','\n"
@@ -168,6 +176,13 @@ std::string metrics_script(const fs::path& dir, const fs::path& png) {
         name, log_scale ? "set logscale y" : "unset logscale y", (dir / "trace.csv").string(),
         c + 1);
   }
+  if (fisher_panel)
+    gp += fmt::format(
+        "set title 'Fisher information vs -dKL/dt'\nunset logscale y\nplot '{0}' using 1:{1} every "
+        "::1 with lines "
+        "lw 2 title 'Fisher', '{0}' using 1:(-${2}) every ::1 with linespoints pt 7 ps 0.3 title "
+        "'-dKL/dt'\n",
+        (dir / "trace.csv").string(), trace.column("fisher") + 1, trace.column("dkl_dt") + 1);
   return gp + "unset multiplot\n";
 }
 
@@ -337,6 +352,36 @@ void plot_image_grid(const fs::path& images, std::size_t side, std::size_t rows,
   const fs::path script = plots / (png.stem().string() + ".gp");
   write_file_atomic(script, gp);
   run_gnuplot(script);
+}
+
+void plot_paths(const fs::path& trajectory, double dt, const std::string& title,
+                const fs::path& png) {
+  const auto a = read_npy(trajectory);
+  if (a.shape.size() != 3)
+    throw FormatError(fmt::format("'{}' is not a frames × m × d array", trajectory.string()));
+  const std::size_t frames = a.shape[0], m = a.shape[1], d = a.shape[2];
+  const fs::path plots = png.parent_path() / "plots";
+  fs::create_directories(plots);
+  std::string data;  // one block per particle, blank lines between blocks
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t f = 0; f < frames; ++f) {
+      const double* p = a.values.data() + (f * m + i) * d;
+      data += d == 1 ? fmt::format("{} {}\n", static_cast<double>(f) * dt, p[0])
+                     : fmt::format("{} {}\n", p[0], p[1]);
+    }
+    data += "\n\n";
+  }
+  write_file_atomic(plots / "paths.dat", data);
+  const std::string gp = fmt::format(
+      "set terminal pngcairo size 720,520 font ',10' noenhanced\nset output '{}'\nset title "
+      "'{}'\nset grid\n"
+      "{}\nplot '{}' using 1:2 with lines lw 0.6 lc rgb '#2171b5' notitle\n",
+      png.string(), title,
+      d == 1 ? "set xlabel 't'\nset ylabel 'x'"
+             : "set size ratio -1\nset xlabel 'x1'\nset ylabel 'x2'",
+      (plots / "paths.dat").string());
+  write_file_atomic(plots / "paths.gp", gp);
+  run_gnuplot(plots / "paths.gp");
 }
 
 }  // namespace sf

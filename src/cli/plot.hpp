@@ -40,6 +40,11 @@ void plot_points_over_data(const std::filesystem::path& generated,
 void plot_image_grid(const std::filesystem::path& images, std::size_t side, std::size_t rows,
                      const std::string& title, const std::filesystem::path& png);
 
+// Particle paths from trajectory.npy (frames × m × d; `dt` time between frames): position
+// against time in 1-D, curves in the plane in 2-D (the first two coordinates otherwise).
+void plot_paths(const std::filesystem::path& trajectory, double dt, const std::string& title,
+                const std::filesystem::path& png);
+
 // Runs a gnuplot script; warns (does not fail) when gnuplot is missing or fails.
 void run_gnuplot(const std::filesystem::path& script);
 

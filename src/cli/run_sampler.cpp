@@ -170,7 +170,9 @@ void register_sampler(const std::string& name, SamplerFactory factory) {
   sampler_registry()[name] = std::move(factory);
 }
 
-bool sampler_registered(const std::string& name) { return sampler_registry().count(name) > 0; }
+bool sampler_registered(const std::string& name) {
+  return sampler_registry().count(name) > 0;
+}
 
 void validate(const SampleOptions& o) {
   check_positive("sample", "number of particles --n", o.n);
@@ -283,7 +285,14 @@ nlohmann::json run_sample(const SampleOptions& o) {
 
   const RunResult r = run(*sampler, state, o.steps, observers);
   CheckpointObserver::save(o.out, state, trace, *sampler);
-  if (o.trajectory_every) trajectory.write(o.out / "trajectory.npy");
+  if (o.trajectory_every) {
+    trajectory.write(o.out / "trajectory.npy");
+    if (o.plot && fs::exists(o.out / "trajectory.npy"))
+      plot_paths(o.out / "trajectory.npy", o.step_size * static_cast<double>(o.trajectory_every),
+                 fmt::format("{} on {}: paths of {} particles", o.sampler, o.target,
+                             std::min<std::size_t>(o.n, 200)),
+                 o.out / "paths.png");
+  }
   write_npy(o.out / "samples.npy", {state.x.n(), state.x.d()}, state.x.data());
   if (state.x.weighted()) {
     const auto w = normalised_weights(state.x.log_weights(), state.x.n());
