@@ -97,3 +97,21 @@ TEST_F(Cli, ImageModelsWriteAnImageGrid) {
   EXPECT_TRUE(fs::exists(dir / "g" / "samples.png"));
   EXPECT_TRUE(read_json(dir / "g" / "summary.json").contains("bits_per_dim"));
 }
+
+TEST_F(Cli, SbtmFromTheCommandLine) {
+  auto r = scoreflow(
+      "sample --target mix1d-near --sampler sbtm --n 200 --steps 30 --step-size 0.01 "
+      "--hidden 32,32 --trajectory-every 5 -q " +
+      out("s"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"samples.npy", "trace.csv", "trajectory.npy", "paths.png", "metrics.png",
+                        "sbtm_model/state.json"})
+    EXPECT_TRUE(fs::exists(dir / "s" / f)) << f;
+  const auto traj = read_npy(dir / "s" / "trajectory.npy");
+  EXPECT_EQ(traj.shape, (std::vector<std::size_t>{7, 200, 1}));
+  const auto trace = CsvTable::read(dir / "s" / "trace.csv");
+  EXPECT_FALSE(std::isnan(trace.rows().back()[trace.column("fisher")]));
+  expect_error(scoreflow("sample --sampler sbtm --integrator rk9 " + out("b")),
+               "unknown --integrator 'rk9'");
+  expect_error(scoreflow("sample --sampler sbmt " + out("c")), "valid samplers: ula, mala");
+}
