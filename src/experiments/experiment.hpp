@@ -13,6 +13,8 @@ struct ExperimentOptions {
   std::uint64_t seed = 0;
 };
 
+// The experiments this build can run, for messages.
+std::string implemented_experiments();
 // E3: WFR weighted SDE vs Langevin and birth–death on mode-hopping targets.
 void run_e3(const ExperimentOptions& o);
 // E5, first part: the κ-measure sampler study.
