@@ -129,7 +129,7 @@ class Observe : public Observer {
 
 TEST(AnnealedUla, LambdaRisesToOneAndObserversCanStop) {
   const auto t = make_target("gmm4");
-  const AnnealedUla a(*t, AnnealedConfig{{0.01, 1}, "geometric", LinearSchedule{0.5}, 10});
+  const AnnealedUla a(*t, AnnealedConfig{{0.01, 1}, "geometric", LinearSchedule{0.5, {}}, 10});
   SamplerState st = a.init(draw("gauss:d=2", 10, 1));
   Observe o;
   std::vector<Observer*> obs{&o};
@@ -160,4 +160,23 @@ TEST(AnnealingPaths, EndpointsAreTheReferenceAndTheTarget) {
   t->score(xs.rows(), target_score.rows());
   DilationPath().score(*t, 0.05, x.rows(), s.rows());
   for (std::size_t i = 0; i < 40; ++i) EXPECT_NEAR(s.data()[i], target_score.data()[i] / 0.2, 1e-9);
+}
+
+TEST(Annealing, CustomScheduleIsPiecewiseLinearAndEndsAtTheTarget) {
+  const auto s = LinearSchedule::from_knots("0:0,0.2:0.5,0.6:1");
+  EXPECT_DOUBLE_EQ(s.lambda(0, 100), 0.0);
+  EXPECT_DOUBLE_EQ(s.lambda(10, 100), 0.25);
+  EXPECT_DOUBLE_EQ(s.lambda(20, 100), 0.5);
+  EXPECT_DOUBLE_EQ(s.lambda(40, 100), 0.75);
+  EXPECT_DOUBLE_EQ(s.lambda(60, 100), 1.0);
+  EXPECT_DOUBLE_EQ(s.lambda(100, 100), 1.0);
+  for (const char* bad :
+       {"0:0", "0.1:0,1:1", "0:0,0.5:0.4", "0:0,0.5:1,0.4:1", "0:0,x:1", "0:0,1:1.5"})
+    EXPECT_THROW(LinearSchedule::from_knots(bad), InvalidArgument) << bad;
+  try {
+    LinearSchedule::from_knots("0:0,0.5:0.4");
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("the last lambda must be 1"), std::string::npos)
+        << e.what();
+  }
 }

@@ -106,7 +106,7 @@ TEST(Sbtm, AnnealingReachesTheTargetAtLambdaOne) {
     SbtmConfig c = analytic_config(init, 7);
     c.step_size = 0.01;
     c.path = path;
-    c.schedule = LinearSchedule{0.3};
+    c.schedule = LinearSchedule{0.3, {}};
     c.total_steps = 600;
     c.hidden = {64, 64};
     c.init_max_steps = 500;

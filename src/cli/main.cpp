@@ -74,6 +74,8 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o) {
                  "sbtm: stop a step's training when the loss changes less (0: off)");
   cmd.add_option("--integrator", o.integrator, "sbtm: euler | heun")->capture_default_str();
   cmd.add_flag("--anneal", o.anneal, "sbtm: anneal along --path with --anneal-fraction");
+  cmd.add_option("--anneal-schedule", o.anneal_schedule,
+                 "custom piecewise-linear schedule, fraction:lambda pairs, e.g. 0:0,0.3:0.8,0.6:1");
   cmd.add_option("--trajectory-every", o.trajectory_every,
                  "keep positions of 200 particles every k steps (trajectory.npy, paths.png)");
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");

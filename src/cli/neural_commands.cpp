@@ -468,7 +468,7 @@ std::function<std::optional<int>()> add_neural_commands(CLI::App& app) {
     c.loss_tol = o.loss_tol;
     c.integrator = o.integrator;
     if (o.anneal) c.path = o.path;
-    c.schedule = LinearSchedule{o.anneal_fraction};
+    c.schedule = schedule_of(o);
     c.total_steps = o.steps;
     // The initial density is known unless the particles come from a file.
     if (o.init_file.empty())

@@ -58,6 +58,15 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
   return x;
 }
 
+}  // namespace
+
+LinearSchedule schedule_of(const SampleOptions& o) {
+  return o.anneal_schedule.empty() ? LinearSchedule{o.anneal_fraction, {}}
+                                   : LinearSchedule::from_knots(o.anneal_schedule);
+}
+
+namespace {
+
 std::map<std::string, SamplerFactory>& sampler_registry() {
   static std::map<std::string, SamplerFactory> r;
   return r;
@@ -71,8 +80,8 @@ std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
   if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
   if (o.sampler == "annealed-ula")
     return std::make_unique<AnnealedUla>(
-        t, AnnealedConfig{lc, o.path, LinearSchedule{o.anneal_fraction}, o.steps, o.fk_weights,
-                          o.resampler, o.ess_threshold});
+        t, AnnealedConfig{lc, o.path, schedule_of(o), o.steps, o.fk_weights, o.resampler,
+                          o.ess_threshold});
   if (o.sampler == "wfr")
     return std::make_unique<Wfr>(t, WfrConfig{o.step_size, o.seed, o.density, o.bandwidth,
                                               o.bandwidth_rule, o.resampler, o.ess_threshold});
@@ -129,7 +138,8 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"weight_decay", o.weight_decay},
           {"loss_tol", o.loss_tol},
           {"integrator", o.integrator},
-          {"anneal", o.anneal}};
+          {"anneal", o.anneal},
+          {"anneal_schedule", o.anneal_schedule}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/particles.hpp"
+#include "samplers/annealing.hpp"
 #include "samplers/sampler.hpp"
 #include "targets/target.hpp"
 
@@ -46,6 +47,7 @@ struct SampleOptions {
   double loss_tol = 0;               // > 0: stop a step's training once the loss changes less
   std::string integrator = "euler";  // euler | heun
   bool anneal = false;               // sbtm: follow --path with the linear schedule
+  std::string anneal_schedule;       // custom piecewise-linear λ knots (annealed-ula, sbtm)
   std::size_t trajectory_every = 0;  // > 0: positions of up to 200 particles every k steps
   std::size_t trace_every = 0;       // 0: about 100 trace rows
   std::size_t metric_n = 1000;       // particles used for per-step metrics
@@ -63,6 +65,8 @@ struct SampleOptions {
 using SamplerFactory = std::function<std::unique_ptr<Sampler>(const SampleOptions&, const Target&)>;
 void register_sampler(const std::string& name, SamplerFactory factory);
 bool sampler_registered(const std::string& name);
+// The annealing schedule the options describe (--anneal-fraction or --anneal-schedule).
+LinearSchedule schedule_of(const SampleOptions& o);
 
 // Validates every option before any work, naming the bad value and what is valid.
 void validate(const SampleOptions& o);

@@ -54,8 +54,55 @@ std::unique_ptr<AnnealingPath> make_annealing_path(const std::string& name) {
 }
 
 double LinearSchedule::lambda(std::size_t step, std::size_t total) const {
-  const double t = static_cast<double>(step) / (fraction * static_cast<double>(total));
-  return std::clamp(t, 0.0, 1.0);
+  if (knots.empty()) {
+    const double t = static_cast<double>(step) / (fraction * static_cast<double>(total));
+    return std::clamp(t, 0.0, 1.0);
+  }
+  const double s = static_cast<double>(step) / static_cast<double>(total);
+  if (s >= knots.back().first) return knots.back().second;
+  std::size_t k = 1;
+  while (knots[k].first < s) ++k;
+  const auto [s0, l0] = knots[k - 1];
+  const auto [s1, l1] = knots[k];
+  return l0 + (l1 - l0) * (s - s0) / (s1 - s0);
+}
+
+LinearSchedule LinearSchedule::from_knots(const std::string& spec) {
+  LinearSchedule out;
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgument(fmt::format(
+        "--anneal-schedule '{}': {}; write fraction:lambda pairs such as 0:0,0.3:0.8,0.6:1", spec,
+        why));
+  };
+  std::size_t pos = 0;
+  while (pos < spec.size()) {
+    const auto comma = spec.find(',', pos);
+    const std::string item =
+        spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const auto colon = item.find(':');
+    if (colon == std::string::npos) throw bad(fmt::format("'{}' has no ':'", item));
+    try {
+      std::size_t u1 = 0, u2 = 0;
+      const std::string a = item.substr(0, colon), b = item.substr(colon + 1);
+      const double f = std::stod(a, &u1), l = std::stod(b, &u2);
+      if (u1 != a.size() || u2 != b.size()) throw std::invalid_argument(item);
+      out.knots.emplace_back(f, l);
+    } catch (const std::logic_error&) {
+      throw bad(fmt::format("'{}' is not two numbers", item));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (out.knots.size() < 2) throw bad("needs at least two points");
+  if (out.knots.front().first != 0) throw bad("the first fraction must be 0");
+  for (std::size_t k = 0; k < out.knots.size(); ++k) {
+    const auto [f, l] = out.knots[k];
+    if (!(f >= 0 && f <= 1) || !(l >= 0 && l <= 1))
+      throw bad("fractions and lambdas must lie in [0, 1]");
+    if (k && !(f > out.knots[k - 1].first)) throw bad("fractions must increase");
+  }
+  if (out.knots.back().second != 1) throw bad("the last lambda must be 1 (the target)");
+  return out;
 }
 
 }  // namespace sf

@@ -3,6 +3,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "targets/target.hpp"
 
@@ -43,10 +45,14 @@ class DilationPath : public AnnealingPath {
 
 std::unique_ptr<AnnealingPath> make_annealing_path(const std::string& name);
 
-// λ after `step` of `total` steps: linear over the first `fraction` of the run, then 1.
+// λ after `step` of `total` steps: linear over the first `fraction` of the run, then 1; or,
+// with knots, piecewise linear through (fraction of the run, λ) points.
 struct LinearSchedule {
   double fraction = 1.0;
+  std::vector<std::pair<double, double>> knots;  // custom: starts at fraction 0, ends at λ = 1
   double lambda(std::size_t step, std::size_t total) const;
+  // "0:0,0.2:0.5,0.6:1": fractions strictly increasing from 0, λ in [0, 1] ending at 1.
+  static LinearSchedule from_knots(const std::string& spec);
 };
 
 }  // namespace sf
