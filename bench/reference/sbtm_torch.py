@@ -8,32 +8,7 @@ Usage: sbtm_torch.py --n 1000 --dim 1 --hidden 128,128"""
 import argparse, json, time
 import torch
 
-
-class ResMlp(torch.nn.Module):
-    def __init__(self, d, widths):
-        super().__init__()
-        self.layers = torch.nn.ModuleList()
-        prev = d
-        for w in widths:
-            self.layers.append(torch.nn.Linear(prev, w))
-            prev = w
-        self.out = torch.nn.Linear(prev, d)
-
-    def forward(self, x):
-        h = x
-        for k, layer in enumerate(self.layers):
-            a = torch.nn.functional.softsign(layer(h))
-            h = h + a if k > 0 and h.shape[1] == a.shape[1] else a
-        return self.out(h)
-
-
-def ism_loss(net, x):
-    x = x.detach().requires_grad_(True)
-    s = net(x)
-    div = torch.zeros(x.shape[0])
-    for i in range(x.shape[1]):
-        div = div + torch.autograd.grad(s[:, i].sum(), x, create_graph=True)[0][:, i]
-    return (0.5 * (s ** 2).sum(1) + div).mean()
+from torch_resmlp import ResMlp, ism_loss
 
 
 def main():
@@ -46,7 +21,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = ResMlp(a.dim, [int(w) for w in a.hidden.split(",")])
+    net = ResMlp(a.dim, [int(w) for w in a.hidden.split(",")], torch.nn.functional.softsign)
     opt = torch.optim.AdamW(net.parameters(), lr=5e-4, weight_decay=1e-4)
     x = 0.4 * torch.randn(a.n, a.dim)
     h = 0.002

@@ -7,38 +7,13 @@ Usage: train_step_torch.py dsm|ism [--batch B] [--steps S] [--threads T]"""
 import argparse, json, time
 import torch
 
-
-class ResMlp(torch.nn.Module):
-    def __init__(self, d, widths):
-        super().__init__()
-        self.layers = torch.nn.ModuleList()
-        prev = d
-        for w in widths:
-            self.layers.append(torch.nn.Linear(prev, w))
-            prev = w
-        self.out = torch.nn.Linear(prev, d)
-
-    def forward(self, x):
-        h = x
-        for k, layer in enumerate(self.layers):
-            a = torch.nn.functional.silu(layer(h))
-            h = h + a if k > 0 and h.shape[1] == a.shape[1] else a
-        return self.out(h)
+from torch_resmlp import ResMlp, ism_loss
 
 
 def dsm_loss(net, x, sigma=0.1):
     xi = torch.randn_like(x)
     s = net(x + sigma * xi)
     return 0.5 * ((sigma * s + xi) ** 2).sum(1).mean()
-
-
-def ism_loss(net, x):
-    x = x.detach().requires_grad_(True)
-    s = net(x)
-    div = torch.zeros(x.shape[0])
-    for i in range(x.shape[1]):
-        div = div + torch.autograd.grad(s[:, i].sum(), x, create_graph=True)[0][:, i]
-    return (0.5 * (s ** 2).sum(1) + div).mean()
 
 
 def main():
