@@ -103,21 +103,11 @@ torch::Tensor to_float_tensor(Particles& p) {
 ScoreOfBatch esm_target(const TrainingData& data) {
   if (data.target) {
     const Target* t = data.target.get();
-    return [t](const torch::Tensor& x) {
-      auto p = to_particles(x);
-      Particles s(p.n(), p.d());
-      t->score(p.rows(), s.rows());
-      return as_tensor(s).to(torch::kFloat32);
-    };
+    return batch_score([t](ConstRows x, Rows s) { t->score(x, s); });
   }
   auto kde =
       std::make_shared<KernelDensity>(data.train.rows(), silverman_bandwidth(data.train.rows()));
-  return [kde](const torch::Tensor& x) {
-    auto p = to_particles(x);
-    Particles s(p.n(), p.d());
-    kde->score(p.rows(), s.rows());
-    return as_tensor(s).to(torch::kFloat32);
-  };
+  return batch_score([kde](ConstRows x, Rows s) { kde->score(x, s); });
 }
 
 void resolve_net_config(TrainCommand& c, const TrainingData& data) {
@@ -271,7 +261,7 @@ int run_generate(GenerateCommand& c) {
       throw InvalidArgument(
           fmt::format("model '{}' was trained with {} and has no SDE; generation needs nc-dsm",
                       c.model.string(), model->meta["train"].value("loss", "?")));
-    sde = LinearSde::by_name(*cfg.sde, cfg.sigma_max);
+    sde = cfg.linear_sde();
     set_threads(c.threads, cfg.arch == "unet");
     dim = cfg.dim;
     images = model->meta.value("images", false);

@@ -236,8 +236,10 @@ void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const 
       z.noalias() = RowMap(p_.weight[k], width, in) * h;
       z.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.bias[k], width);
       activations(p_.activation, z, a, d1, nullptr);
-      if (k > 0 && width == in) h += a;
-      else h = a;
+      if (k > 0 && width == in)
+        h += a;
+      else
+        h = a;
       in = width;
     }
     Eigen::Map<Mat> o(out + c0 * d, d, nb);

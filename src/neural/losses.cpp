@@ -120,16 +120,11 @@ std::pair<torch::Tensor, torch::Tensor> perturb(ScoreNetImpl& net, const torch::
   const auto& cfg = net.config();
   if (!cfg.sde)
     throw InvalidArgument("noise-conditional losses need a model with an SDE (set --sde)");
-  const auto sde = LinearSde::by_name(*cfg.sde, cfg.sigma_max);
-  auto tc = t.to(torch::kFloat64).contiguous();
-  auto m = torch::empty_like(tc), sd = torch::empty_like(tc);
-  for (std::int64_t i = 0; i < tc.numel(); ++i) {
-    const double ti = tc.data_ptr<double>()[i];
-    m.data_ptr<double>()[i] = sde.mean_coef(ti);
-    sd.data_ptr<double>()[i] = sde.std(ti);
-  }
-  m = m.to(x.scalar_type()).reshape({-1, 1});
-  sd = sd.to(x.scalar_type()).reshape({-1, 1});
+  const auto sde = cfg.linear_sde();
+  const auto m = time_column(
+      t, [&](double ti) { return sde.mean_coef(ti); }, x.scalar_type());
+  const auto sd = time_column(
+      t, [&](double ti) { return sde.std(ti); }, x.scalar_type());
   return {m * x + sd * xi, sd};
 }
 

@@ -98,14 +98,9 @@ torch::Tensor TimeEmbeddingImpl::forward(const torch::Tensor& t) {
 torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t) {
   auto out = net(x, t);
   if (!cfg_.sde) return out;
-  const auto sde = LinearSde::by_name(*cfg_.sde, cfg_.sigma_max);
-  // std(t) elementwise for a batch of times.
-  auto tc = t.detach().to(torch::kFloat64).contiguous();
-  auto s = torch::empty_like(tc);
-  const double* tp = tc.data_ptr<double>();
-  double* sp = s.data_ptr<double>();
-  for (std::int64_t i = 0; i < tc.numel(); ++i) sp[i] = sde.std(tp[i]);
-  return out / s.to(out.scalar_type()).reshape({-1, 1});
+  const auto sde = cfg_.linear_sde();
+  return out / time_column(
+                   t, [&](double ti) { return sde.std(ti); }, out.scalar_type());
 }
 
 ResMlpImpl::ResMlpImpl(NetConfig c) : ScoreNetImpl(std::move(c)) {

@@ -34,7 +34,21 @@ struct NetConfig {
   static NetConfig from_json(const nlohmann::json& j);
   void validate() const;
   bool conditioned() const { return cond != "none"; }
+  // The SDE of a noise-conditional model (call only when `sde` is set).
+  LinearSde linear_sde() const { return LinearSde::by_name(*sde, sigma_max); }
 };
+
+// f(t_i) for each time of a batch, as a [B, 1] column of type `dtype`: per-sample SDE
+// coefficients such as std(t).
+template <class F>
+torch::Tensor time_column(const torch::Tensor& t, F f, torch::ScalarType dtype) {
+  const auto tc = t.detach().to(torch::kFloat64).contiguous();
+  auto out = torch::empty_like(tc);
+  const double* tp = tc.data_ptr<double>();
+  double* op = out.data_ptr<double>();
+  for (std::int64_t i = 0; i < tc.numel(); ++i) op[i] = f(tp[i]);
+  return out.to(dtype).reshape({-1, 1});
+}
 
 // Elementwise activation and its derivative (the derivative drives the forward-mode
 // tangents of the fused ISM loss).

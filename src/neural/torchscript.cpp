@@ -16,7 +16,7 @@ std::string act_code(const std::string& act, const std::string& z) {
 
 // std(t) of the SDE as TorchScript, mirroring LinearSde::std.
 std::string std_code(const NetConfig& cfg) {
-  const auto sde = LinearSde::by_name(*cfg.sde, cfg.sigma_max);
+  const auto sde = cfg.linear_sde();
   const auto& s = sde.schedule();
   if (sde.kind() == LinearSde::Kind::ve)
     return fmt::format("{:.17g} * torch.pow(torch.full_like(t, {:.17g}), t)", s.lo, s.hi / s.lo);

@@ -9,6 +9,7 @@
 #include "core/check.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/torch_view.hpp"
 
 namespace sf {
 namespace {
@@ -37,6 +38,15 @@ torch::Tensor philox_uniforms(std::uint64_t seed, Stream stream, std::uint64_t s
 torch::Tensor philox_signs(std::uint64_t seed, Stream stream, std::uint64_t step, std::int64_t rows,
                            std::int64_t cols) {
   return torch::sign(philox_normals(seed, stream, step, rows, cols));
+}
+
+ScoreOfBatch batch_score(std::function<void(ConstRows, Rows)> score) {
+  return [score = std::move(score)](const torch::Tensor& x) {
+    const Particles p = to_particles(x);
+    Particles s(p.n(), p.d());
+    score(p.rows(), s.rows());
+    return as_tensor(s).to(torch::kFloat32);
+  };
 }
 
 void TrainOptions::validate() const {
@@ -166,7 +176,7 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step) {
     case LossKind::nc_dsm:
     case LossKind::nc_ism:
     case LossKind::nc_ssm: {
-      const auto sde = LinearSde::by_name(*net_->config().sde, net_->config().sigma_max);
+      const auto sde = net_->config().linear_sde();
       const double t0 = sde.t_min();
       const auto t = t0 + (1 - t0) * philox_uniforms(opts_.seed, Stream::train_time, step, b);
       const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, b, d);

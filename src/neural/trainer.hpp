@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/particles.hpp"
 #include "core/rng.hpp"
 #include "neural/losses.hpp"
 #include "neural/score_net.hpp"
@@ -47,6 +48,8 @@ struct TrainRecord {
 
 // ψ(x) for ESM: the known score at a batch (float32 [B, d] -> [B, d]).
 using ScoreOfBatch = std::function<torch::Tensor(const torch::Tensor&)>;
+// A score written on particle rows (a target's or a KDE's) as a ScoreOfBatch.
+ScoreOfBatch batch_score(std::function<void(ConstRows, Rows)> score);
 
 class Trainer {
  public:

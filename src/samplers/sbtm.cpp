@@ -16,7 +16,7 @@ namespace sf {
 
 struct Sbtm::Model {
   std::shared_ptr<ResMlpImpl> net;
-  std::unique_ptr<Trainer> trainer;  // created on the first particles; keeps AdamW's state
+  std::unique_ptr<Trainer> trainer;        // created on the first particles; keeps AdamW's state
   std::unique_ptr<FusedMlpTrainer> infer;  // fused forward over all particles
   std::size_t pre_fit_steps = 0;
   double pre_fit_loss = NAN;
@@ -140,14 +140,9 @@ SamplerState Sbtm::init(Particles x, std::size_t step) const {
     pre.optimizer = "adam";
     pre.lr = 1e-3;
     const Target* init = cfg_.initial.get();
-    Trainer fit(model_->net, pre, data, held,
-                init ? ScoreOfBatch([init](const torch::Tensor& b) {
-                  auto p = to_particles(b);
-                  Particles g(p.n(), p.d());
-                  init->score(p.rows(), g.rows());
-                  return as_tensor(g).to(torch::kFloat32);
-                })
-                     : ScoreOfBatch{});
+    Trainer fit(
+        model_->net, pre, data, held,
+        init ? batch_score([init](ConstRows b, Rows g) { init->score(b, g); }) : ScoreOfBatch{});
     std::size_t k = 0;
     double loss = INFINITY;
     // An ESM loss is ½ mean |s − ψ|² ≥ 0: stop at the tolerance. ISM has no floor: a fixed budget.
@@ -161,13 +156,14 @@ SamplerState Sbtm::init(Particles x, std::size_t step) const {
   return s;
 }
 
-void Sbtm::velocity(ConstRows x, double lambda, Rows v, Rows target_score) const {
+void Sbtm::velocity(ConstRows x, double lambda, Rows v) const {
+  Particles g(x.n, x.d);
   if (path_)
-    path_->score(target_, lambda, x, target_score);
+    path_->score(target_, lambda, x, g.rows());
   else
-    target_.score(x, target_score);
+    target_.score(x, g.rows());
   model_score(x, v);
-  for (std::size_t i = 0; i < x.n * x.d; ++i) v.data[i] = target_score.data[i] - v.data[i];
+  for (std::size_t i = 0; i < x.n * x.d; ++i) v.data[i] = g.data()[i] - v.data[i];
 }
 
 StepInfo Sbtm::step(SamplerState& s) const {
@@ -176,23 +172,30 @@ StepInfo Sbtm::step(SamplerState& s) const {
   if (path_) info.lambda = lambda;
   info.train_loss = train_on(s.x);
   const std::size_t n = s.x.n(), d = s.x.d();
-  Particles v(n, d), ts(n, d);
-  velocity(s.x.rows(), lambda, v.rows(), ts.rows());
-  // Relative Fisher information against π (annealed: ⟨s − ∇log π, s − ∇log π_λ⟩).
-  Particles full(n, d);
-  target_.score(s.x.rows(), full.rows());
+  // s.grad caches ∇log π at x; only an annealed run needs ∇log π_λ besides.
+  Particles path_score;
+  if (path_) {
+    path_score = Particles(n, d);
+    path_->score(target_, lambda, s.x.rows(), path_score.rows());
+  }
+  const double* g = path_ ? path_score.data() : s.grad.data();
+  Particles v(n, d);
+  model_score(s.x.rows(), v.rows());
+  // Relative Fisher information against π (annealed: ⟨s − ∇log π, s − ∇log π_λ⟩), and the
+  // velocity v = ∇log π_λ − s_θ in the same pass.
   double fisher = 0;
   for (std::size_t i = 0; i < n * d; ++i) {
-    const double sx = ts.data()[i] - v.data()[i];  // s_θ(x)
-    fisher += (sx - full.data()[i]) * (sx - ts.data()[i]);
+    const double sx = v.data()[i];
+    fisher += (sx - s.grad.data()[i]) * (sx - g[i]);
+    v.data()[i] = g[i] - sx;
   }
   info.fisher = fisher / static_cast<double>(n);
   const double h = cfg_.step_size;
   if (cfg_.integrator == "heun") {
-    Particles y = s.x, v2(n, d), ts2(n, d);
+    Particles y = s.x, v2(n, d);
     for (std::size_t i = 0; i < n * d; ++i) y.data()[i] += h * v.data()[i];
     const double lambda2 = path_ ? cfg_.schedule.lambda(s.step + 1, cfg_.total_steps) : 1.0;
-    velocity(y.rows(), lambda2, v2.rows(), ts2.rows());
+    velocity(y.rows(), lambda2, v2.rows());
     for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += 0.5 * h * (v.data()[i] + v2.data()[i]);
   } else {
     for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += h * v.data()[i];

@@ -61,7 +61,8 @@ class Sbtm : public Sampler {
  private:
   struct Model;  // network and trainer; mutable state behind the const Sampler interface
   double train_on(const Particles& x) const;
-  void velocity(ConstRows x, double lambda, Rows v, Rows target_score) const;
+  // v = ∇log π_λ(x) − s_θ(x) at fresh points.
+  void velocity(ConstRows x, double lambda, Rows v) const;
 
   const Target& target_;
   SbtmConfig cfg_;
