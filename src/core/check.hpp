@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "core/error.hpp"
@@ -39,6 +41,18 @@ inline void check_dim(std::string_view fn, std::string_view what, std::size_t go
   if (got != expected)
     throw InvalidArgument(fmt::format("{}: {} has dimension {}, but the target has dimension {}",
                                       fn, what, got, expected));
+}
+
+// Refuses an allocation larger than physical memory before any work is done, so a run
+// that could never finish fails in a second instead of swapping for an hour.
+inline void check_memory_fits(std::string_view what, double bytes) {
+  const double physical =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (physical > 0 && bytes > 0.8 * physical)
+    throw InvalidArgument(fmt::format(
+        "{} would need {:.1f} GiB, but this machine has {:.1f} GiB of memory; use fewer paths "
+        "or snapshots",
+        what, bytes / 1073741824.0, physical / 1073741824.0));
 }
 
 }  // namespace sf
