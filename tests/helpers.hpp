@@ -1,7 +1,9 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "core/particles.hpp"
 #include "targets/registry.hpp"
@@ -14,6 +16,13 @@ inline Particles draw(const std::string& spec, std::size_t n, std::uint64_t seed
   Particles x(n, t->dim());
   t->sample(seed, x.rows());
   return x;
+}
+
+// n copies of the point x0 (paths that all start there).
+inline Particles repeat_row(const std::vector<double>& x0, std::size_t n) {
+  Particles p(n, x0.size());
+  for (std::size_t i = 0; i < n; ++i) std::copy(x0.begin(), x0.end(), p.row(i));
+  return p;
 }
 
 }  // namespace sf::test

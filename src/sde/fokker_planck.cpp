@@ -8,6 +8,7 @@
 
 #include "core/check.hpp"
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace sf {
 namespace {
@@ -70,7 +71,9 @@ std::vector<double> face_drift(const ForwardSde& sde, const std::vector<GridAxis
       if (d == 2) q[1 - axis] = axes[1 - axis].center(l);
     }
   const std::size_t n = lines * (m - 1);
-  std::vector<double> b(n * d), jac(n * d * d);
+  thread_local std::vector<double> b, jac;
+  b.resize(n * d);
+  jac.resize(n * d * d);
   sde.drift(pts.data(), n, d, t, b.data(), jac.data(), nullptr);
   std::vector<double> out(n);
   for (std::size_t k = 0; k < n; ++k) out[k] = b[k * d + axis];
@@ -86,13 +89,15 @@ void axis_step(const ForwardSde& sde, const std::vector<GridAxis>& axes, std::si
   const double s_old = sde.sigma(t), s_new = sde.sigma(t + tau), dx = axes[axis].width();
   // x-major storage: along x cells are ny apart; along y they are adjacent.
   const std::size_t stride = (d == 2 && axis == 0) ? axes[1].cells : 1;
-  std::vector<double> rhs, c;
-  for (std::size_t l = 0; l < lines; ++l) {
+  // Lines are independent: each thread solves whole lines, so results do not depend on the
+  // thread count.
+  parallel_rows(lines, [&](std::size_t l) {
+    thread_local std::vector<double> rhs, c;
     const LineOperator a_old(&b_old[l * (m - 1)], m, 0.5 * s_old * s_old, dx);
     const LineOperator a_new(&b_new[l * (m - 1)], m, 0.5 * s_new * s_new, dx);
     double* start = d == 1 ? p.data() : (axis == 0 ? &p[l] : &p[l * axes[1].cells]);
     theta_step(a_old, a_new, tau, theta, start, stride, m, rhs, c);
-  }
+  });
 }
 
 std::vector<double> initial_density(const ForwardSde& sde, const std::vector<double>& x0,
