@@ -9,6 +9,7 @@
 
 #include "cli/bench.hpp"
 #include "cli/bench_neural.hpp"
+#include "cli/malliavin_command.hpp"
 #include "cli/neural_commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/run_sampler.hpp"
@@ -242,6 +243,11 @@ int main(int argc, char** argv) {
   est_kde->add_option("--out,-o", est_out, "output directory")->capture_default_str();
   est_kde->add_flag("--force", est_force, "overwrite the output directory");
 
+  MalliavinCliOptions mo;
+  auto* est_malliavin = estimate->add_subcommand(
+      "malliavin", "score of a nonlinear diffusion from Malliavin weights (MATH.md 6)");
+  add_malliavin_options(*est_malliavin, mo);
+
   ExperimentOptions eo;
   std::string experiment_name;
   auto* experiment = app.add_subcommand(
@@ -307,6 +313,8 @@ int main(int argc, char** argv) {
       for (const auto& f : plot_run(plot_dir)) std::printf("wrote %s\n", f.c_str());
     } else if (*demo) {
       return run_demo(demo_out, demo_force, demo_n, demo_steps);
+    } else if (*est_malliavin) {
+      return run_estimate_malliavin(mo);
     } else if (*estimate) {
       return estimate_kde(est_data, est_at, est_h, est_out, est_force);
     } else if (*experiment) {

@@ -291,6 +291,51 @@ void plot_loss_curve(const fs::path& csv, const fs::path& png) {
   run_gnuplot(script);
 }
 
+void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png) {
+  const CsvTable t = CsvTable::read(csv);
+  const bool ref =
+      std::find(t.columns().begin(), t.columns().end(), "reference0") != t.columns().end();
+  const auto col = [&](const std::string& name) { return t.column(name) + 1; };
+  std::string gp = fmt::format(
+      "set terminal pngcairo size 720,{} font ',10' noenhanced\nset output '{}'\n"
+      "set datafile separator ','\nset grid\nset key top right\n",
+      d == 1 ? 460 : 720, png.string());
+  if (d == 1) {
+    gp += fmt::format(
+        "set xlabel 'y'\nset ylabel 'score d/dy log p_T(y)'\n"
+        "plot '{0}' every ::1 using 1:(${1}-2*${2}):(${1}+2*${2}) with filledcurves "
+        "fc rgb '#c6dbef' title '±2 standard errors', '' every ::1 using 1:{1} with lines lw 2 "
+        "lc rgb '#2171b5' title 'Malliavin estimate'{3}\n",
+        csv.string(), col("score0"), col("se0"),
+        ref ? fmt::format(", '' every ::1 using 1:{} with lines lw 2 dt 2 lc rgb '#cb181d' "
+                          "title 'Fokker-Planck (finite volumes)'",
+                          col("reference0"))
+            : "");
+  } else {
+    // Arrows scaled so the longest spans about one and a half grid cells.
+    double longest = 0, lo = INFINITY, hi = -INFINITY;
+    for (const auto& r : t.rows()) {
+      longest = std::max(longest, std::hypot(r[col("score0") - 1], r[col("score1") - 1]));
+      lo = std::min(lo, r[0]), hi = std::max(hi, r[0]);
+    }
+    const double scale = 1.5 * (hi - lo) / std::sqrt(static_cast<double>(t.rows().size())) /
+                         std::max(longest, 1e-12);
+    gp += fmt::format(
+        "set size ratio -1\nset xlabel 'y0'\nset ylabel 'y1'\n"
+        "plot '{0}' every ::1 using 1:2:({1}*${2}):({1}*${3}) with vectors head filled lw 1.5 "
+        "lc rgb '#2171b5' title 'Malliavin estimate'{4}\n",
+        csv.string(), scale, col("score0"), col("score1"),
+        ref ? fmt::format(", '' every ::1 using 1:2:({0}*${1}):({0}*${2}) with vectors nohead "
+                          "lw 1 dt 2 lc rgb '#cb181d' title 'Fokker-Planck'",
+                          scale, col("reference0"), col("reference1"))
+            : "");
+  }
+  const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
+  fs::create_directories(script.parent_path());
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
 void plot_points_over_data(const fs::path& generated, const fs::path& data,
                            const std::string& title, const fs::path& png) {
   const fs::path plots = png.parent_path() / "plots";

@@ -45,6 +45,11 @@ void plot_image_grid(const std::filesystem::path& images, std::size_t side, std:
 void plot_paths(const std::filesystem::path& trajectory, double dt, const std::string& title,
                 const std::filesystem::path& png);
 
+// score.png from `estimate malliavin`'s score.csv: in 1-D the estimate with a ±2 standard
+// error band and the reference; in 2-D arrows of both on the query grid.
+void plot_score_estimate(const std::filesystem::path& csv, std::size_t d,
+                         const std::filesystem::path& png);
+
 // Runs a gnuplot script; warns (does not fail) when gnuplot is missing or fails.
 void run_gnuplot(const std::filesystem::path& script);
 

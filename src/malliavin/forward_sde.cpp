@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -117,7 +118,21 @@ std::unique_ptr<ForwardSde> make_linear(const Spec& s) {
   return std::make_unique<Componentwise>(s.text(), f, sigma, true);
 }
 
+std::map<std::string, SdeFactory>& factories() {
+  static std::map<std::string, SdeFactory> f;
+  return f;
+}
+
 }  // namespace
+
+void register_sde_factory(const std::string& name, SdeFactory factory) {
+  factories()[name] = std::move(factory);
+}
+
+std::unique_ptr<ForwardSde> make_forward_sde(const std::string& text) {
+  const auto it = factories().find(Spec::parse(text).name());
+  return it != factories().end() ? it->second(text) : make_builtin_sde(text);
+}
 
 std::string builtin_sde_names() {
   return "nonlinear, cubic, ou-cubic, rational, ou, swirl, ve, vp";

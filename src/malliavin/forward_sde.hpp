@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,5 +39,11 @@ class ForwardSde {
 // All but swirl act on each coordinate separately.
 std::unique_ptr<ForwardSde> make_builtin_sde(const std::string& spec);
 std::string builtin_sde_names();
+
+// Further kinds (the TorchScript drift) register a factory under their spec name;
+// make_forward_sde tries those first, then the built-ins.
+using SdeFactory = std::function<std::unique_ptr<ForwardSde>(const std::string& spec)>;
+void register_sde_factory(const std::string& name, SdeFactory factory);
+std::unique_ptr<ForwardSde> make_forward_sde(const std::string& spec);
 
 }  // namespace sf
