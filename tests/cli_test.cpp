@@ -203,3 +203,24 @@ TEST_F(Cli, FeynmanKacCorrectorSamplesATemperedMixture) {
   expect_error(scoreflow("sample --target gmm4 --sampler fk-corrector --anneal-beta 0 " + out("z")),
                "--anneal-beta is 0");
 }
+
+TEST_F(Cli, EstimateMalliavinWritesTheScoreAndItsReference) {
+  const auto r = scoreflow(
+      "estimate malliavin --sde rational --x0 1 --T 0.5 --steps 100 --paths 20000 --points 21 " +
+      out("m"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"score.npy", "stderr.npy", "at.npy", "reference.npy", "score.csv"})
+    EXPECT_TRUE(fs::exists(dir / "m" / f)) << f;
+  const auto s = read_json(dir / "m" / "summary.json");
+  // A plumbing check (the statistical ones are in malliavin_stat_test): 20,000 paths give
+  // standard errors near 0.004 and a kernel-smoothing bias near 0.02.
+  EXPECT_LT(s["rmse_vs_fokker_planck"].get<double>(), 0.05);
+  expect_error(scoreflow("estimate malliavin --sde cubc " + out("a")),
+               "unknown forward SDE 'cubc'");
+  expect_error(scoreflow("estimate malliavin --x0 1,x " + out("b")), "'x' is not a number");
+  expect_error(scoreflow("estimate malliavin --steps 0 " + out("c")), "steps is 0");
+  expect_error(scoreflow("estimate malliavin --T -1 " + out("d")), "horizon T is -1");
+  expect_error(scoreflow("estimate malliavin --x0 1,2,3 " + out("e")), "give the query points");
+  expect_error(scoreflow("estimate malliavin --paths 2000000000 --x0 1,2,3,4,5,6 " + out("f")),
+               "GiB");
+}

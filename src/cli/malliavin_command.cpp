@@ -44,8 +44,11 @@ std::vector<double> parse_point(const std::string& text) {
 
 // One path per row of the start file, cycled to `paths` rows; or the fixed point --x0.
 Particles start_points(const MalliavinCliOptions& o) {
+  check_positive("estimate malliavin", "--paths", o.paths);
   if (o.start.empty()) {
     const auto x0 = parse_point(o.x0);
+    check_memory_fits("estimate malliavin: the paths",
+                      malliavin_memory_bytes(o.paths, x0.size(), 1) + 8.0 * o.paths * x0.size());
     Particles p(o.paths, x0.size());
     for (std::size_t i = 0; i < o.paths; ++i) std::copy(x0.begin(), x0.end(), p.row(i));
     return p;
@@ -54,6 +57,8 @@ Particles start_points(const MalliavinCliOptions& o) {
   if (a.shape.size() != 2 || a.shape[0] == 0)
     throw InvalidArgument(fmt::format("--start {}: expected a non-empty N x d array", o.start));
   const std::size_t d = a.shape[1];
+  check_memory_fits("estimate malliavin: the paths",
+                    malliavin_memory_bytes(o.paths, d, 1) + 8.0 * o.paths * d);
   Particles p(o.paths, d);
   for (std::size_t i = 0; i < o.paths; ++i)
     std::copy_n(&a.values[(i % a.shape[0]) * d], d, p.row(i));
@@ -63,12 +68,7 @@ Particles start_points(const MalliavinCliOptions& o) {
 // Quantile grid of the end points: `m` points over the central 96 % of each coordinate
 // (a product grid in 2-D).
 Particles default_queries(const Particles& x, std::size_t m) {
-  const std::size_t d = x.d();
-  if (d > 2)
-    throw InvalidArgument(
-        fmt::format("estimate malliavin: in dimension {} give the query points "
-                    "with --at (the default grid covers d <= 2)",
-                    d));
+  const std::size_t d = x.d();  // 1 or 2: checked before the paths ran
   std::vector<std::pair<double, double>> range(d);
   for (std::size_t i = 0; i < d; ++i) {
     std::vector<double> c(x.n());
@@ -141,6 +141,11 @@ void add_malliavin_options(CLI::App& cmd, MalliavinCliOptions& o) {
 int run_estimate_malliavin(const MalliavinCliOptions& o) {
   const auto sde = make_forward_sde(o.sde);
   const Particles start = start_points(o);
+  if (o.at.empty() && start.d() > 2)
+    throw InvalidArgument(
+        fmt::format("estimate malliavin: in dimension {} give the query points "
+                    "with --at (the default grid covers d <= 2)",
+                    start.d()));
   prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
   MalliavinOptions mo;
   mo.horizon = o.horizon;
