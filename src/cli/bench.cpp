@@ -8,6 +8,8 @@
 
 #include "core/check.hpp"
 #include "core/parallel.hpp"
+#include "malliavin/forward_sde.hpp"
+#include "malliavin/malliavin_weights.hpp"
 #include "samplers/langevin.hpp"
 #include "samplers/wfr.hpp"
 #include "score/heat_ball.hpp"
@@ -133,6 +135,26 @@ nlohmann::json bench_kappa(const BenchOptions& o) {
   j["benchmark"] = "kappa";
   j["dim"] = n;
   j["n"] = count;
+  return j;
+}
+
+nlohmann::json bench_malliavin(const BenchOptions& o) {
+  const std::size_t n = o.n ? o.n : 100000;
+  const auto sde = make_builtin_sde("nonlinear");
+  MalliavinOptions mo;
+  mo.steps = o.steps ? o.steps : 250;
+  Particles start(n, 2);
+  for (std::size_t p = 0; p < n; ++p) start(p, 0) = 1, start(p, 1) = -0.5;
+  double sink = 0;
+  auto j = timed(o, static_cast<double>(n), "weights_per_second", [&](std::size_t r) {
+    mo.seed = r;
+    sink += malliavin_weights(*sde, start.rows(), mo).delta[0](0, 0);
+  });
+  j["benchmark"] = "malliavin";
+  j["sde"] = sde->name();
+  j["n"] = n;
+  j["steps"] = mo.steps;
+  j["checksum"] = sink;  // keeps the weights observable
   return j;
 }
 

@@ -29,4 +29,8 @@ nlohmann::json bench_wfr_gmm4(const BenchOptions& o);
 // second.
 nlohmann::json bench_kappa(const BenchOptions& o);
 
+// Malliavin weights with the correction for the paper's nonlinear SDE in d = 2 (default
+// 100,000 paths, 250 Euler steps): weights per second.
+nlohmann::json bench_malliavin(const BenchOptions& o);
+
 }  // namespace sf

@@ -264,10 +264,10 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
   bench
       ->add_option("what", bench_what,
-                   "ula | kde | wfr | wfr-gmm4 | kappa | train-dsm | train-ism | sbtm")
+                   "ula | kde | wfr | wfr-gmm4 | kappa | malliavin | train-dsm | train-ism | sbtm")
       ->required()
-      ->check(CLI::IsMember(
-          {"ula", "kde", "wfr", "wfr-gmm4", "kappa", "train-dsm", "train-ism", "sbtm"}));
+      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "malliavin", "train-dsm",
+                             "train-ism", "sbtm"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")
@@ -335,11 +335,12 @@ int main(int argc, char** argv) {
         return 0;
       }
 #endif
-      const auto j = bench_what == "ula"     ? bench_ula(bo)
-                     : bench_what == "kde"   ? bench_kde(bo)
-                     : bench_what == "wfr"   ? bench_wfr(bo)
-                     : bench_what == "kappa" ? bench_kappa(bo)
-                                             : bench_wfr_gmm4(bo);
+      const auto j = bench_what == "ula"         ? bench_ula(bo)
+                     : bench_what == "kde"       ? bench_kde(bo)
+                     : bench_what == "wfr"       ? bench_wfr(bo)
+                     : bench_what == "kappa"     ? bench_kappa(bo)
+                     : bench_what == "malliavin" ? bench_malliavin(bo)
+                                                 : bench_wfr_gmm4(bo);
       std::printf("%s\n", j.dump(2).c_str());
     }
   } catch (const InvalidArgument& e) {
