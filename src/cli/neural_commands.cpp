@@ -19,6 +19,7 @@
 #include "diagnostics/divergences.hpp"
 #include "neural/generate.hpp"
 #include "neural/score_net.hpp"
+#include "neural/torch_drift.hpp"
 #include "neural/torchscript.hpp"
 #include "neural/trainer.hpp"
 #include "samplers/sbtm.hpp"
@@ -443,6 +444,7 @@ void add_export(CLI::App& app, ExportCommand& c) {
 }  // namespace
 
 std::function<std::optional<int>()> add_neural_commands(CLI::App& app) {
+  register_script_sde();
   register_sampler("sbtm", [](const SampleOptions& o, const Target& t) -> std::unique_ptr<Sampler> {
     SbtmConfig c;
     c.step_size = o.step_size;
