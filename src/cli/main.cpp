@@ -10,6 +10,9 @@
 #include "cli/bench.hpp"
 #include "cli/bench_neural.hpp"
 #include "cli/malliavin_command.hpp"
+#ifdef SCOREFLOW_HAS_TORCH
+#include "cli/malliavin_diffusion_command.hpp"
+#endif
 #include "cli/neural_commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/run_sampler.hpp"
@@ -248,11 +251,19 @@ int main(int argc, char** argv) {
       "malliavin", "score of a nonlinear diffusion from Malliavin weights (MATH.md 6)");
   add_malliavin_options(*est_malliavin, mo);
 
+#ifdef SCOREFLOW_HAS_TORCH
+  MalliavinDiffusionOptions mdo;
+  auto* malliavin_diffusion = app.add_subcommand(
+      "malliavin-diffusion",
+      "generate with a score regressed from Malliavin weights (Algorithm 6 of MATH.md 6)");
+  add_malliavin_diffusion_options(*malliavin_diffusion, mdo);
+#endif
+
   ExperimentOptions eo;
   std::string experiment_name;
   auto* experiment = app.add_subcommand(
-      "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e5-kappa, e6)");
-  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e5-kappa | e6")
+      "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e4, e5-kappa, e6)");
+  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e4 | e5-kappa | e6")
       ->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();
@@ -297,6 +308,7 @@ int main(int argc, char** argv) {
   try {
 #ifdef SCOREFLOW_HAS_TORCH
     if (const auto rc = run_neural()) return *rc;
+    if (*malliavin_diffusion) return run_malliavin_diffusion(mdo), 0;
 #endif
     if (*sample) {
       const auto summary = run_sample(so);
@@ -322,6 +334,7 @@ int main(int argc, char** argv) {
       if (experiment_name == "e6") return run_e6(eo), 0;
       if (experiment_name == "e1") return run_e1(eo), 0;
       if (experiment_name == "e2") return run_e2(eo), 0;
+      if (experiment_name == "e4") return run_e4(eo), 0;
 #endif
       run_experiment(experiment_name, eo);
     } else if (*bench) {

@@ -25,6 +25,7 @@ void run_e1(const ExperimentOptions& o);
 void run_e2(const ExperimentOptions& o);
 // E6: denoising-diffusion baselines (needs LibTorch; dispatched by the command line).
 void run_e6(const ExperimentOptions& o);
+void run_e4(const ExperimentOptions& o);
 
 // By name (e3, e5-kappa); names the implemented experiments when unknown.
 void run_experiment(const std::string& name, const ExperimentOptions& o);
