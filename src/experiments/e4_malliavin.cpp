@@ -87,7 +87,7 @@ void run_e4(const ExperimentOptions& o) {
       g.data = set;
       g.sde = sde;
       g.regression.seed = o.seed + 3;
-      if (o.quick) g.regression.train_steps = 800;
+      g.regression.train_steps = o.quick ? 800 : 6000;
       g.out = o.out / fmt::format("gen_{}_{}", set, sde.substr(0, sde.find(':')));
       g.force = true;
       const auto s = run_malliavin_diffusion(g);
