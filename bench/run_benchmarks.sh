@@ -29,6 +29,10 @@ sb1=$("$build/scoreflow" bench sbtm --n 1000 --dim 1 --steps 30)
 sb1_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 1000 --dim 1 --hidden 128,128 --threads $t; done | fastest)
 sb2=$("$build/scoreflow" bench sbtm --n 20000 --dim 2 --steps 10)
 sb2_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 20000 --dim 2 --hidden 128,128,128,128 --steps 10 --threads $t; done | fastest)
+# Malliavin weights: PyTorch at its faster thread count.
+fastest_rate() { "$py" -c "import json,sys; print(json.dumps(max((json.loads(l) for l in sys.stdin), key=lambda r: r['weights_per_second'])))"; }
+mall=$("$build/scoreflow" bench malliavin --repeats 5)
+mall_pt=$(for t in 1 2; do "$py" "$here/reference/malliavin_torch.py" --n 20000 --steps 250 --threads $t; done | fastest_rate)
 
 row() {  # label, scoreflow value, numpy value
   "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"
@@ -49,6 +53,8 @@ row "DSM training step, batch 256, MLP 2-128-128-128-2 (steps/s; PyTorch referen
     "$(echo "$dsm" | field steps_per_second)" "$(echo "$dsm_pt" | field steps_per_second)"
 row "ISM step, exact divergence, batch 100, same MLP (steps/s; PyTorch reference)" \
     "$(echo "$ism" | field steps_per_second)" "$(echo "$ism_pt" | field steps_per_second)"
+row "Malliavin weights with correction, nonlinear SDE, d = 2, 250 steps (weights/s; PyTorch reference)" \
+    "$(echo "$mall" | field weights_per_second)" "$(echo "$mall_pt" | field weights_per_second)"
 # Times per step: the ratio is reference / scoreflow.
 rowt() { "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a*1e3:.3g} ms | {b*1e3:.3g} ms | {b/a:.1f}x |')" "$@"; }
 rowt "SBTM time step, n = 1,000, d = 1, [128,128], 10 ISM steps of 100 (wall time; PyTorch reference)" \

@@ -115,3 +115,20 @@ TEST_F(Cli, SbtmFromTheCommandLine) {
                "unknown --integrator 'rk9'");
   expect_error(scoreflow("sample --sampler sbmt " + out("c")), "valid samplers: ula, mala");
 }
+
+TEST_F(Cli, MalliavinDiffusionFromTheCommandLine) {
+  auto r = scoreflow(
+      "malliavin-diffusion --data moons --sde nonlinear --n-train 500 --n-generate 300 "
+      "--steps 50 --snapshots 10 --train-steps 30 --hidden 16,16 " +
+      out("m"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"samples.npy", "heldout.npy", "summary.json", "samples.png"})
+    EXPECT_TRUE(fs::exists(dir / "m" / f)) << f;
+  const auto s = read_json(dir / "m" / "summary.json");
+  EXPECT_GT(s["energy_distance"].get<double>(), 0);
+  EXPECT_EQ(read_npy(dir / "m" / "samples.npy").shape, (std::vector<std::size_t>{300, 2}));
+  expect_error(scoreflow("malliavin-diffusion --snapshots 7 --steps 50 " + out("a")),
+               "must divide steps");
+  expect_error(scoreflow("malliavin-diffusion --sde nonlin " + out("b")),
+               "unknown forward SDE 'nonlin'");
+}

@@ -35,7 +35,9 @@ void add_malliavin_diffusion_options(CLI::App& cmd, MalliavinDiffusionOptions& o
       ->capture_default_str();
   cmd.add_option("--batch", r.batch, "minibatch size")->capture_default_str();
   cmd.add_option("--lr", r.lr, "peak learning rate (cosine decay)")->capture_default_str();
-  cmd.add_option("--hidden", r.hidden, "network widths")->capture_default_str();
+  cmd.add_option("--hidden", r.hidden, "network widths, e.g. 128,128,128")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd.add_option("--seed", r.seed, "random seed")->capture_default_str();
   cmd.add_option("--out,-o", o.out, "output directory")->capture_default_str();
   cmd.add_flag("--force", o.force, "overwrite the output directory");
