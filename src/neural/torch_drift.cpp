@@ -58,9 +58,10 @@ class ScriptSde final : public ForwardSde {
     if (bt.sizes() != xt.sizes() || bt.scalar_type() != torch::kFloat64) {
       std::ostringstream got;
       got << bt.sizes() << " of type " << bt.scalar_type();
-      throw InvalidArgument(fmt::format("script drift {}: returned {}, but must return float64 "
-                                        "[{}, {}] like its input",
-                                        spec_, got.str(), n, d));
+      throw InvalidArgument(
+          fmt::format("script drift {}: returned {}, but must return float64 "
+                      "[{}, {}] like its input",
+                      spec_, got.str(), n, d));
     }
     std::memcpy(b, bt.detach().contiguous().data_ptr<double>(), n * d * sizeof(double));
     // Rows of ∇b: the gradient of Σ_p b_i(x_p) gives ∂_j b_i at every path at once, since
