@@ -23,16 +23,15 @@ dsm=$("$build/scoreflow" bench train-dsm --repeats 7)
 dsm_pt=$("$py" "$here/reference/train_step_torch.py" dsm --repeats 5 --threads 1)
 ism=$("$build/scoreflow" bench train-ism --repeats 7)
 ism_pt=$("$py" "$here/reference/train_step_torch.py" ism --repeats 5 --threads 1)
-# SBTM: the PyTorch reference at whichever thread count (1 or 2) is faster for each setting.
-fastest() { "$py" -c "import json,sys; print(json.dumps(min((json.loads(l) for l in sys.stdin), key=lambda r: r['seconds_per_step'])))"; }
+# SBTM and Malliavin: the PyTorch reference at whichever thread count (1 or 2) is faster.
+# best KEY min|max: the JSON line (of those on stdin) with the smallest or largest KEY.
+best() { "$py" -c "import json,sys; print(json.dumps($2((json.loads(l) for l in sys.stdin), key=lambda r: r['$1'])))"; }
 sb1=$("$build/scoreflow" bench sbtm --n 1000 --dim 1 --steps 30)
-sb1_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 1000 --dim 1 --hidden 128,128 --threads $t; done | fastest)
+sb1_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 1000 --dim 1 --hidden 128,128 --threads $t; done | best seconds_per_step min)
 sb2=$("$build/scoreflow" bench sbtm --n 20000 --dim 2 --steps 10)
-sb2_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 20000 --dim 2 --hidden 128,128,128,128 --steps 10 --threads $t; done | fastest)
-# Malliavin weights: PyTorch at its faster thread count.
-fastest_rate() { "$py" -c "import json,sys; print(json.dumps(max((json.loads(l) for l in sys.stdin), key=lambda r: r['weights_per_second'])))"; }
+sb2_pt=$(for t in 1 2; do "$py" "$here/reference/sbtm_torch.py" --n 20000 --dim 2 --hidden 128,128,128,128 --steps 10 --threads $t; done | best seconds_per_step min)
 mall=$("$build/scoreflow" bench malliavin --repeats 5)
-mall_pt=$(for t in 1 2; do "$py" "$here/reference/malliavin_torch.py" --n 20000 --steps 250 --threads $t; done | fastest_rate)
+mall_pt=$(for t in 1 2; do "$py" "$here/reference/malliavin_torch.py" --n 20000 --steps 250 --threads $t; done | best weights_per_second max)
 
 row() {  # label, scoreflow value, numpy value
   "$py" -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {a:.3g} | {b:.3g} | {a/b:.1f}x |')" "$@"

@@ -45,23 +45,21 @@ std::vector<double> parse_point(const std::string& text) {
 // One path per row of the start file, cycled to `paths` rows; or the fixed point --x0.
 Particles start_points(const MalliavinCliOptions& o) {
   check_positive("estimate malliavin", "--paths", o.paths);
+  NpyArray rows;
   if (o.start.empty()) {
-    const auto x0 = parse_point(o.x0);
-    check_memory_fits("estimate malliavin: the paths",
-                      malliavin_memory_bytes(o.paths, x0.size(), 1) + 8.0 * o.paths * x0.size());
-    Particles p(o.paths, x0.size());
-    for (std::size_t i = 0; i < o.paths; ++i) std::copy(x0.begin(), x0.end(), p.row(i));
-    return p;
+    rows.values = parse_point(o.x0);
+    rows.shape = {1, rows.values.size()};
+  } else {
+    rows = read_npy(o.start);
+    if (rows.shape.size() != 2 || rows.shape[0] == 0)
+      throw InvalidArgument(fmt::format("--start {}: expected a non-empty N x d array", o.start));
   }
-  const NpyArray a = read_npy(o.start);
-  if (a.shape.size() != 2 || a.shape[0] == 0)
-    throw InvalidArgument(fmt::format("--start {}: expected a non-empty N x d array", o.start));
-  const std::size_t d = a.shape[1];
+  const std::size_t d = rows.shape[1];
   check_memory_fits("estimate malliavin: the paths",
-                    malliavin_memory_bytes(o.paths, d, 1) + 8.0 * o.paths * d);
+                    malliavin_memory_bytes(o.paths, d, 1) + 8.0 * static_cast<double>(o.paths * d));
   Particles p(o.paths, d);
   for (std::size_t i = 0; i < o.paths; ++i)
-    std::copy_n(&a.values[(i % a.shape[0]) * d], d, p.row(i));
+    std::copy_n(&rows.values[(i % rows.shape[0]) * d], d, p.row(i));
   return p;
 }
 
@@ -192,7 +190,8 @@ int run_estimate_malliavin(const MalliavinCliOptions& o) {
     FokkerPlanckOptions fp;
     fp.horizon = o.horizon;
     fp.steps = d == 1 ? 4000 : 1000;
-    pde = solve_fokker_planck(*sde, parse_point(o.x0), reference_grid(x, parse_point(o.x0)), fp);
+    const std::vector<double> x0(start.row(0), start.row(0) + d);  // every path starts there
+    pde = solve_fokker_planck(*sde, x0, reference_grid(x, x0), fp);
   }
   double sq = 0, mean_se = 0;
   Particles ref(at.n(), d);

@@ -30,14 +30,14 @@ class Componentwise final : public ForwardSde {
   void drift(const double* x, std::size_t n, std::size_t d, double t, double* b, double* jac,
              double* hess) const override {
     const std::size_t d2 = d * d, d3 = d2 * d;
-    std::fill(jac, jac + n * d2, 0.0);
+    if (jac) std::fill(jac, jac + n * d2, 0.0);
     if (hess) std::fill(hess, hess + n * d3, 0.0);
     for (std::size_t p = 0; p < n; ++p)
       for (std::size_t i = 0; i < d; ++i) {
         double f, df, ddf;
         f_(x[p * d + i], t, f, df, ddf);
         b[p * d + i] = f;
-        jac[p * d2 + i * d + i] = df;
+        if (jac) jac[p * d2 + i * d + i] = df;
         if (hess) hess[p * d3 + (i * d + i) * d + i] = ddf;
       }
   }
@@ -68,17 +68,20 @@ class Swirl final : public ForwardSde {
       double r2 = 0;
       for (std::size_t i = 0; i < d; ++i) r2 += x[i] * x[i];
       double* bp = b + p * d;
-      double* jp = jac + p * d2;
-      for (std::size_t i = 0; i < d; ++i) {
-        bp[i] = -x[i] - r2 * x[i];
-        for (std::size_t j = 0; j < d; ++j)
-          jp[i * d + j] = -2 * x[i] * x[j] - (i == j ? 1 + r2 : 0.0);
-      }
+      for (std::size_t i = 0; i < d; ++i) bp[i] = -x[i] - r2 * x[i];
       for (std::size_t i = 0; i + 1 < d; i += 2) {
         bp[i] -= omega_ * x[i + 1];
         bp[i + 1] += omega_ * x[i];
-        jp[i * d + i + 1] -= omega_;
-        jp[(i + 1) * d + i] += omega_;
+      }
+      if (jac) {
+        double* jp = jac + p * d2;
+        for (std::size_t i = 0; i < d; ++i)
+          for (std::size_t j = 0; j < d; ++j)
+            jp[i * d + j] = -2 * x[i] * x[j] - (i == j ? 1 + r2 : 0.0);
+        for (std::size_t i = 0; i + 1 < d; i += 2) {
+          jp[i * d + i + 1] -= omega_;
+          jp[(i + 1) * d + i] += omega_;
+        }
       }
       if (!hess) continue;
       // ∂_j ∂_l (−|x|² x_i) = −2(δ_ij x_l + δ_il x_j + δ_jl x_i)

@@ -22,8 +22,9 @@ class ForwardSde {
   virtual std::size_t dim() const { return 0; }
   // False for drifts that must not be evaluated from several threads at once.
   virtual bool thread_safe() const { return true; }
-  // At n points x (n × d, row-major): b (n × d), jac (n × d × d, jac[p][i][j] = ∂_j b_i) and,
-  // unless hess is null, hess (n × d × d × d, hess[p][i][j][l] = ∂_j ∂_l b_i).
+  // At n points x (n × d, row-major): b (n × d) and, unless null, jac (n × d × d,
+  // jac[p][i][j] = ∂_j b_i) and hess (n × d × d × d, hess[p][i][j][l] = ∂_j ∂_l b_i).
+  // Callers that only move particles pass null for both.
   virtual void drift(const double* x, std::size_t n, std::size_t d, double t, double* b,
                      double* jac, double* hess) const = 0;
 };

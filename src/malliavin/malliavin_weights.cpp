@@ -35,11 +35,25 @@ struct PathState {
   double *x, *y, *z, *ito, *c, *t, *v, *w;
 };
 
-// Work arrays of one path step; P, N and R are read again when δ is formed.
+// Work arrays of one path step (P, N and R are read again when δ is formed) and of forming
+// δ; allocated once per block, not per path or snapshot.
 struct Scratch {
-  std::vector<double> yn, zn, hy, p, cc, cold, n, q, r;
+  std::vector<double> yn, zn, hy, p, cc, cold, n, q, r, alpha, g, m1, m2, m3;
   explicit Scratch(const Dims& s)
-      : yn(s.d2), zn(s.d3), hy(s.d3), p(s.d2), cc(s.d2), cold(s.d2), n(s.d3), q(s.d3), r(s.d3) {}
+      : yn(s.d2),
+        zn(s.d3),
+        hy(s.d3),
+        p(s.d2),
+        cc(s.d2),
+        cold(s.d2),
+        n(s.d3),
+        q(s.d3),
+        r(s.d3),
+        alpha(s.d2),
+        g(s.d2),
+        m1(s.d2),
+        m2(s.d2),
+        m3(s.d2) {}
 };
 
 template <int D>
@@ -98,7 +112,7 @@ void advance(const Dims& s0, double h, double sigma, const double* b, const doub
       k.cc[I2(a, b2)] = s2 * cab;
     }
   }
-  std::copy(ps.c, ps.c + d2, k.cold.begin());
+  if (correction) std::copy(ps.c, ps.c + d2, k.cold.begin());
   for (int e = 0; e < d2; ++e) ps.c[e] += h * k.cc[e];
   if (correction) {
     for (int a = 0; a < d; ++a)
@@ -143,12 +157,17 @@ void advance(const Dims& s0, double h, double sigma, const double* b, const doub
 // and TC[x][a][b] = Σ_l T[x][a][l] C_lb. (The T terms of the two parts of the correction
 // cancel; this is MATH.md §6's D_sG with the s-integrals swapped into the running sums.)
 template <int D>
-void skorokhod_weight(const Dims& s0, const PathState& ps, const Scratch& k, bool correction,
+void skorokhod_weight(const Dims& s0, const PathState& ps, Scratch& k, bool correction,
                       double* delta) {
   const int d = D > 0 ? D : s0.d, d2 = d * d;
   const auto I2 = [d](int i, int j) { return i * d + j; };
   const auto I3 = [d](int i, int j, int l) { return (i * d + j) * d + l; };
-  std::vector<double> alpha(d2), g(d2), m1(d2, 0.0), m2(d2, 0.0), m3(d2, 0.0);
+  auto& alpha = k.alpha;
+  auto& g = k.g;
+  auto& m1 = k.m1;
+  auto& m2 = k.m2;
+  auto& m3 = k.m3;
+  for (auto* m : {&m1, &m2, &m3}) std::fill(m->begin(), m->begin() + d2, 0.0);
   invert<D>(ps.c, alpha.data(), d);
   for (int a = 0; a < d; ++a)
     for (int i = 0; i < d; ++i) {
@@ -238,7 +257,7 @@ void run_block(const ForwardSde& sde, ConstRows x0, const MalliavinOptions& opt,
     for (auto& e : blk.dw) e *= sqrt_h;
     const double sigma = sde.sigma(t);
     const bool snap = (step + 1) % every == 0;
-    const std::size_t m = (step + 1) / every - 1;
+    const std::size_t m = snap ? (step + 1) / every - 1 : 0;  // snapshot index
     for (std::size_t p = 0; p < count; ++p) {
       const PathState ps = blk.path(p);
       advance<D>(s, h, sigma, &blk.b[p * s.d], &blk.jac[p * s.d2], &blk.hess[p * s.d3],

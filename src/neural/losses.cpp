@@ -1,5 +1,8 @@
 #include "neural/losses.hpp"
 
+#include <string_view>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "core/error.hpp"
@@ -26,44 +29,35 @@ torch::Tensor with_grad(const torch::Tensor& x) {
   return x.detach().requires_grad_(true);
 }
 
+// Every loss and its command-line name, in the order they are listed to the user.
+constexpr std::pair<LossKind, std::string_view> kLossNames[] = {
+    {LossKind::esm, "esm"},
+    {LossKind::ism, "ism"},
+    {LossKind::ism_hutchinson, "ism-hutchinson"},
+    {LossKind::ssm, "ssm"},
+    {LossKind::dsm, "dsm"},
+    {LossKind::nc_dsm, "nc-dsm"},
+    {LossKind::nc_ism, "nc-ism"},
+    {LossKind::nc_ssm, "nc-ssm"},
+};
 }  // namespace
 
 LossKind loss_by_name(const std::string& name) {
-  if (name == "esm") return LossKind::esm;
-  if (name == "ism") return LossKind::ism;
-  if (name == "ism-hutchinson") return LossKind::ism_hutchinson;
-  if (name == "ssm") return LossKind::ssm;
-  if (name == "dsm") return LossKind::dsm;
-  if (name == "nc-dsm") return LossKind::nc_dsm;
-  if (name == "nc-ism") return LossKind::nc_ism;
-  if (name == "nc-ssm") return LossKind::nc_ssm;
+  for (const auto& [kind, n] : kLossNames)
+    if (n == name) return kind;
   throw InvalidArgument(fmt::format("unknown loss '{}'; valid: {}", name, valid_loss_names()));
 }
 
 std::string loss_name(LossKind kind) {
-  switch (kind) {
-    case LossKind::esm:
-      return "esm";
-    case LossKind::ism:
-      return "ism";
-    case LossKind::ism_hutchinson:
-      return "ism-hutchinson";
-    case LossKind::ssm:
-      return "ssm";
-    case LossKind::dsm:
-      return "dsm";
-    case LossKind::nc_dsm:
-      return "nc-dsm";
-    case LossKind::nc_ism:
-      return "nc-ism";
-    case LossKind::nc_ssm:
-      return "nc-ssm";
-  }
+  for (const auto& [k, n] : kLossNames)
+    if (k == kind) return std::string(n);
   return "?";
 }
 
 std::string valid_loss_names() {
-  return "esm, ism, ism-hutchinson, ssm, dsm, nc-dsm, nc-ism, nc-ssm";
+  std::string names;
+  for (const auto& [kind, n] : kLossNames) names += (names.empty() ? "" : ", ") + std::string(n);
+  return names;
 }
 
 bool noise_conditional(LossKind kind) {

@@ -20,11 +20,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Drift at the rows of x (the derivatives the interface also returns are not needed here).
 Particles drift_at(const ForwardSde& sde, const Particles& x, double t) {
   Particles b(x.n(), x.d());
-  std::vector<double> jac(x.n() * x.d() * x.d());
-  sde.drift(x.data(), x.n(), x.d(), t, b.data(), jac.data(), nullptr);
+  sde.drift(x.data(), x.n(), x.d(), t, b.data(), nullptr, nullptr);
   return b;
 }
 

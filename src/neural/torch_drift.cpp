@@ -66,6 +66,7 @@ class ScriptSde final : public ForwardSde {
     std::memcpy(b, bt.detach().contiguous().data_ptr<double>(), n * d * sizeof(double));
     // Rows of ∇b: the gradient of Σ_p b_i(x_p) gives ∂_j b_i at every path at once, since
     // paths do not interact. Rows of ∇²b likewise from those gradients.
+    if (!jac) return;
     for (std::size_t i = 0; i < d; ++i) {
       const auto gi = gradient(bt.select(1, static_cast<std::int64_t>(i)), xt, hess != nullptr);
       scatter(gi, n, d, d * d, i * d, jac);

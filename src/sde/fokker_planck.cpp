@@ -71,10 +71,9 @@ std::vector<double> face_drift(const ForwardSde& sde, const std::vector<GridAxis
       if (d == 2) q[1 - axis] = axes[1 - axis].center(l);
     }
   const std::size_t n = lines * (m - 1);
-  thread_local std::vector<double> b, jac;
+  thread_local std::vector<double> b;
   b.resize(n * d);
-  jac.resize(n * d * d);
-  sde.drift(pts.data(), n, d, t, b.data(), jac.data(), nullptr);
+  sde.drift(pts.data(), n, d, t, b.data(), nullptr, nullptr);
   std::vector<double> out(n);
   for (std::size_t k = 0; k < n; ++k) out[k] = b[k * d + axis];
   return out;
@@ -103,8 +102,8 @@ void axis_step(const ForwardSde& sde, const std::vector<GridAxis>& axes, std::si
 std::vector<double> initial_density(const ForwardSde& sde, const std::vector<double>& x0,
                                     const std::vector<GridAxis>& axes, double t0) {
   const std::size_t d = axes.size();
-  std::vector<double> b(d), jac(d * d);
-  sde.drift(x0.data(), 1, d, 0.0, b.data(), jac.data(), nullptr);
+  std::vector<double> b(d);
+  sde.drift(x0.data(), 1, d, 0.0, b.data(), nullptr, nullptr);
   const double var = sde.sigma(0) * sde.sigma(0) * t0;
   const std::size_t ny = d == 2 ? axes[1].cells : 1;
   std::vector<double> p(axes[0].cells * ny);
