@@ -224,3 +224,24 @@ TEST_F(Cli, EstimateMalliavinWritesTheScoreAndItsReference) {
   expect_error(scoreflow("estimate malliavin --paths 2000000000 --x0 1,2,3,4,5,6 " + out("f")),
                "GiB");
 }
+
+TEST_F(Cli, EstimateHeatBallWritesEstimatesAgainstTheExactLaw) {
+  const auto r = scoreflow("estimate heatball --samples 50000 --points 9 " + out("h"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"density.npy", "score.npy", "score_se.npy", "log_density.npy",
+                        "entropy.npy", "at.npy", "estimates.csv"})
+    EXPECT_TRUE(fs::exists(dir / "h" / f)) << f;
+  const auto s = read_json(dir / "h" / "summary.json");
+  EXPECT_EQ(s["reference"], "exact");
+  // Plumbing only (heat_ball_estimator_test holds the statistical checks): 50,000 draws give
+  // about 2 % density and 0.15 score standard errors here.
+  EXPECT_LT(s["density_relative_rmse"].get<double>(), 0.1);
+  EXPECT_LT(s["score_rmse"].get<double>(), 0.6);
+  expect_error(scoreflow("estimate heatball --radius 5 " + out("a")), "use a radius <= 3.545");
+  expect_error(scoreflow("estimate heatball --t 0 " + out("b")), "--t is 0");
+  expect_error(scoreflow("estimate heatball --x0 1,2,3 " + out("c")), "give the query points");
+  expect_error(scoreflow("estimate heatball --sde ou-cubic --steps 0 " + out("d")),
+               "Euler steps is 0");
+  expect_error(scoreflow("estimate heatball --tip 0 " + out("e")), "tip");
+  EXPECT_FALSE(fs::exists(dir / "a"));  // checked before anything is written
+}

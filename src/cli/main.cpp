@@ -9,6 +9,7 @@
 
 #include "cli/bench.hpp"
 #include "cli/bench_neural.hpp"
+#include "cli/heat_ball_command.hpp"
 #include "cli/malliavin_command.hpp"
 #ifdef SCOREFLOW_HAS_TORCH
 #include "cli/malliavin_diffusion_command.hpp"
@@ -251,6 +252,13 @@ int main(int argc, char** argv) {
       "malliavin", "score of a nonlinear diffusion from Malliavin weights (MATH.md 6)");
   add_malliavin_options(*est_malliavin, mo);
 
+  HeatBallCliOptions ho;
+  auto* est_heat_ball = estimate->add_subcommand(
+      "heatball",
+      "local mean-value (heat-ball) density, score, log-density and entropy of a diffusion "
+      "(MATH.md 7)");
+  add_heat_ball_options(*est_heat_ball, ho);
+
 #ifdef SCOREFLOW_HAS_TORCH
   MalliavinDiffusionOptions mdo;
   auto* malliavin_diffusion = app.add_subcommand(
@@ -327,6 +335,8 @@ int main(int argc, char** argv) {
       return run_demo(demo_out, demo_force, demo_n, demo_steps);
     } else if (*est_malliavin) {
       return run_estimate_malliavin(mo);
+    } else if (*est_heat_ball) {
+      return run_estimate_heat_ball(ho);
     } else if (*estimate) {
       return estimate_kde(est_data, est_at, est_h, est_out, est_force);
     } else if (*experiment) {

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "cli/plot.hpp"
+#include "cli/query_points.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
@@ -24,30 +24,12 @@ namespace fs = std::filesystem;
 namespace sf {
 namespace {
 
-std::vector<double> parse_point(const std::string& text) {
-  std::vector<double> v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      std::size_t used = 0;
-      v.push_back(std::stod(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw InvalidArgument(
-          fmt::format("--x0 '{}': '{}' is not a number; write e.g. 1.5 or 1,-0.5", text, item));
-    }
-  }
-  if (v.empty()) throw InvalidArgument("--x0 is empty; write e.g. 1.5 or 1,-0.5");
-  return v;
-}
-
 // One path per row of the start file, cycled to `paths` rows; or the fixed point --x0.
 Particles start_points(const MalliavinCliOptions& o) {
   check_positive("estimate malliavin", "--paths", o.paths);
   NpyArray rows;
   if (o.start.empty()) {
-    rows.values = parse_point(o.x0);
+    rows.values = parse_point(o.x0, "--x0");
     rows.shape = {1, rows.values.size()};
   } else {
     rows = read_npy(o.start);
@@ -61,50 +43,6 @@ Particles start_points(const MalliavinCliOptions& o) {
   for (std::size_t i = 0; i < o.paths; ++i)
     std::copy_n(&rows.values[(i % rows.shape[0]) * d], d, p.row(i));
   return p;
-}
-
-// Quantile grid of the end points: `m` points over the central 96 % of each coordinate
-// (a product grid in 2-D).
-Particles default_queries(const Particles& x, std::size_t m) {
-  const std::size_t d = x.d();  // 1 or 2: checked before the paths ran
-  std::vector<std::pair<double, double>> range(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    std::vector<double> c(x.n());
-    for (std::size_t p = 0; p < x.n(); ++p) c[p] = x(p, i);
-    std::sort(c.begin(), c.end());
-    range[i] = {c[c.size() / 50], c[c.size() * 49 / 50]};
-  }
-  const auto coord = [&](std::size_t i, std::size_t k) {
-    return range[i].first +
-           (range[i].second - range[i].first) * static_cast<double>(k) / static_cast<double>(m - 1);
-  };
-  Particles q(d == 1 ? m : m * m, d);
-  for (std::size_t k = 0; k < q.n(); ++k) {
-    q(k, 0) = coord(0, d == 1 ? k : k / m);
-    if (d == 2) q(k, 1) = coord(1, k % m);
-  }
-  return q;
-}
-
-Particles read_queries(const std::string& file, std::size_t d) {
-  const NpyArray a = read_npy(file);
-  if (a.shape.size() != 2 || a.shape[1] != d)
-    throw InvalidArgument(fmt::format("--at {}: expected an M x {} array", file, d));
-  Particles q(a.shape[0], d, a.values);
-  check_all_finite(q.rows(), "--at " + file);
-  return q;
-}
-
-// The box the Fokker–Planck grid covers: the start ± 6 end-point spreads, at least ±3.
-std::vector<GridAxis> reference_grid(const Particles& x, const std::vector<double>& x0) {
-  std::vector<GridAxis> axes;
-  for (std::size_t i = 0; i < x.d(); ++i) {
-    double lo = x0[i], hi = x0[i];
-    for (std::size_t p = 0; p < x.n(); ++p) lo = std::min(lo, x(p, i)), hi = std::max(hi, x(p, i));
-    const double pad = std::max(1.0, 0.5 * (hi - lo));
-    axes.push_back({lo - pad, hi + pad, x.d() == 1 ? std::size_t{2000} : std::size_t{300}});
-  }
-  return axes;
 }
 
 }  // namespace
@@ -158,7 +96,7 @@ int run_estimate_malliavin(const MalliavinCliOptions& o) {
   const Particles& delta = paths.delta.back();
   const std::size_t d = x.d();
   const Particles at =
-      o.at.empty() ? default_queries(x, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
+      o.at.empty() ? quantile_grid(x, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
                    : read_queries(o.at, d);
   const double h = o.bandwidth > 0 ? o.bandwidth : default_conditional_bandwidth(x.rows());
   const auto est = kernel_conditional_score(x.rows(), delta.rows(), at.rows(), h,

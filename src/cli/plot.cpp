@@ -291,7 +291,8 @@ void plot_loss_curve(const fs::path& csv, const fs::path& png) {
   run_gnuplot(script);
 }
 
-void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png) {
+void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png,
+                         const ScorePlotLabels& labels) {
   const CsvTable t = CsvTable::read(csv);
   const bool ref =
       std::find(t.columns().begin(), t.columns().end(), "reference0") != t.columns().end();
@@ -305,12 +306,13 @@ void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png
         "set xlabel 'y'\nset ylabel 'score d/dy log p_T(y)'\n"
         "plot '{0}' every ::1 using 1:(${1}-2*${2}):(${1}+2*${2}) with filledcurves "
         "fc rgb '#c6dbef' title '±2 standard errors', '' every ::1 using 1:{1} with lines lw 2 "
-        "lc rgb '#2171b5' title 'Malliavin estimate'{3}\n",
+        "lc rgb '#2171b5' title '{4}'{3}\n",
         csv.string(), col("score0"), col("se0"),
         ref ? fmt::format(", '' every ::1 using 1:{} with lines lw 2 dt 2 lc rgb '#cb181d' "
-                          "title 'Fokker-Planck (finite volumes)'",
-                          col("reference0"))
-            : "");
+                          "title '{}'",
+                          col("reference0"), labels.reference)
+            : "",
+        labels.method);
   } else {
     // Arrows scaled so the longest spans about one and a half grid cells.
     double longest = 0, lo = INFINITY, hi = -INFINITY;
@@ -323,13 +325,49 @@ void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png
     gp += fmt::format(
         "set size ratio -1\nset xlabel 'y0'\nset ylabel 'y1'\n"
         "plot '{0}' every ::1 using 1:2:({1}*${2}):({1}*${3}) with vectors head filled lw 1.5 "
-        "lc rgb '#2171b5' title 'Malliavin estimate'{4}\n",
+        "lc rgb '#2171b5' title '{5}'{4}\n",
         csv.string(), scale, col("score0"), col("score1"),
         ref ? fmt::format(", '' every ::1 using 1:2:({0}*${1}):({0}*${2}) with vectors nohead "
-                          "lw 1 dt 2 lc rgb '#cb181d' title 'Fokker-Planck'",
-                          scale, col("reference0"), col("reference1"))
-            : "");
+                          "lw 1 dt 2 lc rgb '#cb181d' title '{3}'",
+                          scale, col("reference0"), col("reference1"), labels.reference)
+            : "",
+        labels.method);
   }
+  const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
+  fs::create_directories(script.parent_path());
+  write_file_atomic(script, gp);
+  run_gnuplot(script);
+}
+
+void plot_heat_ball_estimate(const fs::path& csv, const fs::path& png,
+                             const std::string& reference) {
+  const CsvTable t = CsvTable::read(csv);
+  const auto has = [&](const std::string& c) {
+    return std::find(t.columns().begin(), t.columns().end(), c) != t.columns().end();
+  };
+  const auto col = [&](const std::string& name) { return t.column(name) + 1; };
+  std::string gp = fmt::format(
+      "set terminal pngcairo size 1200,400 font ',10' noenhanced\nset output '{}'\n"
+      "set datafile separator ','\nset grid\nset key top right\nset xlabel 'x'\n"
+      "set multiplot layout 1,3 title 'heat-ball mean-value estimates (±2 standard errors)'\n",
+      png.string());
+  const auto panel = [&](const std::string& title, const std::string& value, const std::string& se,
+                         const std::string& ref) {
+    gp += fmt::format(
+        "set title '{4}'\nplot '{0}' every ::1 using 1:(${1}-2*${2}):(${1}+2*${2}) with "
+        "filledcurves fc rgb '#c6dbef' notitle, '' every ::1 using 1:{1} with lines lw 2 lc rgb "
+        "'#2171b5' title 'heat ball'{3}\n",
+        csv.string(), col(value), col(se),
+        has(ref) ? fmt::format(", '' every ::1 using 1:{} with lines lw 2 dt 2 lc rgb '#cb181d' "
+                               "title '{}'",
+                               col(ref), reference)
+                 : "",
+        title);
+  };
+  panel("density p(x, t)", "density", "density_se", "ref_density");
+  panel("score d/dx log p(x, t)", "score0", "se0", "reference0");
+  panel("log-density log p(x, t)", "log_density", "log_density_se", "ref_log_density");
+  gp += "unset multiplot\n";
   const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
   fs::create_directories(script.parent_path());
   write_file_atomic(script, gp);

@@ -45,10 +45,21 @@ void plot_image_grid(const std::filesystem::path& images, std::size_t side, std:
 void plot_paths(const std::filesystem::path& trajectory, double dt, const std::string& title,
                 const std::filesystem::path& png);
 
-// score.png from `estimate malliavin`'s score.csv: in 1-D the estimate with a ±2 standard
-// error band and the reference; in 2-D arrows of both on the query grid.
+// score.png from an `estimate` command's CSV (columns y0[, y1], score<i>, se<i>[, reference<i>]):
+// in 1-D the estimate with a ±2 standard error band and the reference; in 2-D arrows of both
+// on the query grid. The labels name the method and the reference.
+struct ScorePlotLabels {
+  std::string method = "Malliavin estimate";
+  std::string reference = "Fokker-Planck (finite volumes)";
+};
 void plot_score_estimate(const std::filesystem::path& csv, std::size_t d,
-                         const std::filesystem::path& png);
+                         const std::filesystem::path& png, const ScorePlotLabels& labels = {});
+
+// estimate.png from `estimate heatball`'s 1-D CSV: density, score and log-density panels, each
+// with its ±2 standard error band and, when present, the reference (columns ref_density,
+// reference0, ref_log_density).
+void plot_heat_ball_estimate(const std::filesystem::path& csv, const std::filesystem::path& png,
+                             const std::string& reference);
 
 // Runs a gnuplot script; warns (does not fail) when gnuplot is missing or fails.
 void run_gnuplot(const std::filesystem::path& script);

@@ -32,6 +32,7 @@ enum class Stream : std::uint64_t {
   probes = 16,       // Hutchinson probes of likelihood evaluation
   train_time = 17,   // diffusion times of noise-conditional training
   malliavin = 18,    // Brownian increments of Malliavin paths
+  heat_ball = 19,    // draws of the heat-ball mean-value estimators
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).
