@@ -225,6 +225,19 @@ TEST_F(Cli, EstimateMalliavinWritesTheScoreAndItsReference) {
                "GiB");
 }
 
+// The OU study of E5 end to end (about 2 s quick): every row finite, errors of the order of
+// the reported standard errors.
+TEST_F(Cli, ExperimentE5MeanValueQuick) {
+  const auto r = scoreflow("experiment e5-meanvalue --quick " + out("e5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const CsvTable t = CsvTable::read(dir / "e5" / "mean_value.csv");
+  ASSERT_EQ(t.rows().size(), 8u);  // n ∈ {1, 2} × R ∈ {1, 3} × two draw counts
+  for (const auto& row : t.rows()) {
+    for (double v : row) EXPECT_TRUE(std::isfinite(v));
+    EXPECT_LT(row[t.column("z_rms")], 3.0);
+  }
+}
+
 TEST_F(Cli, EstimateHeatBallWritesEstimatesAgainstTheExactLaw) {
   const auto r = scoreflow("estimate heatball --samples 50000 --points 9 " + out("h"));
   ASSERT_EQ(r.code, 0) << r.output;

@@ -270,8 +270,11 @@ int main(int argc, char** argv) {
   ExperimentOptions eo;
   std::string experiment_name;
   auto* experiment = app.add_subcommand(
-      "experiment", "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e4, e5-kappa, e6)");
-  experiment->add_option("name", experiment_name, "experiment: e1 | e2 | e3 | e4 | e5-kappa | e6")
+      "experiment",
+      "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e4, e5-kappa, e5-meanvalue, e6)");
+  experiment
+      ->add_option("name", experiment_name,
+                   "experiment: e1 | e2 | e3 | e4 | e5-kappa | e5-meanvalue | e6")
       ->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();

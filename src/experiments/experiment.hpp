@@ -19,6 +19,7 @@ std::string implemented_experiments();
 void run_e3(const ExperimentOptions& o);
 // E5, first part: the κ-measure sampler study.
 void run_e5_kappa(const ExperimentOptions& o);
+void run_e5_mean_value(const ExperimentOptions& o);
 // E1: SBTM against ULA on the analytic Gaussian (needs LibTorch).
 void run_e1(const ExperimentOptions& o);
 // E2: SBTM on mixtures, annealed and not (needs LibTorch).
@@ -27,7 +28,7 @@ void run_e2(const ExperimentOptions& o);
 void run_e6(const ExperimentOptions& o);
 void run_e4(const ExperimentOptions& o);
 
-// By name (e3, e5-kappa); names the implemented experiments when unknown.
+// By name (e3, e5-kappa, e5-meanvalue); names the implemented experiments when unknown.
 void run_experiment(const std::string& name, const ExperimentOptions& o);
 
 }  // namespace sf
