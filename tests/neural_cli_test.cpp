@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "cli_helpers.hpp"
 #include "core/io.hpp"
 #include "core/npy.hpp"
@@ -30,6 +32,23 @@ TEST_F(Cli, TrainAndGenerateBadInput) {
   expect_error(
       scoreflow("generate --torchscript " + (dir / "junk.pt").string() + " --dim 2 " + out("i")),
       "is not a TorchScript module");
+}
+
+// The residual penalties train end to end and are refused where they do not apply.
+TEST_F(Cli, TrainWithFokkerPlanckResidualPenalties) {
+  for (const char* kind : {"fp", "heatball"}) {
+    const auto r = scoreflow(
+        fmt::format("train --data 8gaussians --n 1000 --heldout-n 200 --loss nc-dsm --hidden 32,32 "
+                    "--batch 64 --steps 20 --eval-every 10 --residual {} --residual-weight 0.1 "
+                    "--residual-anchors 16 {}",
+                    kind, out(kind)));
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto s = read_json(dir / kind / "summary.json");
+    EXPECT_EQ(s["train"]["residual"], kind) << s.dump();
+  }
+  expect_error(scoreflow("train --loss dsm --residual heatball " + out("r1")), "use --loss nc-dsm");
+  expect_error(scoreflow("train --loss nc-dsm --residual global " + out("r2")),
+               "residual penalty 'global' is unknown; valid: none, fp, heatball");
 }
 
 TEST_F(Cli, TrainGenerateResumeAndExport) {

@@ -387,6 +387,20 @@ void add_train(CLI::App& app, TrainCommand& c) {
   t->add_option("--ema", c.train.ema, "EMA decay of the weights (0: off)")->capture_default_str();
   t->add_option("--sigma", c.train.sigma, "dsm noise level")->capture_default_str();
   t->add_option("--probes", c.train.probes, "rademacher or gaussian")->capture_default_str();
+  t->add_option("--residual", c.train.residual.kind,
+                "nc-dsm: add a Fokker-Planck residual penalty: none, fp (pointwise), heatball")
+      ->capture_default_str();
+  t->add_option("--residual-weight", c.train.residual.weight, "lambda of the residual penalty")
+      ->capture_default_str();
+  t->add_option("--residual-anchors", c.train.residual.anchors,
+                "batch rows that carry the residual penalty")
+      ->capture_default_str();
+  t->add_option("--residual-radius", c.train.residual.ball.radius,
+                "heat-ball radius R (time-changed units)")
+      ->capture_default_str();
+  t->add_option("--residual-draws", c.train.residual.ball.draws,
+                "kappa and source draws per anchor (antithetic pairs)")
+      ->capture_default_str();
   t->add_option("--eval-every", c.train.eval_every, "steps between held-out evaluations")
       ->capture_default_str();
   t->add_option("--patience", c.train.patience,

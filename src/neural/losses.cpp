@@ -106,9 +106,6 @@ torch::Tensor dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::T
   return half_sq(sigma * s + xi).mean();
 }
 
-namespace {
-
-// x_t = m(t)x + std(t)ξ for the net's SDE, and std(t) as a [B, 1] column.
 std::pair<torch::Tensor, torch::Tensor> perturb(ScoreNetImpl& net, const torch::Tensor& x,
                                                 const torch::Tensor& xi, const torch::Tensor& t) {
   const auto& cfg = net.config();
@@ -121,8 +118,6 @@ std::pair<torch::Tensor, torch::Tensor> perturb(ScoreNetImpl& net, const torch::
       t, [&](double ti) { return sde.std(ti); }, x.scalar_type());
   return {m * x + sd * xi, sd};
 }
-
-}  // namespace
 
 torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
                           const torch::Tensor& t) {

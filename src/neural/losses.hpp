@@ -38,6 +38,9 @@ torch::Tensor dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::T
 // ½ mean |std(t) s(x_t, t) + ξ|².
 torch::Tensor nc_dsm_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,
                           const torch::Tensor& t);
+// x_t = m(t)x + std(t)ξ for the net's SDE, and std(t) as a [B, 1] column.
+std::pair<torch::Tensor, torch::Tensor> perturb(ScoreNetImpl& net, const torch::Tensor& x,
+                                                const torch::Tensor& xi, const torch::Tensor& t);
 // ISM and sliced SM of p_t at x_t, same λ(t) = std(t)² and time draws as nc-dsm (Song &
 // Ermon 2019 train NCSN either way). `v` undefined: exact divergence (d backward passes).
 torch::Tensor nc_ism_loss(ScoreNetImpl& net, const torch::Tensor& x, const torch::Tensor& xi,

@@ -65,6 +65,11 @@ void TrainOptions::validate() const {
         fmt::format("unknown schedule '{}'; valid: constant, cosine, warmup-cosine", schedule));
   if (probes != "rademacher" && probes != "gaussian")
     throw InvalidArgument(fmt::format("unknown probes '{}'; valid: rademacher, gaussian", probes));
+  residual.validate();
+  if (residual.kind != "none" && loss != "nc-dsm")
+    throw InvalidArgument(fmt::format(
+        "the {} residual penalty trains a time-conditioned score: use --loss nc-dsm, not {}",
+        residual.kind, loss));
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -81,7 +86,12 @@ nlohmann::json TrainOptions::to_json() const {
           {"probes", probes},
           {"eval_every", eval_every},
           {"patience", patience},
-          {"seed", seed}};
+          {"seed", seed},
+          {"residual", residual.kind},
+          {"residual_weight", residual.weight},
+          {"residual_anchors", residual.anchors},
+          {"residual_radius", residual.ball.radius},
+          {"residual_draws", residual.ball.draws}};
 }
 
 Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Tensor train,
@@ -155,7 +165,7 @@ torch::Tensor Trainer::batch(std::uint64_t step) const {
   return train_.index_select(0, idx);
 }
 
-torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step) {
+torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool training) {
   const auto b = x.size(0), d = x.size(1);
   const auto probes = [&] {
     return opts_.probes == "gaussian" ? philox_normals(opts_.seed, Stream::train_noise, step, b, d)
@@ -180,7 +190,11 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step) {
       const double t0 = sde.t_min();
       const auto t = t0 + (1 - t0) * philox_uniforms(opts_.seed, Stream::train_time, step, b);
       const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, b, d);
-      if (kind_ == LossKind::nc_dsm) return nc_dsm_loss(*net_, x, xi, t);
+      if (kind_ == LossKind::nc_dsm) {
+        const auto loss = nc_dsm_loss(*net_, x, xi, t);
+        if (!training || opts_.residual.kind == "none") return loss;
+        return loss + opts_.residual(*net_, perturb(*net_, x, xi, t).first, t, step);
+      }
       // Probes from their own counter block so they never reuse ξ.
       const auto v = opts_.probes == "gaussian"
                          ? philox_normals(opts_.seed, Stream::probes, step, b, d)
@@ -216,7 +230,7 @@ bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&
     } else {
       for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
       optim_->zero_grad();
-      const auto loss = loss_on(batch(step_), step_);
+      const auto loss = loss_on(batch(step_), step_, true);
       value = loss.item<double>();
       if (std::isfinite(value)) loss.backward(), optim_->step();
     }

@@ -13,6 +13,7 @@
 
 #include "core/particles.hpp"
 #include "core/rng.hpp"
+#include "neural/fp_residual.hpp"
 #include "neural/losses.hpp"
 #include "neural/score_net.hpp"
 
@@ -33,7 +34,8 @@ struct TrainOptions {
   std::size_t eval_every = 100;
   std::size_t patience = 0;  // evaluations without held-out improvement; 0 = never stop
   std::uint64_t seed = 1;
-  bool fused = true;  // fused Eigen steps for unconditioned MLPs with dsm/ism
+  bool fused = true;         // fused Eigen steps for unconditioned MLPs with dsm/ism
+  ResidualPenalty residual;  // nc-dsm only: + λ·(Fokker–Planck residual)² on training steps
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -80,7 +82,9 @@ class Trainer {
   ScoreNetImpl& net() { return *net_; }
 
  private:
-  torch::Tensor loss_on(const torch::Tensor& x, std::uint64_t step);
+  // `training` adds the residual penalty; held-out evaluations leave it out so the held-out
+  // loss stays the plain score-matching loss, comparable across penalties.
+  torch::Tensor loss_on(const torch::Tensor& x, std::uint64_t step, bool training = false);
   torch::Tensor batch(std::uint64_t step) const;
   double fused_step(const torch::Tensor& x, std::uint64_t step, double lr);
   double lr_at(std::size_t step) const;
