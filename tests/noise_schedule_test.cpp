@@ -24,6 +24,11 @@ TEST_P(EverySchedule, ThetaIsHalfTheIntegralOfGSquared) {
   EXPECT_NEAR(s.theta(1.0), 0.5 * integral / (3.0 * m), 1e-8 * s.theta(1.0));
 }
 
+TEST_P(EverySchedule, TimeOfThetaInvertsTheta) {
+  const NoiseSchedule s = NoiseSchedule::by_name(GetParam());
+  for (double t : {0.0, 1e-4, 0.05, 0.5, 1.0}) EXPECT_NEAR(s.time_of_theta(s.theta(t)), t, 1e-12);
+}
+
 INSTANTIATE_TEST_SUITE_P(Schedules, EverySchedule, ::testing::Values("vp", "ve", "nonlinear"));
 
 TEST(NoiseSchedule, ClosedFormsAndNames) {

@@ -73,6 +73,17 @@ std::optional<Reference> make_reference(const HeatBallCliOptions& o, const Forwa
                    solve_fokker_planck(sde, x0, reference_grid(pilot, x0), fp)};
 }
 
+HeatBallEstimatorOptions estimator_options(const HeatBallCliOptions& o) {
+  HeatBallEstimatorOptions opt;
+  opt.radius = o.radius;
+  opt.samples = o.samples;
+  opt.tip = o.tip;
+  opt.score_tip = o.score_tip;
+  opt.source = o.source;
+  opt.seed = o.seed;
+  return opt;
+}
+
 }  // namespace
 
 void add_heat_ball_options(CLI::App& cmd, HeatBallCliOptions& o) {
@@ -118,21 +129,12 @@ int run_estimate_heat_ball(const HeatBallCliOptions& o) {
         d));
   const TimeChange clock(*sde, o.time);
   const auto sampler = make_forward_sampler(*sde, start, o.time, o.steps);
+  const HeatBallEstimatorOptions opt = estimator_options(o);
+  check_heat_ball_options(opt, clock, o.time);
   const Particles pilot = pilot_draws(*sampler, d, o.time, o.seed);
   const Particles at =
       o.at.empty() ? quantile_grid(pilot, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
                    : read_queries(o.at, d);
-  HeatBallEstimatorOptions opt;
-  opt.radius = o.radius;
-  opt.samples = o.samples;
-  opt.tip = o.tip;
-  opt.score_tip = o.score_tip;
-  opt.source = o.source;
-  opt.seed = o.seed;
-  HeatBallEstimatorOptions probe = opt;  // one draw: checks the options before any output
-  probe.samples = 1;
-  heat_ball_estimate(*sde, *sampler, clock, std::vector<double>(at.row(0), at.row(0) + d), o.time,
-                     probe);
   prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
   const auto reference = make_reference(o, *sde, start, pilot);
 
@@ -187,7 +189,9 @@ int run_estimate_heat_ball(const HeatBallCliOptions& o) {
   progress.finish();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double m = static_cast<double>(at.n());
+  const double m = static_cast<double>(at.n()), md = m * static_cast<double>(d);
+  const double rmse_p = std::sqrt(err_p / m), rmse_l = std::sqrt(err_l / m);
+  const double rmse_s = std::sqrt(err_s / md), score_se_rms = std::sqrt(se_s / md);
   nlohmann::json summary = {
       {"command", "estimate heatball"},
       {"sde", sde->name()},
@@ -204,12 +208,12 @@ int run_estimate_heat_ball(const HeatBallCliOptions& o) {
       {"points", at.n()},
       {"seconds", seconds},
       {"draws_per_second", m * static_cast<double>(o.samples) / seconds},
-      {"score_rms_standard_error", std::sqrt(se_s / (m * static_cast<double>(d)))}};
+      {"score_rms_standard_error", score_se_rms}};
   if (reference) {
     summary["reference"] = reference->name;
-    summary["density_relative_rmse"] = std::sqrt(err_p / m);
-    summary["log_density_rmse"] = std::sqrt(err_l / m);
-    summary["score_rmse"] = std::sqrt(err_s / (m * static_cast<double>(d)));
+    summary["density_relative_rmse"] = rmse_p;
+    summary["log_density_rmse"] = rmse_l;
+    summary["score_rmse"] = rmse_s;
   }
   write_npy(o.out / "at.npy", {at.n(), d}, at.data());
   write_npy(o.out / "density.npy", {at.n()}, density.data());
@@ -224,15 +228,13 @@ int run_estimate_heat_ball(const HeatBallCliOptions& o) {
   if (d <= 2)
     plot_score_estimate(o.out / "estimates.csv", d, o.out / "score.png",
                         {"heat-ball estimate", ref_name});
-  std::printf(
-      "%zu points x %zu draws in %.2f s; score rms standard error %.4f%s\n", at.n(), o.samples,
-      seconds, summary["score_rms_standard_error"].get<double>(),
-      reference ? fmt::format("; vs {}: density rel. RMSE {:.4f}, score RMSE {:.4f}, "
-                              "log-density RMSE {:.4f}",
-                              reference->name, std::sqrt(err_p / m),
-                              std::sqrt(err_s / (m * static_cast<double>(d))), std::sqrt(err_l / m))
-                      .c_str()
-                : "");
+  std::printf("%zu points x %zu draws in %.2f s; score rms standard error %.4f%s\n", at.n(),
+              o.samples, seconds, score_se_rms,
+              reference ? fmt::format("; vs {}: density rel. RMSE {:.4f}, score RMSE {:.4f}, "
+                                      "log-density RMSE {:.4f}",
+                                      reference->name, rmse_p, rmse_s, rmse_l)
+                              .c_str()
+                        : "");
   std::printf(
       "wrote %s/{estimates.csv, density.npy, score.npy, score_se.npy, log_density.npy, "
       "entropy.npy, at.npy, summary.json%s}\n",

@@ -188,7 +188,9 @@ std::string metrics_script(const fs::path& dir, const fs::path& png) {
 
 }  // namespace
 
-void run_gnuplot(const fs::path& script) {
+void run_gnuplot(const fs::path& script, const std::string& text) {
+  fs::create_directories(script.parent_path());
+  write_file_atomic(script, text);
   if (!gnuplot_available()) {
     std::fprintf(stderr, "warning: gnuplot not found; skipped %s (install gnuplot-nox)\n",
                  script.c_str());
@@ -217,13 +219,11 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
   std::string gp = target->dim() == 1
                        ? histogram_1d_script(plots, dir / "samples.npy", *target, title)
                        : particles_2d_script(plots, snaps, *target, title);
-  write_file_atomic(plots / "particles.gp", gp);
-  run_gnuplot(plots / "particles.gp");
+  run_gnuplot(plots / "particles.gp", gp);
   written.push_back(plots / "particles.png");
   const std::string mg = metrics_script(dir, plots / "metrics.png");
   if (!mg.empty()) {
-    write_file_atomic(plots / "metrics.gp", mg);
-    run_gnuplot(plots / "metrics.gp");
+    run_gnuplot(plots / "metrics.gp", mg);
     written.push_back(plots / "metrics.png");
   }
   // Copies at the top level, where a person looks first.
@@ -258,8 +258,7 @@ void plot_particle_panels(const Target& target, const std::vector<ParticlePanel>
   }
   gp += "unset multiplot\n";
   const fs::path script = plots / (png.stem().string() + ".gp");
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_comparison(const std::vector<fs::path>& runs, const std::vector<std::string>& titles,
@@ -286,16 +285,13 @@ void plot_loss_curve(const fs::path& csv, const fs::path& png) {
       "(EMA)'\n",
       png.string(), positive ? "set logscale y" : "", csv.string(), train + 1, held + 1);
   const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
-  fs::create_directories(script.parent_path());
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png,
                          const ScorePlotLabels& labels) {
   const CsvTable t = CsvTable::read(csv);
-  const bool ref =
-      std::find(t.columns().begin(), t.columns().end(), "reference0") != t.columns().end();
+  const bool ref = t.has("reference0");
   const auto col = [&](const std::string& name) { return t.column(name) + 1; };
   std::string gp = fmt::format(
       "set terminal pngcairo size 720,{} font ',10' noenhanced\nset output '{}'\n"
@@ -334,17 +330,12 @@ void plot_score_estimate(const fs::path& csv, std::size_t d, const fs::path& png
         labels.method);
   }
   const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
-  fs::create_directories(script.parent_path());
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_heat_ball_estimate(const fs::path& csv, const fs::path& png,
                              const std::string& reference) {
   const CsvTable t = CsvTable::read(csv);
-  const auto has = [&](const std::string& c) {
-    return std::find(t.columns().begin(), t.columns().end(), c) != t.columns().end();
-  };
   const auto col = [&](const std::string& name) { return t.column(name) + 1; };
   std::string gp = fmt::format(
       "set terminal pngcairo size 1200,400 font ',10' noenhanced\nset output '{}'\n"
@@ -358,10 +349,10 @@ void plot_heat_ball_estimate(const fs::path& csv, const fs::path& png,
         "filledcurves fc rgb '#c6dbef' notitle, '' every ::1 using 1:{1} with lines lw 2 lc rgb "
         "'#2171b5' title 'heat ball'{3}\n",
         csv.string(), col(value), col(se),
-        has(ref) ? fmt::format(", '' every ::1 using 1:{} with lines lw 2 dt 2 lc rgb '#cb181d' "
-                               "title '{}'",
-                               col(ref), reference)
-                 : "",
+        t.has(ref) ? fmt::format(", '' every ::1 using 1:{} with lines lw 2 dt 2 lc rgb '#cb181d' "
+                                 "title '{}'",
+                                 col(ref), reference)
+                   : "",
         title);
   };
   panel("density p(x, t)", "density", "density_se", "ref_density");
@@ -369,9 +360,7 @@ void plot_heat_ball_estimate(const fs::path& csv, const fs::path& png,
   panel("log-density log p(x, t)", "log_density", "log_density_se", "ref_log_density");
   gp += "unset multiplot\n";
   const fs::path script = png.parent_path() / "plots" / (png.stem().string() + ".gp");
-  fs::create_directories(script.parent_path());
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_points_over_data(const fs::path& generated, const fs::path& data,
@@ -395,8 +384,7 @@ void plot_points_over_data(const fs::path& generated, const fs::path& data,
       png.string(), title, lo - pad, hi + pad, lo - pad, hi + pad,
       (plots / "generated.dat").string(), (plots / "data.dat").string());
   const fs::path script = plots / (png.stem().string() + ".gp");
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_image_grid(const fs::path& images, std::size_t side, std::size_t rows,
@@ -433,8 +421,7 @@ void plot_image_grid(const fs::path& images, std::size_t side, std::size_t rows,
       std::max<std::size_t>(360, 10 * width), std::max<std::size_t>(380, 10 * height + 40),
       png.string(), title, width - 0.5, height - 0.5, (plots / "grid.dat").string());
   const fs::path script = plots / (png.stem().string() + ".gp");
-  write_file_atomic(script, gp);
-  run_gnuplot(script);
+  run_gnuplot(script, gp);
 }
 
 void plot_paths(const fs::path& trajectory, double dt, const std::string& title,
@@ -463,8 +450,7 @@ void plot_paths(const fs::path& trajectory, double dt, const std::string& title,
       d == 1 ? "set xlabel 't'\nset ylabel 'x'"
              : "set size ratio -1\nset xlabel 'x1'\nset ylabel 'x2'",
       (plots / "paths.dat").string());
-  write_file_atomic(plots / "paths.gp", gp);
-  run_gnuplot(plots / "paths.gp");
+  run_gnuplot(plots / "paths.gp", gp);
 }
 
 }  // namespace sf

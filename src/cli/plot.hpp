@@ -61,7 +61,9 @@ void plot_score_estimate(const std::filesystem::path& csv, std::size_t d,
 void plot_heat_ball_estimate(const std::filesystem::path& csv, const std::filesystem::path& png,
                              const std::string& reference);
 
-// Runs a gnuplot script; warns (does not fail) when gnuplot is missing or fails.
-void run_gnuplot(const std::filesystem::path& script);
+// Writes the gnuplot script `text` to `script` (creating its directory; kept next to the plot
+// so it can be edited and rerun) and runs it; warns (does not fail) when gnuplot is missing
+// or fails.
+void run_gnuplot(const std::filesystem::path& script, const std::string& text);
 
 }  // namespace sf

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -119,6 +120,10 @@ std::size_t CsvTable::column(const std::string& name) const {
     if (columns_[c] == name) return c;
   throw InvalidArgument(
       fmt::format("no column '{}' (columns: {})", name, fmt::join(columns_, ", ")));
+}
+
+bool CsvTable::has(const std::string& name) const {
+  return std::find(columns_.begin(), columns_.end(), name) != columns_.end();
 }
 
 void prepare_run_dir(const fs::path& dir, RunDirMode mode) {

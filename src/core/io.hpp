@@ -28,6 +28,7 @@ class CsvTable {
   static CsvTable read(const std::filesystem::path& path);
   // Index of a column, or throws naming the valid columns.
   std::size_t column(const std::string& name) const;
+  bool has(const std::string& name) const;
 
  private:
   std::vector<std::string> columns_;

@@ -97,8 +97,7 @@ void plot_curves(const fs::path& out, const std::vector<std::string>& files,
       kT0);
   for (std::size_t k = 0; k < files.size(); ++k)
     gp += fmt::format(", '{}' using 1:2 with lines lw 1.5 title '{}'", files[k], titles[k]);
-  write_file_atomic(out / "plots" / "kl.gp", gp + "\n");
-  run_gnuplot(out / "plots" / "kl.gp");
+  run_gnuplot(out / "plots" / "kl.gp", gp + "\n");
 }
 
 void plot_fisher(const fs::path& out, const fs::path& csv) {
@@ -111,8 +110,7 @@ void plot_fisher(const fs::path& out, const fs::path& csv) {
       "log pi|^2', "
       "'' using 1:4 with lines lw 2 title '-dKL/dt (finite differences of the Gaussian-fit KL)'\n",
       (out / "fisher.png").string(), csv.string());
-  write_file_atomic(out / "plots" / "fisher.gp", gp);
-  run_gnuplot(out / "plots" / "fisher.gp");
+  run_gnuplot(out / "plots" / "fisher.gp", gp);
 }
 
 }  // namespace

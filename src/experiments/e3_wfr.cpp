@@ -230,8 +230,7 @@ void plot_e3(const ExperimentOptions& o, std::size_t iters) {
         "'{0}' using 1:{4} with lines lw 2 lc rgb '{3}' title '{5}'{6}",
         (o.out / "gmm4_mmd_curves.csv").string(), 3 * m + 3, 3 * m + 4, colours[m], 3 * m + 2,
         kMethods[m], m + 1 < kMethods.size() ? ", " : "\n");
-  write_file_atomic(o.out / "gmm4_mmd.gp", gp);
-  run_gnuplot(o.out / "gmm4_mmd.gp");
+  run_gnuplot(o.out / "gmm4_mmd.gp", gp);
 
   const auto target = make_target("gmm4");
   std::vector<ParticlePanel> panels;

@@ -110,8 +110,7 @@ void plot_histograms(const std::vector<DimResult>& rs, const fs::path& out) {
         "title 'samples', "
         "0.5*exp(-x/2) with lines lw 2 lc rgb '#d62728' title 'chi2(2)'\n",
         rs[k].n, rs[k].ks_p, (out / "kappa_hist.dat").string(), k + 2);
-  write_file_atomic(out / "kappa_chi2.gp", gp + "unset multiplot\n");
-  run_gnuplot(out / "kappa_chi2.gp");
+  run_gnuplot(out / "kappa_chi2.gp", gp + "unset multiplot\n");
 }
 
 }  // namespace

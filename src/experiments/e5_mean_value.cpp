@@ -100,8 +100,7 @@ void plot(const std::vector<Row>& rows, const std::vector<double>& radii, const 
                         c == 2 ? first->density_rel : first->score, first->samples);
     }
   gp += "unset multiplot\n";
-  write_file_atomic(out / "plots" / "mean_value.gp", gp);
-  run_gnuplot(out / "plots" / "mean_value.gp");
+  run_gnuplot(out / "plots" / "mean_value.gp", gp);
 }
 
 }  // namespace

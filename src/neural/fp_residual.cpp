@@ -34,16 +34,6 @@ torch::Tensor source_term(const BatchScoreFn& score, const LinearSde& sde, const
   return grad_of(phi.sum(), x);
 }
 
-// The s with θ(s) = target, by bisection on [0, hi] (θ is increasing).
-double theta_inverse(const NoiseSchedule& sch, double target, double hi) {
-  double lo = 0;
-  for (int it = 0; it < 60; ++it) {
-    const double mid = 0.5 * (lo + hi);
-    (sch.theta(mid) < target ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
-
 // Each draw followed by its mirror image z → −z (same ρ; κ and σ are symmetric in z). The
 // pairs cancel the first-order term s(x ± √τ z) − s(x), whose variance would otherwise grow
 // like 1/R² once divided by E_κ[τ] ∝ R².
@@ -88,7 +78,7 @@ BallPoints ball_points(const KappaDraws& k, const LinearSde& sde, const torch::T
       for (std::int64_t i = 0; i < d; ++i)
         y.data_ptr<double>()[row * static_cast<std::size_t>(d) + static_cast<std::size_t>(i)] =
             xp[a * d + i] + std::sqrt(tau) * k.z(row, static_cast<std::size_t>(i));
-      s.data_ptr<double>()[row] = std::max(theta_inverse(sch, theta_t - tau, ta), sde.t_min());
+      s.data_ptr<double>()[row] = std::max(sch.time_of_theta(theta_t - tau), sde.t_min());
     }
   }
   return {y.to(x.scalar_type()), s.to(t.scalar_type()), mass.to(x.scalar_type())};
@@ -102,6 +92,10 @@ torch::Tensor pointwise_fp_residual(const BatchScoreFn& score, const LinearSde& 
   const auto tg = t.detach().requires_grad_(true);
   const auto s = score(xg, tg);
   const std::int64_t d = x.size(1);
+  // s_θ = s_t / (g²/2)
+  const auto to_theta = time_column(
+                            t, [&](double u) { return 2 / sde.g2(u); }, x.scalar_type())
+                            .squeeze(1);
   std::vector<torch::Tensor> cols;
   for (std::int64_t i = 0; i < d; ++i) {
     const auto si = s.select(1, i).sum();
@@ -110,10 +104,7 @@ torch::Tensor pointwise_fp_residual(const BatchScoreFn& score, const LinearSde& 
     for (std::int64_t j = 0; j < d; ++j)
       lap = lap + grad_of(ds_dx.select(1, j).sum(), xg).select(1, j);
     const auto ds_dt = grad_of(si, tg);
-    // s_θ = s_t / (g²/2)
-    const auto to_theta = time_column(
-        t, [&](double u) { return 2 / sde.g2(u); }, x.scalar_type());
-    cols.push_back(ds_dt * to_theta.squeeze(1) - lap);
+    cols.push_back(ds_dt * to_theta - lap);
   }
   return torch::stack(cols, 1) - source_term(score, sde, xg, tg);
 }
@@ -121,9 +112,9 @@ torch::Tensor pointwise_fp_residual(const BatchScoreFn& score, const LinearSde& 
 torch::Tensor heat_ball_fp_residual(const BatchScoreFn& score, const LinearSde& sde,
                                     const torch::Tensor& x, const torch::Tensor& t,
                                     const HeatBallResidualOptions& opt) {
-  check_positive_finite("heat-ball residual", "radius", opt.radius);
-  check_positive("heat-ball residual", "draws",
-                 static_cast<std::size_t>(std::max<std::int64_t>(opt.draws, 0)));
+  opt.validate();
+  if (sde.kind() == LinearSde::Kind::subvp)  // its schedule's θ is ½∫β, not ½∫g²
+    throw InvalidArgument("heat-ball residual: the time change is implemented for ve and vp");
   const std::int64_t b = x.size(0), d = x.size(1), k = 2 * ((opt.draws + 1) / 2);
   const auto n = static_cast<std::size_t>(d);
   const auto half = static_cast<std::size_t>(b * k / 2);
@@ -138,6 +129,12 @@ torch::Tensor heat_ball_fp_residual(const BatchScoreFn& score, const LinearSde& 
   return (score(x, t) - mean_s - kp.mass * mean_g) / kp.mass;
 }
 
+void HeatBallResidualOptions::validate() const {
+  check_positive_finite("heat-ball residual", "radius", radius);
+  check_positive("heat-ball residual", "draws",
+                 static_cast<std::size_t>(std::max<std::int64_t>(draws, 0)));
+}
+
 void ResidualPenalty::validate() const {
   if (kind != "none" && kind != "fp" && kind != "heatball")
     throw InvalidArgument(
@@ -146,9 +143,7 @@ void ResidualPenalty::validate() const {
   check_positive("residual penalty", "anchors",
                  static_cast<std::size_t>(std::max<std::int64_t>(anchors, 0)));
   if (kind == "heatball") {
-    check_positive_finite("residual penalty", "radius", ball.radius);
-    check_positive("residual penalty", "draws",
-                   static_cast<std::size_t>(std::max<std::int64_t>(ball.draws, 0)));
+    ball.validate();
   }
 }
 
@@ -156,8 +151,8 @@ torch::Tensor ResidualPenalty::operator()(ScoreNetImpl& net, const torch::Tensor
                                           const torch::Tensor& t, std::uint64_t step) const {
   const auto sde = net.config().linear_sde();
   const auto x = xt.detach().slice(0, 0, anchors), tt = t.slice(0, 0, anchors);
-  const BatchScoreFn score = [&](const torch::Tensor& x, const torch::Tensor& u) {
-    return net.score(x, u);
+  const BatchScoreFn score = [&](const torch::Tensor& y, const torch::Tensor& u) {
+    return net.score(y, u);
   };
   torch::Tensor r;
   if (kind == "fp") {

@@ -34,6 +34,7 @@ struct HeatBallResidualOptions {
   std::int64_t draws = 8;  // κ and source draws per anchor, in antithetic pairs (rounded up)
   std::uint64_t seed = 1;
   std::uint64_t step = 0;  // draws are keyed by (seed, step, anchor, k)
+  void validate() const;
 };
 torch::Tensor heat_ball_fp_residual(const BatchScoreFn& score, const LinearSde& sde,
                                     const torch::Tensor& x, const torch::Tensor& t,

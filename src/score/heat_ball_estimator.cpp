@@ -32,14 +32,14 @@ double gamma_draw(double shape, Draws& draws) {
 // starved) and a uniform on the score's region [0, ρ_score] (its kernel is the noisier one).
 struct RhoProposal {
   double shape, rate, cut, score_cut;
+  double log_norm = shape * std::log(rate) - std::lgamma(shape);  // of the Gamma density
   double draw(Draws& draws) const {
     const double u = 3 * draws.uniform();
     if (u < 1) return gamma_draw(shape, draws) / rate;
     return draws.uniform() * (u < 2 ? cut : score_cut);
   }
   double density(double rho) const {
-    const double log_gamma =
-        shape * std::log(rate) + (shape - 1) * std::log(rho) - rate * rho - std::lgamma(shape);
+    const double log_gamma = log_norm + (shape - 1) * std::log(rho) - rate * rho;
     return (std::exp(log_gamma) + 1 / cut + (rho <= score_cut ? 1 / score_cut : 0.0)) / 3;
   }
 };
@@ -108,9 +108,8 @@ double heat_ball_max_radius(const TimeChange& clock, double t) {
   return std::sqrt(kFourPi * clock.theta(t));
 }
 
-HeatBallEstimate heat_ball_estimate(const ForwardSde& sde, const ForwardSampler& sampler,
-                                    const TimeChange& clock, std::span<const double> x, double t,
-                                    const HeatBallEstimatorOptions& opt, std::uint64_t query) {
+void check_heat_ball_options(const HeatBallEstimatorOptions& opt, const TimeChange& clock,
+                             double t) {
   const char* fn = "heat-ball estimate";
   check_positive(fn, "samples", opt.samples);
   check_positive_finite(fn, "radius", opt.radius);
@@ -125,6 +124,12 @@ HeatBallEstimate heat_ball_estimate(const ForwardSde& sde, const ForwardSampler&
         fmt::format("{}: radius {} reaches before time 0 at t = {}; use a radius <= {:.4g} (sqrt(4 "
                     "pi theta(t)))",
                     fn, opt.radius, t, r_max));
+}
+
+HeatBallEstimate heat_ball_estimate(const ForwardSde& sde, const ForwardSampler& sampler,
+                                    const TimeChange& clock, std::span<const double> x, double t,
+                                    const HeatBallEstimatorOptions& opt, std::uint64_t query) {
+  check_heat_ball_options(opt, clock, t);
   const std::size_t n = x.size();
   const double nd = static_cast<double>(n);
   const RhoProposal rho{nd / 2 + 3, nd / 2, std::log(1 / opt.tip), std::log(1 / opt.score_tip)};

@@ -55,6 +55,11 @@ HeatBallEstimate heat_ball_estimate(const ForwardSde& sde, const ForwardSampler&
                                     const TimeChange& clock, std::span<const double> x, double t,
                                     const HeatBallEstimatorOptions& opt, std::uint64_t query = 0);
 
+// Throws InvalidArgument naming the bad option (radius too large for t, t outside the clock,
+// tips out of order); heat_ball_estimate calls it, commands call it before writing anything.
+void check_heat_ball_options(const HeatBallEstimatorOptions& opt, const TimeChange& clock,
+                             double t);
+
 // The largest radius whose ball fits after time 0: √(4π θ(t)).
 double heat_ball_max_radius(const TimeChange& clock, double t);
 

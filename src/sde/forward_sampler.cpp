@@ -203,7 +203,7 @@ double GaussianLaw::log_density(const double* y) const {
   const Eigen::LLT<Mat> llt(cov_m);
   const Vec r = Eigen::Map<const Vec>(y, d) - Eigen::Map<const Vec>(mean.data(), d);
   const Vec w = llt.matrixL().solve(r);
-  const double logdet = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+  const double logdet = 2 * llt.matrixLLT().diagonal().array().log().sum();
   return -0.5 * w.squaredNorm() - 0.5 * logdet -
          0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi);
 }

@@ -30,6 +30,13 @@ double NoiseSchedule::theta(double t) const {
   return 0.5 * (lo * t + 0.5 * (hi - lo) * t * t / horizon);
 }
 
+double NoiseSchedule::time_of_theta(double th) const {
+  if (kind == Kind::ve) return horizon * std::log1p(2 * th / (lo * lo)) / (2 * std::log(hi / lo));
+  // a t² + b t = θ with a = (β_max − β_min)/4T, b = β_min/2; the root without cancellation.
+  const double a = 0.25 * (hi - lo) / horizon, b = 0.5 * lo;
+  return 2 * th / (b + std::sqrt(b * b + 4 * a * th));
+}
+
 double NoiseSchedule::alpha(double t) const {
   return std::exp(-theta(t));
 }

@@ -25,9 +25,10 @@ struct NoiseSchedule {
   // "vp", "ve", or "nonlinear" (β from 1 to 25, the SDE of MATH.md §6).
   static NoiseSchedule by_name(const std::string& name);
 
-  double g2(double t) const;     // g(t)²
-  double theta(double t) const;  // ½∫_0^t g²
-  double alpha(double t) const;  // VP: e^{−θ(t)}, the mean factor of X_t given X_0
+  double g2(double t) const;                 // g(t)²
+  double theta(double t) const;              // ½∫_0^t g²
+  double time_of_theta(double theta) const;  // the t with θ(t) = theta (closed form)
+  double alpha(double t) const;              // VP: e^{−θ(t)}, the mean factor of X_t given X_0
 };
 
 }  // namespace sf
