@@ -401,6 +401,10 @@ void add_train(CLI::App& app, TrainCommand& c) {
   t->add_option("--residual-draws", c.train.residual.ball.draws,
                 "kappa and source draws per anchor (antithetic pairs)")
       ->capture_default_str();
+  t->add_option("--residual-laplacian", c.train.residual.pointwise.laplacian,
+                "fp: the Laplacian exactly (d^2 passes), by hutchinson (one probe), or auto "
+                "(exact for d <= 10)")
+      ->capture_default_str();
   t->add_option("--eval-every", c.train.eval_every, "steps between held-out evaluations")
       ->capture_default_str();
   t->add_option("--patience", c.train.patience,

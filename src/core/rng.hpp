@@ -33,6 +33,7 @@ enum class Stream : std::uint64_t {
   train_time = 17,   // diffusion times of noise-conditional training
   malliavin = 18,    // Brownian increments of Malliavin paths
   heat_ball = 19,    // draws of the heat-ball mean-value estimators
+  fp_probes = 20,    // Hutchinson probes of the pointwise Fokker–Planck residual
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).

@@ -7,6 +7,7 @@
 
 #include "core/check.hpp"
 #include "core/error.hpp"
+#include "neural/trainer.hpp"
 #include "score/heat_ball_source.hpp"
 
 namespace sf {
@@ -17,6 +18,18 @@ torch::Tensor grad_of(const torch::Tensor& y, const torch::Tensor& x) {
   const auto g = torch::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true,
                                        /*allow_unused=*/true)[0];
   return g.defined() ? g : torch::zeros_like(x);
+}
+
+// J·v for y = f(x), J = ∂y/∂x, by two reverse passes (the second differentiates Jᵀu in u),
+// kept differentiable; v has x's shape.
+torch::Tensor jvp(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& v) {
+  const auto u = torch::zeros_like(y).requires_grad_(true);
+  const auto jt_u = torch::autograd::grad({y}, {x}, {u}, /*retain_graph=*/true,
+                                          /*create_graph=*/true, /*allow_unused=*/true)[0];
+  if (!jt_u.defined()) return torch::zeros_like(y);
+  const auto jv = torch::autograd::grad({jt_u}, {u}, {v}, /*retain_graph=*/true,
+                                        /*create_graph=*/true, /*allow_unused=*/true)[0];
+  return jv.defined() ? jv : torch::zeros_like(y);
 }
 
 // c(t) = −2a(t)/g²(t) per row, as a [B, 1] column.
@@ -87,26 +100,35 @@ BallPoints ball_points(const KappaDraws& k, const LinearSde& sde, const torch::T
 }  // namespace
 
 torch::Tensor pointwise_fp_residual(const BatchScoreFn& score, const LinearSde& sde,
-                                    const torch::Tensor& x, const torch::Tensor& t) {
+                                    const torch::Tensor& x, const torch::Tensor& t,
+                                    const PointwiseResidualOptions& opt) {
+  opt.validate();
   const auto xg = x.detach().requires_grad_(true);
   const auto tg = t.detach().requires_grad_(true);
   const auto s = score(xg, tg);
   const std::int64_t d = x.size(1);
   // s_θ = s_t / (g²/2)
   const auto to_theta = time_column(
-                            t, [&](double u) { return 2 / sde.g2(u); }, x.scalar_type())
-                            .squeeze(1);
-  std::vector<torch::Tensor> cols;
-  for (std::int64_t i = 0; i < d; ++i) {
-    const auto si = s.select(1, i).sum();
-    const auto ds_dx = grad_of(si, xg);
-    auto lap = torch::zeros_like(s.select(1, i));
-    for (std::int64_t j = 0; j < d; ++j)
-      lap = lap + grad_of(ds_dx.select(1, j).sum(), xg).select(1, j);
-    const auto ds_dt = grad_of(si, tg);
-    cols.push_back(ds_dt * to_theta - lap);
+      t, [&](double u) { return 2 / sde.g2(u); }, x.scalar_type());
+  const auto s_theta = jvp(s, tg, torch::ones_like(tg)) * to_theta;
+  const bool exact = opt.laplacian == "exact" || (opt.laplacian == "auto" && d <= 10);
+  torch::Tensor lap;
+  if (exact) {
+    std::vector<torch::Tensor> cols;
+    for (std::int64_t i = 0; i < d; ++i) {
+      const auto ds_dx = grad_of(s.select(1, i).sum(), xg);
+      auto li = torch::zeros_like(s.select(1, i));
+      for (std::int64_t j = 0; j < d; ++j)
+        li = li + grad_of(ds_dx.select(1, j).sum(), xg).select(1, j);
+      cols.push_back(li);
+    }
+    lap = torch::stack(cols, 1);
+  } else {
+    const auto v = philox_signs(opt.seed, Stream::fp_probes, opt.step, x.size(0), d)
+                       .to(x.scalar_type());
+    lap = jvp(jvp(s, xg, v), xg, v);  // vᵀ(∇²sᵢ)v for every i
   }
-  return torch::stack(cols, 1) - source_term(score, sde, xg, tg);
+  return s_theta - lap - source_term(score, sde, xg, tg);
 }
 
 torch::Tensor heat_ball_fp_residual(const BatchScoreFn& score, const LinearSde& sde,
@@ -135,6 +157,12 @@ void HeatBallResidualOptions::validate() const {
                  static_cast<std::size_t>(std::max<std::int64_t>(draws, 0)));
 }
 
+void PointwiseResidualOptions::validate() const {
+  if (laplacian != "auto" && laplacian != "exact" && laplacian != "hutchinson")
+    throw InvalidArgument(fmt::format("Laplacian '{}' is unknown; valid: {}", laplacian,
+                                      valid_laplacians()));
+}
+
 void ResidualPenalty::validate() const {
   if (kind != "none" && kind != "fp" && kind != "heatball")
     throw InvalidArgument(
@@ -142,13 +170,13 @@ void ResidualPenalty::validate() const {
   check_in_range("residual penalty", "weight", weight, 0, 1e12);
   check_positive("residual penalty", "anchors",
                  static_cast<std::size_t>(std::max<std::int64_t>(anchors, 0)));
-  if (kind == "heatball") {
-    ball.validate();
-  }
+  if (kind == "heatball") ball.validate();
+  if (kind == "fp") pointwise.validate();
 }
 
 torch::Tensor ResidualPenalty::operator()(ScoreNetImpl& net, const torch::Tensor& xt,
-                                          const torch::Tensor& t, std::uint64_t step) const {
+                                          const torch::Tensor& t, std::uint64_t seed,
+                                          std::uint64_t step) const {
   const auto sde = net.config().linear_sde();
   const auto x = xt.detach().slice(0, 0, anchors), tt = t.slice(0, 0, anchors);
   const BatchScoreFn score = [&](const torch::Tensor& y, const torch::Tensor& u) {
@@ -156,9 +184,13 @@ torch::Tensor ResidualPenalty::operator()(ScoreNetImpl& net, const torch::Tensor
   };
   torch::Tensor r;
   if (kind == "fp") {
-    r = pointwise_fp_residual(score, sde, x, tt);
+    PointwiseResidualOptions o = pointwise;
+    o.seed = seed;
+    o.step = step;
+    r = pointwise_fp_residual(score, sde, x, tt, o);
   } else {
     HeatBallResidualOptions o = ball;
+    o.seed = seed;
     o.step = step;
     r = heat_ball_fp_residual(score, sde, x, tt, o);
   }

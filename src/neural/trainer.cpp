@@ -91,7 +91,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"residual_weight", residual.weight},
           {"residual_anchors", residual.anchors},
           {"residual_radius", residual.ball.radius},
-          {"residual_draws", residual.ball.draws}};
+          {"residual_draws", residual.ball.draws},
+          {"residual_laplacian", residual.pointwise.laplacian}};
 }
 
 Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Tensor train,
@@ -193,7 +194,7 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool 
       if (kind_ == LossKind::nc_dsm) {
         const auto loss = nc_dsm_loss(*net_, x, xi, t);
         if (!training || opts_.residual.kind == "none") return loss;
-        return loss + opts_.residual(*net_, perturb(*net_, x, xi, t).first, t, step);
+        return loss + opts_.residual(*net_, perturb(*net_, x, xi, t).first, t, opts_.seed, step);
       }
       // Probes from their own counter block so they never reuse ξ.
       const auto v = opts_.probes == "gaussian"
