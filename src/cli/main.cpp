@@ -269,12 +269,12 @@ int main(int argc, char** argv) {
 
   ExperimentOptions eo;
   std::string experiment_name;
-  auto* experiment = app.add_subcommand(
-      "experiment",
-      "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, e4, e5-kappa, e5-meanvalue, e6)");
+  auto* experiment = app.add_subcommand("experiment",
+                                        "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, "
+                                        "e4, e5-kappa, e5-meanvalue, e5-train, e6)");
   experiment
       ->add_option("name", experiment_name,
-                   "experiment: e1 | e2 | e3 | e4 | e5-kappa | e5-meanvalue | e6")
+                   "experiment: e1 | e2 | e3 | e4 | e5-kappa | e5-meanvalue | e5-train | e6")
       ->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();
@@ -348,6 +348,7 @@ int main(int argc, char** argv) {
       if (experiment_name == "e1") return run_e1(eo), 0;
       if (experiment_name == "e2") return run_e2(eo), 0;
       if (experiment_name == "e4") return run_e4(eo), 0;
+      if (experiment_name == "e5-train") return run_e5_train(eo), 0;
 #endif
       run_experiment(experiment_name, eo);
     } else if (*bench) {

@@ -16,6 +16,7 @@
 #include "core/torch_view.hpp"
 #include "diagnostics/divergences.hpp"
 #include "experiments/experiment.hpp"
+#include "experiments/score_training.hpp"
 #include "neural/generate.hpp"
 #include "neural/trainer.hpp"
 #include "targets/datasets.hpp"
@@ -29,52 +30,6 @@ namespace {
 struct Budget {
   std::size_t n_train, n_eval, steps, gen_steps, image_steps, image_eval;
 };
-
-struct Trained {
-  std::shared_ptr<ScoreNetImpl> net;
-  double seconds;
-  double heldout_loss;
-};
-
-Trained train(const TrainingData& data, const std::string& loss, const std::string& sde,
-              double sigma_max, std::size_t steps, std::uint64_t seed, bool images) {
-  NetConfig cfg;
-  cfg.dim = static_cast<std::int64_t>(data.train.d());
-  cfg.cond = "fourier";
-  cfg.fourier_scale = 4;
-  cfg.sde = sde;
-  cfg.sigma_max = sigma_max;
-  if (images) cfg.hidden = {512, 512, 512};
-  TrainOptions o;
-  o.loss = loss;
-  o.steps = steps;
-  o.batch = images ? 128 : 256;
-  o.lr = images ? 5e-4 : 1e-3;
-  o.eval_every = std::max<std::size_t>(1, steps / 10);
-  o.seed = seed;
-  torch::manual_seed(seed);
-  auto net = make_score_net(cfg);
-  Particles train_copy = data.train, held_copy = data.heldout;
-  Trainer t(net, o, as_tensor(train_copy).to(torch::kFloat32),
-            as_tensor(held_copy).to(torch::kFloat32));
-  const auto start = std::chrono::steady_clock::now();
-  t.run(steps);
-  t.finalize();
-  net->eval();
-  return {net, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-          t.history().back().heldout_loss};
-}
-
-TimeScoreFn score_of(const std::shared_ptr<ScoreNetImpl>& net) {
-  return [net](const torch::Tensor& x, double t) {
-    return net->score(x, torch::full({x.size(0)}, t, x.options()));
-  };
-}
-
-std::pair<double, double> discrepancy(const Particles& a, const Particles& b) {
-  const double ell = median_distance(a.rows(), b.rows());
-  return {energy_distance(a.rows(), b.rows()), mmd2(a.rows(), b.rows(), ell)};
-}
 
 struct Row {
   std::string part, data, loss, sde, sampler;
@@ -127,29 +82,15 @@ Row evaluate(const std::string& part, const std::string& name, const std::string
 Row images(const Budget& b, const fs::path& out, std::uint64_t seed) {
   auto data = load_training_data("mnist256", 10, 10, 0);
   const auto sde = LinearSde::by_name("vp");
-  const Trained model = train(data, "nc-dsm", "vp", 50, b.image_steps, seed, true);
-  GenerateOptions g;
-  g.sampler = "euler";
-  g.steps = 500;
-  g.seed = seed;
+  const Trained model = train_score_net(data, {"nc-dsm", "vp", 50, b.image_steps, seed, true, {}});
   const auto score = score_of(model.net);
-  const Particles gen = to_particles(generate(sde, score, 64, 256, g));
-  write_npy(out / "mnist256_samples.npy", {gen.n(), gen.d()}, gen.data());
-  plot_image_grid(out / "mnist256_samples.npy", kImageSide, 8,
-                  "mnist256: VP reverse SDE, 500 steps", out / "mnist256_samples.png");
+  write_image_samples(sde, score, seed, "mnist256: VP reverse SDE, 500 steps",
+                      out / "mnist256_samples.npy");
   write_npy(out / "plots" / "mnist256_heldout.npy", {64, 256}, data.heldout.data());
   plot_image_grid(out / "plots" / "mnist256_heldout.npy", kImageSide, 8, "mnist256 held-out digits",
                   out / "mnist256_heldout.png");
-  // Bits/dim of dequantised held-out digits (bins of 2/256 on [−1, 1]).
-  Particles held = strided_rows(data.heldout, b.image_eval);
-  auto x = as_tensor(held).to(torch::kFloat32);
-  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
-  x = ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
-  LikelihoodOptions lo;
-  lo.steps = 50;
-  lo.seed = seed;
-  const auto lp = log_likelihood(sde, score, x, lo);
-  const double bpd = -lp.mean().item<double>() / (256 * std::log(2.0)) + 7.0;
+  const double bpd =
+      heldout_bits_per_dim(sde, score, strided_rows(data.heldout, b.image_eval), seed);
   std::printf("mnist256: held-out DSM loss %.4g, %.3f bits/dim on %zu digits, %.0f s training\n",
               model.heldout_loss, bpd, b.image_eval, model.seconds);
   return {"images", "mnist256", "nc-dsm", "vp", "euler", NAN, NAN, NAN, NAN, model.seconds, bpd};
@@ -176,7 +117,7 @@ void run_e6(const ExperimentOptions& o) {
   for (const auto& name : sets) {  // A: every set, DSM, VP reverse SDE and PF-ODE
     const auto data = load(name);
     const auto fresh = fresh_of(name);
-    const Trained m = train(data, "nc-dsm", "vp", 50, b.steps, o.seed + 1, false);
+    const Trained m = train_score_net(data, {"nc-dsm", "vp", 50, b.steps, o.seed + 1, false, {}});
     rows.push_back(
         evaluate("sets", name, "nc-dsm", vp, "euler", m, data, fresh, b, o.out, o.seed + 2));
     rows.push_back(
@@ -189,7 +130,7 @@ void run_e6(const ExperimentOptions& o) {
     const auto data = load(name);
     const auto fresh = fresh_of(name);
     for (const std::string loss : {"nc-ssm", "nc-ism"}) {
-      const Trained m = train(data, loss, "vp", 50, b.steps, o.seed + 1, false);
+      const Trained m = train_score_net(data, {loss, "vp", 50, b.steps, o.seed + 1, false, {}});
       rows.push_back(
           evaluate("losses", name, loss, vp, "euler", m, data, fresh, b, o.out, o.seed + 2));
     }
@@ -199,7 +140,7 @@ void run_e6(const ExperimentOptions& o) {
     const auto data = load(name);
     const auto fresh = fresh_of(name);
     const auto ve = LinearSde::by_name("ve", 10);
-    const Trained m = train(data, "nc-dsm", "ve", 10, b.steps, o.seed + 1, false);
+    const Trained m = train_score_net(data, {"nc-dsm", "ve", 10, b.steps, o.seed + 1, false, {}});
     for (const std::string s : {"pc", "ode-rk4", "ncsn"})
       rows.push_back(evaluate("ve", name, "nc-dsm", ve, s, m, data, fresh, b, o.out, o.seed + 2));
   }

@@ -8,9 +8,9 @@ namespace sf {
 
 std::string implemented_experiments() {
 #ifdef SCOREFLOW_WITH_TORCH_EXPERIMENTS
-  return "e1, e2, e3, e4, e5-kappa, e5-meanvalue, e6";
+  return "e1, e2, e3, e4, e5-kappa, e5-meanvalue, e5-train, e6";
 #else
-  return "e3, e5-kappa, e5-meanvalue (e1, e2, e4 and e6 need the LibTorch build)";
+  return "e3, e5-kappa, e5-meanvalue (e1, e2, e4, e5-train and e6 need the LibTorch build)";
 #endif
 }
 

@@ -26,6 +26,8 @@ void run_e1(const ExperimentOptions& o);
 void run_e2(const ExperimentOptions& o);
 // E6: denoising-diffusion baselines (needs LibTorch; dispatched by the command line).
 void run_e6(const ExperimentOptions& o);
+// E5, third part: DSM with and without Fokker–Planck residual penalties (needs LibTorch).
+void run_e5_train(const ExperimentOptions& o);
 void run_e4(const ExperimentOptions& o);
 
 // By name (e3, e5-kappa, e5-meanvalue); names the implemented experiments when unknown.

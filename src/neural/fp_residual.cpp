@@ -124,8 +124,8 @@ torch::Tensor pointwise_fp_residual(const BatchScoreFn& score, const LinearSde& 
     }
     lap = torch::stack(cols, 1);
   } else {
-    const auto v = philox_signs(opt.seed, Stream::fp_probes, opt.step, x.size(0), d)
-                       .to(x.scalar_type());
+    const auto v =
+        philox_signs(opt.seed, Stream::fp_probes, opt.step, x.size(0), d).to(x.scalar_type());
     lap = jvp(jvp(s, xg, v), xg, v);  // vᵀ(∇²sᵢ)v for every i
   }
   return s_theta - lap - source_term(score, sde, xg, tg);
@@ -159,8 +159,8 @@ void HeatBallResidualOptions::validate() const {
 
 void PointwiseResidualOptions::validate() const {
   if (laplacian != "auto" && laplacian != "exact" && laplacian != "hutchinson")
-    throw InvalidArgument(fmt::format("Laplacian '{}' is unknown; valid: {}", laplacian,
-                                      valid_laplacians()));
+    throw InvalidArgument(
+        fmt::format("Laplacian '{}' is unknown; valid: {}", laplacian, valid_laplacians()));
 }
 
 void ResidualPenalty::validate() const {

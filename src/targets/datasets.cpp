@@ -58,10 +58,12 @@ void moons(std::size_t i, std::size_t n, Draws& rng, double* p) {
   p[1] = 2 * y - 0.2;
 }
 
+// Eight equal Gaussians on a circle (the law is eight_gaussians_mixture()).
+constexpr double kEightRadius = 4, kEightStd = 0.5, kEightScale = 1.414;
 void eight_gaussians(std::size_t, std::size_t, Draws& rng, double* p) {
   const double a = 2 * pi * static_cast<double>(rng.below(8)) / 8;
-  p[0] = (4 * std::cos(a) + 0.5 * rng.normal()) / 1.414;
-  p[1] = (4 * std::sin(a) + 0.5 * rng.normal()) / 1.414;
+  p[0] = (kEightRadius * std::cos(a) + kEightStd * rng.normal()) / kEightScale;
+  p[1] = (kEightRadius * std::sin(a) + kEightStd * rng.normal()) / kEightScale;
 }
 
 void pinwheel(std::size_t i, std::size_t, Draws& rng, double* p) {
@@ -128,6 +130,18 @@ Particles sample_dataset(const std::string& name, std::size_t n, std::uint64_t s
   }
   throw InvalidArgument(fmt::format("unknown data set '{}'; valid data sets: {}", name,
                                     fmt::join(dataset_names(), ", ")));
+}
+
+GaussianMixture eight_gaussians_mixture() {
+  std::vector<MixtureComponent> comps;
+  const double sd = kEightStd / kEightScale;
+  for (int k = 0; k < 8; ++k) {
+    const double a = 2 * pi * k / 8;
+    Eigen::VectorXd mean(2);
+    mean << kEightRadius * std::cos(a) / kEightScale, kEightRadius * std::sin(a) / kEightScale;
+    comps.push_back({1.0 / 8, mean, sd * sd * Eigen::MatrixXd::Identity(2, 2)});
+  }
+  return GaussianMixture("8gaussians", comps);
 }
 
 }  // namespace sf

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/particles.hpp"
+#include "targets/gaussian_mixture.hpp"
 
 namespace sf {
 
@@ -13,5 +14,7 @@ const std::vector<std::string>& dataset_names();
 // n points of the named set; row i depends only on (seed, i) except where a generator
 // lays points out deterministically by index (circles, rings, pinwheel classes).
 Particles sample_dataset(const std::string& name, std::size_t n, std::uint64_t seed);
+// The law of 8gaussians, exactly (the other sets have no closed-form density).
+GaussianMixture eight_gaussians_mixture();
 
 }  // namespace sf

@@ -1,0 +1,97 @@
+#include "experiments/score_training.hpp"
+
+#include <chrono>
+
+#include "cli/plot.hpp"
+#include "core/npy.hpp"
+#include "core/torch_view.hpp"
+#include "diagnostics/divergences.hpp"
+#include "neural/trainer.hpp"
+#include "targets/images.hpp"
+
+namespace sf {
+
+Trained train_score_net(const TrainingData& data, const TrainSpec& spec) {
+  NetConfig cfg;
+  cfg.dim = static_cast<std::int64_t>(data.train.d());
+  cfg.cond = "fourier";
+  cfg.fourier_scale = 4;
+  cfg.sde = spec.sde;
+  cfg.sigma_max = spec.sigma_max;
+  if (spec.images) cfg.hidden = {512, 512, 512};
+  TrainOptions o;
+  o.loss = spec.loss;
+  o.steps = spec.steps;
+  o.batch = spec.images ? 128 : 256;
+  o.lr = spec.images ? 5e-4 : 1e-3;
+  o.eval_every = std::max<std::size_t>(1, spec.steps / 10);
+  o.seed = spec.seed;
+  o.residual = spec.residual;
+  torch::manual_seed(spec.seed);
+  auto net = make_score_net(cfg);
+  Particles train_copy = data.train, held_copy = data.heldout;
+  Trainer t(net, o, as_tensor(train_copy).to(torch::kFloat32),
+            as_tensor(held_copy).to(torch::kFloat32));
+  const auto start = std::chrono::steady_clock::now();
+  t.run(spec.steps);
+  t.finalize();
+  net->eval();
+  return {net, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+          t.history().back().heldout_loss};
+}
+
+TimeScoreFn score_of(const std::shared_ptr<ScoreNetImpl>& net) {
+  return [net](const torch::Tensor& x, double t) {
+    return net->score(x, torch::full({x.size(0)}, t, x.options()));
+  };
+}
+
+std::pair<double, double> discrepancy(const Particles& a, const Particles& b) {
+  const double ell = median_distance(a.rows(), b.rows());
+  return {energy_distance(a.rows(), b.rows()), mmd2(a.rows(), b.rows(), ell)};
+}
+
+void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::uint64_t seed,
+                         const std::string& title, const std::filesystem::path& npy) {
+  GenerateOptions g;
+  g.sampler = "euler";
+  g.steps = 500;
+  g.seed = seed;
+  const Particles gen = to_particles(generate(sde, score, 64, kImageSide * kImageSide, g));
+  write_npy(npy, {gen.n(), gen.d()}, gen.data());
+  auto png = npy;
+  plot_image_grid(npy, kImageSide, 8, title, png.replace_extension(".png"));
+}
+
+double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Particles images,
+                            std::uint64_t seed) {
+  auto x = as_tensor(images).to(torch::kFloat32);
+  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
+  x = ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
+  LikelihoodOptions lo;
+  lo.steps = 50;
+  lo.seed = seed;
+  const auto lp = log_likelihood(sde, score, x, lo);
+  return -lp.mean().item<double>() / (static_cast<double>(x.size(1)) * std::log(2.0)) + 7.0;
+}
+
+DiffusedPoints::DiffusedPoints(const Particles& points, const LinearSde& sde) : sde_(sde) {
+  Particles copy = points;
+  y_ = as_tensor(copy).clone();
+}
+
+torch::Tensor DiffusedPoints::score(const torch::Tensor& x, double t) const {
+  const double m = sde_.mean_coef(t), s2 = sde_.std(t) * sde_.std(t);
+  const auto centres = m * y_;
+  const auto xd = x.to(torch::kFloat64);
+  std::vector<torch::Tensor> parts;
+  // Blocks of rows keep the [rows, N] weight matrix small for N in the tens of thousands.
+  for (std::int64_t i = 0; i < xd.size(0); i += 256) {
+    const auto xb = xd.slice(0, i, std::min<std::int64_t>(i + 256, xd.size(0)));
+    const auto w = torch::softmax(-torch::cdist(xb, centres).pow(2) / (2 * s2), 1);
+    parts.push_back((w.matmul(centres) - xb) / s2);
+  }
+  return torch::cat(parts);
+}
+
+}  // namespace sf
