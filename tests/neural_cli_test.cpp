@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -49,6 +51,45 @@ TEST_F(Cli, TrainWithFokkerPlanckResidualPenalties) {
   expect_error(scoreflow("train --loss dsm --residual heatball " + out("r1")), "use --loss nc-dsm");
   expect_error(scoreflow("train --loss nc-dsm --residual global " + out("r2")),
                "residual penalty 'global' is unknown; valid: none, fp, heatball");
+  expect_error(
+      scoreflow("train --loss nc-dsm --residual fp --residual-laplacian trace " + out("r3")),
+      "Laplacian 'trace' is unknown; valid: auto, exact, hutchinson");
+  // d = 256: auto takes the Hutchinson Laplacian (the exact one would be 65,536 passes).
+  const auto r = scoreflow(
+      "train --data mnist256 --arch mlp --loss nc-dsm --hidden 32 --batch 16 --steps 4 "
+      "--eval-every 2 --residual fp --residual-weight 0.01 --residual-anchors 8 " +
+      out("img"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_json(dir / "img" / "summary.json")["train"]["residual_laplacian"], "auto");
+}
+
+// E5's training comparison end to end (about 15 s quick): every method trains on both kinds
+// of data, and the penalties shrink the Fokker–Planck residual they penalise.
+TEST_F(Cli, ExperimentE5TrainQuick) {
+  const auto r = scoreflow("experiment e5-train --quick " + out("e5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto csv = read_file(dir / "e5" / "table.csv");
+  for (const char* s : {"8gaussians,dsm,none", "8gaussians,dsm + fp λ=0.1,fp",
+                        "8gaussians,dsm + heatball λ=0.1,heatball", "mnist256,dsm,none",
+                        "mnist256,dsm + heatball λ=0.01"})
+    EXPECT_NE(csv.find(s), std::string::npos) << s << "\n" << csv;
+  // 2-D rows: only bits/dim is empty (nan); the penalised models have smaller FP residuals.
+  std::map<std::string, double> residual;
+  std::istringstream lines(csv);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("8gaussians")) continue;
+    std::vector<std::string> cells;
+    std::istringstream row(line);
+    for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
+    ASSERT_EQ(cells.size(), 16u) << line;
+    for (std::size_t i = 5; i < 16; ++i) EXPECT_EQ(cells[i] == "nan", i == 14) << i << ": " << line;
+    residual[cells[2]] = std::stod(cells[9]);
+  }
+  EXPECT_LT(residual["fp"], residual["none"]);
+  EXPECT_LT(residual["heatball"], residual["none"]);
+  for (const char* f :
+       {"score_error.png", "table.md", "8gaussians_dsm.png", "mnist256_heatball_0.01.png"})
+    EXPECT_TRUE(fs::exists(dir / "e5" / f)) << f;
 }
 
 TEST_F(Cli, TrainGenerateResumeAndExport) {

@@ -248,11 +248,12 @@ void plot(const std::vector<Row>& rows, const std::vector<std::string>& sets,
     }
   write_file_atomic(out / "plots" / "score_error.dat", dat);
   std::string gp = fmt::format(
-      "set terminal pngcairo size {},420 font ',10' enhanced\nset output '{}'\n"
-      "set multiplot layout 1,{} title 'score error std(t)^2 |s_θ − s_*|^2 against the diffused "
-      "training set (± 1 SE)'\nset logscale xy\nset grid\nset key top right\n"
+      "set terminal pngcairo size {},460 font ',10' enhanced\nset output '{}'\n"
+      "set multiplot layout 1,{} title 'score error std(t)^2 |s_θ − s_*|^2 against the "
+      "diffused training set (± 1 SE)'\nset logscale xy\nset grid\nset key bottom left\n"
       "set xlabel 'diffusion time t'\nset ylabel 'score error'\n",
-      420 * sets.size(), (out / "score_error.png").string(), sets.size());
+      std::max<std::size_t>(640, 460 * sets.size()), (out / "score_error.png").string(),
+      sets.size());
   const std::string data = (out / "plots" / "score_error.dat").string();
   for (std::size_t s = 0; s < sets.size(); ++s) {
     gp += fmt::format("set title '{}'\nplot ", sets[s]);
