@@ -37,6 +37,14 @@ void activations(const std::string& act, const Eigen::Ref<const Mat>& z, Mat& a,
   }
 }
 
+// φ in place, for inference (no derivatives); the same arithmetic as `activations`.
+void activate(const std::string& act, Mat& z) {
+  if (act == "silu")
+    z.array() *= (1.0f + (-z.array()).exp()).inverse();
+  else
+    z.array() *= (1.0f + z.array().abs()).inverse();
+}
+
 }  // namespace
 
 struct FusedMlpTrainer::Work {
@@ -226,20 +234,27 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
 void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const {
   constexpr std::int64_t kRows = 512;
   const std::int64_t d = p_.dim, chunks = (n + kRows - 1) / kRows;
-#pragma omp parallel for schedule(static) num_threads(omp_get_num_procs())
+  const int threads = omp_get_num_procs();
+  // Buffers kept per thread between calls: at n = 20,000 fresh ones meant a page fault per
+  // touched page on every SBTM step.
+  if (forward_work_.size() < static_cast<std::size_t>(threads))
+    forward_work_.resize(static_cast<std::size_t>(threads));
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (std::int64_t c = 0; c < chunks; ++c) {
+    auto& [h, z] = forward_work_[static_cast<std::size_t>(omp_get_thread_num())];
     const std::int64_t c0 = c * kRows, nb = std::min(kRows, n - c0);
-    Mat h = ConstColMap(x + c0 * d, d, nb), z, a, d1;
+    h = ConstColMap(x + c0 * d, d, nb);
     std::int64_t in = d;
     for (std::size_t k = 0; k < p_.widths.size(); ++k) {
       const auto width = p_.widths[k];
+      z.resize(width, nb);
       z.noalias() = RowMap(p_.weight[k], width, in) * h;
       z.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.bias[k], width);
-      activations(p_.activation, z, a, d1, nullptr);
+      activate(p_.activation, z);
       if (k > 0 && width == in)
-        h += a;
+        h += z;
       else
-        h = a;
+        h.swap(z);
       in = width;
     }
     Eigen::Map<Mat> o(out + c0 * d, d, nb);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 namespace sf {
 
 // Views of the parameters, PyTorch layout (weight row-major [out, in]); not owned.
@@ -49,6 +51,7 @@ class FusedMlpTrainer {
 
   // The network output at n points (row-major [n, dim] in and out), in fixed chunks of rows
   // spread over the cores; each row's result does not depend on the thread count.
+  // Reuses per-thread buffers: one call at a time per object.
   void forward(const float* x, std::int64_t n, float* out) const;
 
   // Adam's moments and step count, for checkpoints.
@@ -71,6 +74,7 @@ class FusedMlpTrainer {
   std::size_t total_ = 0;
   std::vector<float*> flat_;  // parameter i's address
   std::vector<std::unique_ptr<Work>> work_;
+  mutable std::vector<std::pair<Eigen::MatrixXf, Eigen::MatrixXf>> forward_work_;  // per thread
   std::vector<float> m_, v_;
   std::int64_t t_ = 0;
 };

@@ -18,6 +18,7 @@ struct Sbtm::Model {
   std::shared_ptr<ResMlpImpl> net;
   std::unique_ptr<Trainer> trainer;        // created on the first particles; keeps AdamW's state
   std::unique_ptr<FusedMlpTrainer> infer;  // fused forward over all particles
+  std::vector<float> in, out;              // its float32 copies, kept between steps
   std::size_t pre_fit_steps = 0;
   double pre_fit_loss = NAN;
 };
@@ -80,7 +81,10 @@ nlohmann::json Sbtm::config() const {
 
 void Sbtm::model_score(ConstRows x, Rows out) const {
   if (!model_->infer) model_->infer = std::make_unique<FusedMlpTrainer>(model_->net->fused_view());
-  std::vector<float> in(x.data, x.data + x.n * x.d), o(x.n * x.d);
+  auto& in = model_->in;
+  auto& o = model_->out;
+  in.assign(x.data, x.data + x.n * x.d);
+  o.resize(x.n * x.d);
   model_->infer->forward(in.data(), static_cast<std::int64_t>(x.n), o.data());
   std::copy(o.begin(), o.end(), out.data);
 }
