@@ -94,3 +94,34 @@ TEST(FpResidual, HutchinsonLaplacianAveragesToTheExactOne) {
   EXPECT_TRUE(torch::allclose(auto_small, exact));
   EXPECT_THROW(pointwise_fp_residual(curved, sde, x, t, {"trace", 0, 0}), InvalidArgument);
 }
+
+TEST(FpResidual, StdRateIsTheDerivativeOfStd) {
+  for (const char* name : {"vp", "ve", "subvp"}) {
+    const auto sde = LinearSde::by_name(name, 10);
+    for (double t : {0.01, 0.3, 0.9}) {
+      const double h = 1e-6, fd = (sde.std(t + h) - sde.std(t - h)) / (2 * h);
+      EXPECT_NEAR(sde.std_rate(t), fd, 1e-6 * (1 + std::abs(fd))) << name << " t " << t;
+    }
+  }
+}
+
+// A network's score s = net/std(t) is differentiable in t, std(t) included: the residual's
+// ∂s/∂t would otherwise miss −net·std'/std².
+TEST(FpResidual, NetworkScoreIsDifferentiableInTime) {
+  NetConfig cfg;
+  cfg.dim = 2;
+  cfg.hidden = {16, 16};
+  cfg.cond = "fourier";
+  cfg.sde = "vp";
+  torch::manual_seed(3);
+  auto net = make_score_net(cfg);
+  net->to(torch::kFloat64);
+  const auto x = anchors(5, 2);
+  const auto t = torch::linspace(0.05, 0.9, 5, torch::kFloat64).requires_grad_(true);
+  const auto w = torch::linspace(-1, 1, 10, torch::kFloat64).view({5, 2});
+  const auto dt = torch::autograd::grad({(net->score(x, t) * w).sum()}, {t})[0];
+  const double h = 1e-6;
+  const auto fd =
+      ((net->score(x, t.detach() + h) - net->score(x, t.detach() - h)) * w).sum(1) / (2 * h);
+  EXPECT_TRUE(torch::allclose(dt, fd, 1e-5, 1e-6)) << dt << "\n" << fd;
+}

@@ -99,8 +99,15 @@ torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t
   auto out = net(x, t);
   if (!cfg_.sde) return out;
   const auto sde = cfg_.linear_sde();
-  return out / time_column(
-                   t, [&](double ti) { return sde.std(ti); }, out.scalar_type());
+  const auto sd = time_column(
+      t, [&](double ti) { return sde.std(ti); }, out.scalar_type());
+  if (!t.requires_grad()) return out / sd;
+  // Differentiable in t (the Fokker–Planck residual takes ∂s/∂t): std(t) to first order about
+  // the given times, exact in value and first derivative.
+  const auto rate = time_column(
+      t, [&](double ti) { return sde.std_rate(ti); }, out.scalar_type());
+  const auto dt = (t - t.detach()).to(out.scalar_type()).reshape({-1, 1});
+  return out / (sd + rate * dt);
 }
 
 ResMlpImpl::ResMlpImpl(NetConfig c) : ScoreNetImpl(std::move(c)) {

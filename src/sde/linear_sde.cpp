@@ -45,6 +45,11 @@ double LinearSde::mean_coef(double t) const {
   return kind_ == Kind::ve ? 1.0 : schedule_.alpha(t);
 }
 
+double LinearSde::std_rate(double t) const {
+  const double s = std(t);
+  return (2 * drift_coef(t) * s * s + g2(t)) / (2 * s);
+}
+
 double LinearSde::std(double t) const {
   const double theta = schedule_.theta(t);
   switch (kind_) {

@@ -28,6 +28,8 @@ class LinearSde {
   double g2(double t) const;
   double mean_coef(double t) const;  // m(t)
   double std(double t) const;        // s(t)
+  // ds/dt, from the variance equation d(s²)/dt = 2a s² + g² (every kind here).
+  double std_rate(double t) const;
   double prior_std() const;
   double t_min() const { return kind_ == Kind::ve ? 1e-5 : 1e-3; }
 
