@@ -20,6 +20,7 @@
 #include "experiments/score_training.hpp"
 #include "neural/fp_residual.hpp"
 #include "neural/trainer.hpp"
+#include "score/kernel_score.hpp"
 #include "targets/datasets.hpp"
 #include "targets/images.hpp"
 
@@ -46,18 +47,39 @@ struct Error {
   double mean, se;
 };
 
-// std(t)²·|s_model − s_exact|² (dimensionless: |s|² ~ d/std²) averaged over held-out points
-// pushed to time t; the same points and noise for every method, so differences are paired.
+// Probe points pushed to time kTimes[k]: m(t)x₀ + std(t)ξ, in x₀'s dtype; the same ξ for every
+// method, so differences between methods are paired.
+torch::Tensor diffused(const torch::Tensor& x0, const LinearSde& sde, std::size_t k,
+                       std::uint64_t seed) {
+  const double t = kTimes[k];
+  const auto xi = philox_normals(seed, Stream::reference, k, x0.size(0), x0.size(1));
+  return sde.mean_coef(t) * x0 + sde.std(t) * xi.to(x0.scalar_type());
+}
+
+// The exact score of the empirical measure of `points` pushed through the SDE: the Gaussian
+// KDE of m(t)·points with bandwidth std(t) (what DSM on these points estimates).
+TimeScoreFn diffused_points_score(const Particles& points, const LinearSde& sde) {
+  return [points, sde](const torch::Tensor& x, double t) {
+    Particles centres = points;
+    for (double& v : centres.values()) v *= sde.mean_coef(t);
+    const KernelDensity kde(centres.rows(), sde.std(t));
+    const Particles q = to_particles(x);
+    Particles out(q.n(), q.d());
+    kde.score(q.rows(), out.rows());
+    return as_tensor(out).clone();
+  };
+}
+
+// std(t)²·|s_model − s_exact|² (dimensionless: |s|² ~ d/std²) averaged over the probe points
+// at each time.
 std::vector<Error> score_errors(const TimeScoreFn& model, const TimeScoreFn& exact,
                                 const LinearSde& sde, const Particles& start, std::uint64_t seed) {
   Particles x0 = start;
-  const auto x0t = as_tensor(x0).to(torch::kFloat64);
+  const auto x0t = as_tensor(x0);
   std::vector<Error> out;
   for (std::size_t k = 0; k < kTimes.size(); ++k) {
     const double t = kTimes[k], sd = sde.std(t);
-    const auto xi =
-        philox_normals(seed, Stream::reference, k, x0t.size(0), x0t.size(1)).to(torch::kFloat64);
-    const auto xt = sde.mean_coef(t) * x0t + sd * xi;
+    const auto xt = diffused(x0t, sde, k, seed);
     const auto e = (model(xt.to(torch::kFloat32), t).to(torch::kFloat64) - exact(xt, t))
                        .pow(2)
                        .sum(1)
@@ -69,7 +91,7 @@ std::vector<Error> score_errors(const TimeScoreFn& model, const TimeScoreFn& exa
 }
 
 // What the penalties push down: std(t)⁶·|pointwise FP residual|² (exact Laplacian for d ≤ 10,
-// else one Hutchinson probe per point), averaged over the held-out points pushed to each time.
+// else one Hutchinson probe per point), averaged over the probe points at each time.
 Error residual_size(const std::shared_ptr<ScoreNetImpl>& net, const LinearSde& sde,
                     const Particles& start, std::uint64_t seed) {
   Particles x0 = start;
@@ -79,12 +101,11 @@ Error residual_size(const std::shared_ptr<ScoreNetImpl>& net, const LinearSde& s
   };
   std::vector<torch::Tensor> all;
   for (std::size_t k = 0; k < kTimes.size(); ++k) {
-    const double t = kTimes[k], sd = sde.std(t);
-    const auto xt = sde.mean_coef(t) * x0t +
-                    sd * philox_normals(seed, Stream::reference, k, x0t.size(0), x0t.size(1));
+    const double t = kTimes[k];
+    const auto xt = diffused(x0t, sde, k, seed);
     const auto r =
         pointwise_fp_residual(score, sde, xt, torch::full({xt.size(0)}, t), {"auto", seed, k});
-    all.push_back(r.detach().pow(2).sum(1).mul(std::pow(sd, 6)).to(torch::kFloat64));
+    all.push_back(r.detach().pow(2).sum(1).mul(std::pow(sde.std(t), 6)).to(torch::kFloat64));
   }
   const auto e = torch::cat(all);
   return {e.mean().item<double>(),
@@ -120,41 +141,55 @@ std::string stem_of(const std::string& data, const Method& m) {
   return m.kind == "none" ? data + "_dsm" : fmt::format("{}_{}_{}", data, m.kind, m.weight);
 }
 
-Row two_d(const std::string& name, const Method& method, const Budget& b, const fs::path& out,
-          std::uint64_t seed) {
-  const auto data = load_training_data(name, b.n_train, b.n_eval, seed);
-  const auto sde = LinearSde::by_name("vp");
-  const Trained m = train_score_net(data, spec_of(method, b.steps, seed + 1, false));
+// What every method on one 2-D set is measured against, prepared once per set.
+struct TwoDSet {
+  std::string name;
+  TrainingData data;
+  Particles probes;        // held-out start points of the score error (diffused per time)
+  double floor = NAN;      // energy distance of fresh data to the held-out points
+  TimeScoreFn train_law;   // exact score of the diffused training set
+  TimeScoreFn population;  // exact score of the diffused population, where known
+};
+
+TwoDSet prepare_set(const std::string& name, const LinearSde& sde, const Budget& b,
+                    const fs::path& out, std::uint64_t seed) {
+  TwoDSet s;
+  s.name = name;
+  s.data = load_training_data(name, b.n_train, b.n_eval, seed);
+  s.probes = strided_rows(s.data.heldout, b.n_score);
+  s.floor = discrepancy(sample_dataset(name, b.n_eval, seed + 777), s.data.heldout).first;
+  s.train_law = diffused_points_score(s.data.train, sde);
+  if (name == "8gaussians")
+    s.population = [pop = std::make_shared<DiffusedMixture>(eight_gaussians_mixture(), sde)](
+                       const torch::Tensor& x, double t) { return pop->score(x, t); };
+  const auto& held = s.data.heldout;
+  write_npy(out / "plots" / (name + "_heldout.npy"), {held.n(), held.d()}, held.data());
+  return s;
+}
+
+Row two_d(const TwoDSet& set, const Method& method, const LinearSde& sde, const Budget& b,
+          const fs::path& out, std::uint64_t seed) {
+  const std::string& name = set.name;
+  const Trained m = train_score_net(set.data, spec_of(method, b.steps, seed + 1, false));
   const auto model = score_of(m.net);
-  const Particles probe_points = strided_rows(data.heldout, b.n_score);
   Row r;
   r.data = name;
   r.method = method;
-  const DiffusedPoints train_law(data.train, sde);
-  r.train_err = score_errors(
-      model, [&](const torch::Tensor& x, double t) { return train_law.score(x, t); }, sde,
-      probe_points, seed + 3);
-  if (name == "8gaussians") {
-    const DiffusedMixture pop(eight_gaussians_mixture(), sde);
-    r.pop_err = score_errors(
-        model, [&](const torch::Tensor& x, double t) { return pop.score(x, t); }, sde, probe_points,
-        seed + 3);
-  }
-  r.residual = residual_size(m.net, sde, strided_rows(probe_points, b.n_residual), seed + 4);
+  r.train_err = score_errors(model, set.train_law, sde, set.probes, seed + 3);
+  if (set.population) r.pop_err = score_errors(model, set.population, sde, set.probes, seed + 3);
+  r.residual = residual_size(m.net, sde, strided_rows(set.probes, b.n_residual), seed + 4);
   GenerateOptions g;
   g.sampler = "euler";
   g.steps = 500;
   g.seed = seed + 2;
   const Particles gen =
       to_particles(generate(sde, model, static_cast<std::int64_t>(b.n_eval), 2, g));
-  const Particles fresh = sample_dataset(name, b.n_eval, seed + 777);
-  r.energy = discrepancy(gen, data.heldout).first;
-  r.floor = discrepancy(fresh, data.heldout).first;
+  r.energy = discrepancy(gen, set.data.heldout).first;
+  r.floor = set.floor;
   r.heldout = m.heldout_loss;
   r.seconds = m.seconds;
   const std::string stem = stem_of(name, method);
   write_npy(out / (stem + ".npy"), {gen.n(), gen.d()}, gen.data());
-  write_npy(out / "plots" / (name + "_heldout.npy"), {data.heldout.n(), 2}, data.heldout.data());
   plot_points_over_data(out / (stem + ".npy"), out / "plots" / (name + "_heldout.npy"),
                         fmt::format("{}: {}", name, method.label()), out / (stem + ".png"));
   const Error avg = time_average(r.train_err);
@@ -166,9 +201,8 @@ Row two_d(const std::string& name, const Method& method, const Budget& b, const 
   return r;
 }
 
-Row images(const Method& method, const Budget& b, const fs::path& out, std::uint64_t seed) {
-  const auto data = load_training_data("mnist256", 10, 10, 0);
-  const auto sde = LinearSde::by_name("vp");
+Row images(const TrainingData& data, const Method& method, const LinearSde& sde, const Budget& b,
+           const fs::path& out, std::uint64_t seed) {
   const Trained m = train_score_net(data, spec_of(method, b.image_steps, seed + 1, true));
   const auto model = score_of(m.net);
   const std::string stem = stem_of("mnist256", method);
@@ -282,10 +316,14 @@ void run_e5_train(const ExperimentOptions& o) {
               : std::vector<Method>{
                     {"none", 0}, {"fp", 0.01}, {"fp", 0.1}, {"heatball", 0.01}, {"heatball", 0.1}};
   const std::vector<Method> image_methods = {{"none", 0}, {"fp", 0.01}, {"heatball", 0.01}};
+  const auto sde = LinearSde::by_name("vp");
   std::vector<Row> rows;
-  for (const auto& name : sets)
-    for (const auto& m : methods) rows.push_back(two_d(name, m, b, o.out, o.seed));
-  for (const auto& m : image_methods) rows.push_back(images(m, b, o.out, o.seed));
+  for (const auto& name : sets) {
+    const TwoDSet set = prepare_set(name, sde, b, o.out, o.seed);
+    for (const auto& m : methods) rows.push_back(two_d(set, m, sde, b, o.out, o.seed));
+  }
+  const auto digits = load_training_data("mnist256", 10, 10, 0);
+  for (const auto& m : image_methods) rows.push_back(images(digits, m, sde, b, o.out, o.seed));
   write_csv(rows, o.out / "table.csv");
   const std::string md = md_table(rows);
   write_file_atomic(o.out / "table.md", md);

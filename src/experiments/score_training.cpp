@@ -75,23 +75,4 @@ double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Part
   return -lp.mean().item<double>() / (static_cast<double>(x.size(1)) * std::log(2.0)) + 7.0;
 }
 
-DiffusedPoints::DiffusedPoints(const Particles& points, const LinearSde& sde) : sde_(sde) {
-  Particles copy = points;
-  y_ = as_tensor(copy).clone();
-}
-
-torch::Tensor DiffusedPoints::score(const torch::Tensor& x, double t) const {
-  const double m = sde_.mean_coef(t), s2 = sde_.std(t) * sde_.std(t);
-  const auto centres = m * y_;
-  const auto xd = x.to(torch::kFloat64);
-  std::vector<torch::Tensor> parts;
-  // Blocks of rows keep the [rows, N] weight matrix small for N in the tens of thousands.
-  for (std::int64_t i = 0; i < xd.size(0); i += 256) {
-    const auto xb = xd.slice(0, i, std::min<std::int64_t>(i + 256, xd.size(0)));
-    const auto w = torch::softmax(-torch::cdist(xb, centres).pow(2) / (2 * s2), 1);
-    parts.push_back((w.matmul(centres) - xb) / s2);
-  }
-  return torch::cat(parts);
-}
-
 }  // namespace sf

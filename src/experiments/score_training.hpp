@@ -1,6 +1,5 @@
 // Shared by the experiments that train noise-conditional score networks on data (E5 training,
-// E6): the network and optimiser settings, sample discrepancies, and exact scores of
-// diffused data to measure score error against.
+// E6): the network and optimiser settings, sample discrepancies, image samples and bits/dim.
 #pragma once
 
 #include <torch/torch.h>
@@ -45,17 +44,5 @@ void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::ui
 // (50 RK4 steps, Hutchinson traces).
 double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Particles images,
                             std::uint64_t seed);
-
-// The score of the empirical measure of `points` pushed through the SDE: a mixture of
-// N(m(t) yᵢ, std(t)² I) with equal weights (exact; what DSM on these points estimates).
-class DiffusedPoints {
- public:
-  DiffusedPoints(const Particles& points, const LinearSde& sde);
-  torch::Tensor score(const torch::Tensor& x, double t) const;  // float64 [B, d]
-
- private:
-  torch::Tensor y_;
-  LinearSde sde_;
-};
 
 }  // namespace sf
