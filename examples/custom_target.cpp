@@ -8,10 +8,10 @@
 
 #include <Eigen/LU>
 
-#include "diagnostics/summary_stats.hpp"
-#include "samplers/langevin.hpp"
-#include "samplers/wfr.hpp"
-#include "targets/target.hpp"
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/wfr.hpp>
+#include <scoreflow/targets/target.hpp>
 
 // A correlated 2-D Student-t-like density: log π(x) = −(ν + 2)/2 · log(1 + xᵀAx/ν).
 // RowwiseTarget turns the per-point functions into batched, multi-threaded ones.

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <string>
 
-#include "core/io.hpp"
-#include "core/npy.hpp"
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/npy.hpp>
 
 using namespace sf;
 namespace fs = std::filesystem;

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "core/error.hpp"
-#include "core/io.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
 
 using namespace sf;
 namespace fs = std::filesystem;

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "core/error.hpp"
-#include "core/io.hpp"
-#include "core/npy.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/npy.hpp>
 
 using namespace sf;
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/fastmath.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/fastmath.hpp>
+#include <scoreflow/core/rng.hpp>
 
 #include <Random123/philox.h>
 

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "targets/datasets.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/targets/datasets.hpp>
 
 using namespace sf;
 

@@ -3,15 +3,15 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "diagnostics/divergences.hpp"
-#include "diagnostics/kl.hpp"
-#include "diagnostics/ksd.hpp"
-#include "diagnostics/sliced_wasserstein.hpp"
-#include "diagnostics/summary_stats.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/sliced_wasserstein.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/targets/registry.hpp>
 #include "helpers.hpp"
-#include "targets/registry.hpp"
 
 using namespace sf;
 

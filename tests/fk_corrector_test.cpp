@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "core/rng.hpp"
-#include "diagnostics/summary_stats.hpp"
-#include "samplers/fk_corrector.hpp"
-#include "targets/gaussian_mixture.hpp"
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/samplers/fk_corrector.hpp>
+#include <scoreflow/targets/gaussian_mixture.hpp>
 
 using namespace sf;
 

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "core/error.hpp"
-#include "neural/fp_residual.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/neural/fp_residual.hpp>
 
 using namespace sf;
 

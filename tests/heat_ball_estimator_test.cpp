@@ -3,10 +3,10 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "score/heat_ball_estimator.hpp"
-#include "sde/fokker_planck.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/score/heat_ball_estimator.hpp>
+#include <scoreflow/sde/fokker_planck.hpp>
 
 using namespace sf;
 

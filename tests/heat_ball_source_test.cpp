@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <numbers>
 
-#include "score/heat_ball_source.hpp"
+#include <scoreflow/score/heat_ball_source.hpp>
 
 using namespace sf;
 

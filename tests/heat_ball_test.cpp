@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "score/heat_ball.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/score/heat_ball.hpp>
 
 using namespace sf;
 

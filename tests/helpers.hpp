@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/particles.hpp"
-#include "targets/registry.hpp"
+#include <scoreflow/core/particles.hpp>
+#include <scoreflow/targets/registry.hpp>
 
 namespace sf::test {
 

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <numeric>
 
-#include "core/error.hpp"
-#include "core/npy.hpp"
-#include "targets/images.hpp"
-#include "targets/training_data.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/npy.hpp>
+#include <scoreflow/targets/images.hpp>
+#include <scoreflow/targets/training_data.hpp>
 
 using namespace sf;
 namespace fs = std::filesystem;

@@ -3,10 +3,10 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "core/rng.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 using namespace sf;
 

@@ -5,10 +5,10 @@
 
 #include <cmath>
 
-#include "core/rng.hpp"
-#include "core/torch_view.hpp"
-#include "neural/malliavin_regression.hpp"
-#include "sde/linear_sde.hpp"
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/neural/malliavin_regression.hpp>
+#include <scoreflow/sde/linear_sde.hpp>
 
 namespace sf {
 namespace {

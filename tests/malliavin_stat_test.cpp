@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <numeric>
 
+#include <scoreflow/malliavin/conditional_score.hpp>
+#include <scoreflow/malliavin/malliavin_weights.hpp>
+#include <scoreflow/sde/fokker_planck.hpp>
+#include <scoreflow/sde/forward_sde.hpp>
 #include "helpers.hpp"
-#include "malliavin/conditional_score.hpp"
-#include "malliavin/forward_sde.hpp"
-#include "malliavin/malliavin_weights.hpp"
-#include "sde/fokker_planck.hpp"
 
 namespace sf {
 namespace {

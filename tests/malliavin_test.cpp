@@ -10,13 +10,13 @@
 
 #include <Eigen/Dense>
 
-#include "core/parallel.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/malliavin/conditional_score.hpp>
+#include <scoreflow/malliavin/malliavin_weights.hpp>
+#include <scoreflow/sde/fokker_planck.hpp>
+#include <scoreflow/sde/forward_sde.hpp>
 #include "helpers.hpp"
-#include "malliavin/conditional_score.hpp"
-#include "malliavin/forward_sde.hpp"
-#include "malliavin/malliavin_weights.hpp"
-#include "sde/fokker_planck.hpp"
 
 namespace sf {
 namespace {

@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/npy.hpp>
 #include "cli_helpers.hpp"
-#include "core/io.hpp"
-#include "core/npy.hpp"
 
 using namespace sf;
 using sf::test::Cli;

@@ -6,15 +6,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/torch_view.hpp"
-#include "diagnostics/divergences.hpp"
+#include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/neural/generate.hpp>
+#include <scoreflow/neural/losses.hpp>
+#include <scoreflow/neural/score_net.hpp>
+#include <scoreflow/neural/torchscript.hpp>
+#include <scoreflow/neural/trainer.hpp>
+#include <scoreflow/targets/gaussian_mixture.hpp>
 #include "helpers.hpp"
-#include "neural/generate.hpp"
-#include "neural/losses.hpp"
-#include "neural/score_net.hpp"
-#include "neural/torchscript.hpp"
-#include "neural/trainer.hpp"
-#include "targets/gaussian_mixture.hpp"
 
 namespace sf {
 namespace {

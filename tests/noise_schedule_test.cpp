@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "core/error.hpp"
-#include "sde/noise_schedule.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/sde/noise_schedule.hpp>
 
 using namespace sf;
 

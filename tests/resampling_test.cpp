@@ -3,8 +3,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/error.hpp"
-#include "samplers/resampling.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/samplers/resampling.hpp>
 
 using namespace sf;
 

@@ -2,13 +2,13 @@
 
 #include <cmath>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "diagnostics/summary_stats.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/targets/gaussian.hpp>
+#include <scoreflow/targets/registry.hpp>
 #include "helpers.hpp"
-#include "samplers/langevin.hpp"
-#include "targets/gaussian.hpp"
-#include "targets/registry.hpp"
 
 using namespace sf;
 using sf::test::draw;

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <filesystem>
 
-#include "diagnostics/kl.hpp"
-#include "diagnostics/summary_stats.hpp"
-#include "samplers/sbtm.hpp"
-#include "targets/registry.hpp"
+#include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/samplers/sbtm.hpp>
+#include <scoreflow/targets/registry.hpp>
 
 namespace sf {
 namespace {

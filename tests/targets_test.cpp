@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <numbers>
 
-#include "core/error.hpp"
-#include "core/io.hpp"
-#include "core/rng.hpp"
-#include "targets/registry.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/targets/registry.hpp>
 
 using namespace sf;
 

@@ -4,11 +4,11 @@
 
 #include <filesystem>
 
-#include "core/error.hpp"
-#include "core/io.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/malliavin/malliavin_weights.hpp>
+#include <scoreflow/neural/torch_drift.hpp>
 #include "helpers.hpp"
-#include "malliavin/malliavin_weights.hpp"
-#include "neural/torch_drift.hpp"
 
 namespace sf {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/particles.hpp"
-#include "core/torch_view.hpp"
+#include <scoreflow/core/particles.hpp>
+#include <scoreflow/core/torch_view.hpp>
 
 TEST(TorchView, SharesMemoryWithParticles) {
   sf::Particles p(3, 2, {1, 2, 3, 4, 5, 6});

@@ -4,16 +4,16 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "diagnostics/log_normaliser.hpp"
-#include "diagnostics/summary_stats.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/diagnostics/log_normaliser.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/samplers/birth_death.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/weighted.hpp>
+#include <scoreflow/samplers/wfr.hpp>
+#include <scoreflow/targets/registry.hpp>
 #include "helpers.hpp"
-#include "samplers/birth_death.hpp"
-#include "samplers/langevin.hpp"
-#include "samplers/weighted.hpp"
-#include "samplers/wfr.hpp"
-#include "targets/registry.hpp"
 
 using namespace sf;
 using sf::test::draw;

@@ -1,4 +1,4 @@
-#include "core/io.hpp"
+#include <scoreflow/core/io.hpp>
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace fs = std::filesystem;

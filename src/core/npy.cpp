@@ -1,4 +1,4 @@
-#include "core/npy.hpp"
+#include <scoreflow/core/npy.hpp>
 
 #include <cstring>
 #include <functional>
@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
-#include "core/io.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
 
 namespace sf {
 namespace {

@@ -1,8 +1,8 @@
-#include "core/torch_view.hpp"
+#include <scoreflow/core/torch_view.hpp>
 
 #include <torch/torch.h>
 
-#include "core/particles.hpp"
+#include <scoreflow/core/particles.hpp>
 
 namespace sf {
 

@@ -1,13 +1,13 @@
-#include "diagnostics/divergences.hpp"
+#include <scoreflow/diagnostics/divergences.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
 
-#include "core/check.hpp"
-#include "core/parallel.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 namespace {

@@ -1,10 +1,10 @@
-#include "diagnostics/kl.hpp"
+#include <scoreflow/diagnostics/kl.hpp>
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
 
-#include "core/check.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 

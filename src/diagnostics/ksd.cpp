@@ -1,10 +1,10 @@
-#include "diagnostics/ksd.hpp"
+#include <scoreflow/diagnostics/ksd.hpp>
 
 #include <cmath>
 #include <vector>
 
-#include "core/check.hpp"
-#include "core/parallel.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/parallel.hpp>
 
 namespace sf {
 

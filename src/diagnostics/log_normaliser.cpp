@@ -1,12 +1,12 @@
-#include "diagnostics/log_normaliser.hpp"
+#include <scoreflow/diagnostics/log_normaliser.hpp>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/check.hpp"
-#include "core/parallel.hpp"
-#include "core/rng.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 

@@ -1,12 +1,12 @@
-#include "diagnostics/sliced_wasserstein.hpp"
+#include <scoreflow/diagnostics/sliced_wasserstein.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
-#include "core/check.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 namespace {

@@ -1,8 +1,8 @@
-#include "diagnostics/summary_stats.hpp"
+#include <scoreflow/diagnostics/summary_stats.hpp>
 
 #include <cmath>
 
-#include "core/check.hpp"
+#include <scoreflow/core/check.hpp>
 
 namespace sf {
 

@@ -1,4 +1,4 @@
-#include "malliavin/conditional_score.hpp"
+#include <scoreflow/malliavin/conditional_score.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 #include <Eigen/Dense>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/parallel.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
 
 namespace sf {
 namespace {

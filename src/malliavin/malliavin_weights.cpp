@@ -1,4 +1,4 @@
-#include "malliavin/malliavin_weights.hpp"
+#include <scoreflow/malliavin/malliavin_weights.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -7,11 +7,11 @@
 #include <fmt/format.h>
 #include <Eigen/Dense>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "core/progress.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/progress.hpp>
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 namespace {

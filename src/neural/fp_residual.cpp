@@ -1,14 +1,14 @@
-#include "neural/fp_residual.hpp"
+#include <scoreflow/neural/fp_residual.hpp>
 
 #include <cmath>
 #include <numbers>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "neural/trainer.hpp"
-#include "score/heat_ball_source.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/neural/trainer.hpp>
+#include <scoreflow/score/heat_ball_source.hpp>
 
 namespace sf {
 namespace {

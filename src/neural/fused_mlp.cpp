@@ -1,4 +1,4 @@
-#include "neural/fused_mlp.hpp"
+#include <scoreflow/neural/fused_mlp.hpp>
 
 #include <omp.h>
 
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace {

@@ -1,15 +1,15 @@
-#include "neural/generate.hpp"
+#include <scoreflow/neural/generate.hpp>
 
 #include <cmath>
 #include <numbers>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "neural/losses.hpp"
-#include "neural/trainer.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/neural/losses.hpp>
+#include <scoreflow/neural/trainer.hpp>
 
 namespace sf {
 namespace {

@@ -1,11 +1,11 @@
-#include "neural/losses.hpp"
+#include <scoreflow/neural/losses.hpp>
 
 #include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace {

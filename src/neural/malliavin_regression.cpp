@@ -1,4 +1,4 @@
-#include "neural/malliavin_regression.hpp"
+#include <scoreflow/neural/malliavin_regression.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "core/torch_view.hpp"
-#include "malliavin/malliavin_weights.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/malliavin/malliavin_weights.hpp>
 
 namespace sf {
 namespace {

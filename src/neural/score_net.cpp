@@ -1,11 +1,11 @@
-#include "neural/score_net.hpp"
+#include <scoreflow/neural/score_net.hpp>
 
 #include <cmath>
 #include <numbers>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 

@@ -1,4 +1,4 @@
-#include "neural/torch_drift.hpp"
+#include <scoreflow/neural/torch_drift.hpp>
 
 #include <torch/script.h>
 
@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/io.hpp"
-#include "targets/spec.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/targets/spec.hpp>
 
 namespace sf {
 namespace {

@@ -1,10 +1,10 @@
-#include "neural/torchscript.hpp"
+#include <scoreflow/neural/torchscript.hpp>
 
 #include <torch/script.h>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace {

@@ -1,4 +1,4 @@
-#include "neural/trainer.hpp"
+#include <scoreflow/neural/trainer.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/io.hpp"
-#include "core/torch_view.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/torch_view.hpp>
 
 namespace sf {
 namespace {

@@ -1,10 +1,10 @@
-#include "samplers/annealing.hpp"
+#include <scoreflow/samplers/annealing.hpp>
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 

@@ -1,11 +1,11 @@
-#include "samplers/birth_death.hpp"
+#include <scoreflow/samplers/birth_death.hpp>
 
 #include <cmath>
 
-#include "core/check.hpp"
-#include "core/rng.hpp"
-#include "samplers/langevin.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 

@@ -1,12 +1,12 @@
-#include "samplers/fk_corrector.hpp"
+#include <scoreflow/samplers/fk_corrector.hpp>
 
 #include <cmath>
 #include <numbers>
 
-#include "core/check.hpp"
-#include "core/parallel.hpp"
-#include "core/rng.hpp"
-#include "samplers/weighted.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/samplers/weighted.hpp>
 
 namespace sf {
 

@@ -1,10 +1,10 @@
-#include "samplers/resampling.hpp"
+#include <scoreflow/samplers/resampling.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
+#include <scoreflow/core/check.hpp>
 
 namespace sf {
 namespace {

@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "samplers/sampler.hpp"
-#include "targets/target.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/samplers/sampler.hpp>
+#include <scoreflow/targets/target.hpp>
 
 namespace sf {
 

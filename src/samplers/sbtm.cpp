@@ -1,4 +1,4 @@
-#include "samplers/sbtm.hpp"
+#include <scoreflow/samplers/sbtm.hpp>
 
 #include <torch/torch.h>
 
@@ -7,10 +7,10 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/torch_view.hpp"
-#include "neural/trainer.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/neural/trainer.hpp>
 
 namespace sf {
 

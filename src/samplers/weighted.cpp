@@ -1,10 +1,10 @@
-#include "samplers/weighted.hpp"
+#include <scoreflow/samplers/weighted.hpp>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.hpp"
-#include "diagnostics/summary_stats.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
 
 namespace sf {
 

@@ -1,13 +1,13 @@
-#include "samplers/wfr.hpp"
+#include <scoreflow/samplers/wfr.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "samplers/langevin.hpp"
-#include "samplers/weighted.hpp"
-#include "score/kernel_score.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/weighted.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 

@@ -1,9 +1,9 @@
-#include "score/heat_ball.hpp"
+#include <scoreflow/score/heat_ball.hpp>
 
 #include <cmath>
 #include <numbers>
 
-#include "core/rng.hpp"
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 

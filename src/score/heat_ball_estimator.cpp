@@ -1,4 +1,4 @@
-#include "score/heat_ball_estimator.hpp"
+#include <scoreflow/score/heat_ball_estimator.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/parallel.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
 
 namespace sf {
 namespace {

@@ -1,9 +1,9 @@
-#include "score/heat_ball_source.hpp"
+#include <scoreflow/score/heat_ball_source.hpp>
 
 #include <cmath>
 
-#include "core/check.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 

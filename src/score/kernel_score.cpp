@@ -1,4 +1,4 @@
-#include "score/kernel_score.hpp"
+#include <scoreflow/score/kernel_score.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/fastmath.hpp"
-#include "core/parallel.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/fastmath.hpp>
+#include <scoreflow/core/parallel.hpp>
 
 namespace sf {
 namespace {

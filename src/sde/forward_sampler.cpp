@@ -1,4 +1,4 @@
-#include "sde/forward_sampler.hpp"
+#include <scoreflow/sde/forward_sampler.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,8 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace {

@@ -1,11 +1,11 @@
-#include "sde/linear_sde.hpp"
+#include <scoreflow/sde/linear_sde.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 

@@ -1,10 +1,10 @@
-#include "sde/noise_schedule.hpp"
+#include <scoreflow/sde/noise_schedule.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 

@@ -1,13 +1,13 @@
-#include "targets/datasets.hpp"
+#include <scoreflow/targets/datasets.hpp>
 
 #include <cmath>
 #include <numbers>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 namespace {

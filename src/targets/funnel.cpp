@@ -3,9 +3,9 @@
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/rng.hpp"
-#include "targets/analytic.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/targets/analytic.hpp>
 
 namespace sf {
 

@@ -1,12 +1,12 @@
-#include "targets/gaussian.hpp"
+#include <scoreflow/targets/gaussian.hpp>
 
 #include <cmath>
 #include <numbers>
 
 #include <fmt/format.h>
 
-#include "core/rng.hpp"
-#include "targets/spec.hpp"
+#include <scoreflow/core/rng.hpp>
+#include <scoreflow/targets/spec.hpp>
 
 namespace sf {
 

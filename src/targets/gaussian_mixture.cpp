@@ -1,4 +1,4 @@
-#include "targets/gaussian_mixture.hpp"
+#include <scoreflow/targets/gaussian_mixture.hpp>
 
 #include <cmath>
 #include <numbers>
@@ -6,11 +6,11 @@
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/fastmath.hpp"
-#include "core/io.hpp"
-#include "core/rng.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/fastmath.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/rng.hpp>
 
 namespace sf {
 namespace {

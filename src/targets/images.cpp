@@ -1,4 +1,4 @@
-#include "targets/images.hpp"
+#include <scoreflow/targets/images.hpp>
 
 #include <zlib.h>
 
@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 #ifndef SCOREFLOW_DATA_DIR
 #define SCOREFLOW_DATA_DIR ""

@@ -1,38 +1,17 @@
-#include "targets/registry.hpp"
+#include <scoreflow/targets/registry.hpp>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "targets/analytic.hpp"
-#include "targets/gaussian.hpp"
-#include "targets/gaussian_mixture.hpp"
-#include "targets/spec.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/targets/analytic.hpp>
+#include <scoreflow/targets/gaussian.hpp>
+#include <scoreflow/targets/gaussian_mixture.hpp>
+#include <scoreflow/targets/spec.hpp>
 
 namespace sf {
 
 void Target::sample(std::uint64_t, Rows) const {
   throw InvalidArgument(fmt::format("target {} has no exact sampler", spec()));
-}
-
-const std::vector<TargetInfo>& target_catalogue() {
-  static const std::vector<TargetInfo> cat = {
-      {"gauss",
-       "d=2, mean=0 (scalar or [list]), var=1 (scalar or [list]: diagonal), rho=0 "
-       "(equicorrelation), cov=[d*d values]",
-       "N(mean, cov) in any dimension"},
-      {"gmm-grid16", "", "16 unit-variance components on {-6,-2,2,6}^2"},
-      {"gmm-grid16-far", "", "16 unit-variance components on {-15,-5,5,15}^2"},
-      {"mix1d-near", "", "0.25 N(-2,1) + 0.75 N(2,1)"},
-      {"mix1d-far", "", "0.25 N(-4,1) + 0.75 N(4,1)"},
-      {"gmm4", "", "4 anisotropic components at (0,8), (0,2), (-3,5), (3,5)"},
-      {"gmm-file", "path=FILE.json", "mixture from JSON {weights, means, covariances | variances}"},
-      {"double-well", "", "E = x1^4 - 6x1^2 - 0.5x1 + 0.5x2^2"},
-      {"many-well", "d=8 (even)", "d/2 independent double-wells"},
-      {"banana", "sigma=1.41421356", "-s^2(x2-x1^2)^2/2 - (1-x1)^2/(2s^2)"},
-      {"funnel", "d=10, scale=3", "x0 ~ N(0, scale^2), rest ~ N(0, exp(x0))"},
-      {"ring", "cx=4, cy=0, radius=1, noise=0.2", "ring of given radius with radial noise"},
-  };
-  return cat;
 }
 
 namespace {
@@ -72,47 +51,78 @@ std::unique_ptr<Target> make_gauss(const Spec& s) {
   return std::make_unique<Gaussian>(mean, cov);
 }
 
+template <class T, class... Args>
+TargetFactory fixed(Args... args) {
+  return [=](const Spec& s) -> std::unique_ptr<Target> {
+    s.allow_only({});
+    return std::make_unique<T>(args...);
+  };
+}
+
+void add_builtins(TargetRegistry& r) {
+  r.add({"gauss",
+         "d=2, mean=0 (scalar or [list]), var=1 (scalar or [list]: diagonal), rho=0 "
+         "(equicorrelation), cov=[d*d values]",
+         "N(mean, cov) in any dimension", make_gauss});
+  r.add({"gmm-grid16", "", "16 unit-variance components on {-6,-2,2,6}^2",
+         fixed<GaussianMixture>(make_grid16(4.0))});
+  r.add({"gmm-grid16-far", "", "16 unit-variance components on {-15,-5,5,15}^2",
+         fixed<GaussianMixture>(make_grid16(10.0))});
+  r.add({"mix1d-near", "", "0.25 N(-2,1) + 0.75 N(2,1)",
+         fixed<GaussianMixture>(make_mix1d(2.0, "mix1d-near"))});
+  r.add({"mix1d-far", "", "0.25 N(-4,1) + 0.75 N(4,1)",
+         fixed<GaussianMixture>(make_mix1d(4.0, "mix1d-far"))});
+  r.add({"gmm4", "", "4 anisotropic components at (0,8), (0,2), (-3,5), (3,5)",
+         fixed<GaussianMixture>(make_gmm4())});
+  r.add(
+      {"gmm-file", "path=FILE.json", "mixture from JSON {weights, means, covariances | variances}",
+       [](const Spec& s) -> std::unique_ptr<Target> {
+         s.allow_only({"path"});
+         if (!s.has("path"))
+           throw InvalidArgument("gmm-file: give the mixture file as gmm-file:path=FILE.json");
+         return std::make_unique<GaussianMixture>(GaussianMixture::from_json(s.string("path", "")));
+       }});
+  r.add({"double-well", "", "E = x1^4 - 6x1^2 - 0.5x1 + 0.5x2^2", fixed<ManyWell>(2)});
+  r.add({"many-well", "d=8 (even)", "d/2 independent double-wells",
+         [](const Spec& s) -> std::unique_ptr<Target> {
+           s.allow_only({"d"});
+           return std::make_unique<ManyWell>(s.count("d", 8));
+         }});
+  r.add({"banana", "sigma=1.41421356", "-s^2(x2-x1^2)^2/2 - (1-x1)^2/(2s^2)",
+         [](const Spec& s) -> std::unique_ptr<Target> {
+           s.allow_only({"sigma"});
+           return std::make_unique<Banana>(s.number("sigma", std::sqrt(2.0)));
+         }});
+  r.add({"funnel", "d=10, scale=3", "x0 ~ N(0, scale^2), rest ~ N(0, exp(x0))",
+         [](const Spec& s) -> std::unique_ptr<Target> {
+           s.allow_only({"d", "scale"});
+           return std::make_unique<Funnel>(s.count("d", 10), s.number("scale", 3.0));
+         }});
+  r.add({"ring", "cx=4, cy=0, radius=1, noise=0.2", "ring of given radius with radial noise",
+         [](const Spec& s) -> std::unique_ptr<Target> {
+           s.allow_only({"cx", "cy", "radius", "noise"});
+           return std::make_unique<Ring>(s.number("cx", 4), s.number("cy", 0),
+                                         s.number("radius", 1), s.number("noise", 0.2));
+         }});
+}
+
 }  // namespace
+
+TargetRegistry& target_registry() {
+  static TargetRegistry r("target");
+  static const bool with_builtins = (add_builtins(r), true);
+  (void)with_builtins;
+  return r;
+}
 
 std::unique_ptr<Target> make_target(const std::string& text) {
   const Spec s = Spec::parse(text);
-  const std::string& n = s.name();
-  if (n == "gauss") return make_gauss(s);
-  if (n == "gmm-file") {
-    s.allow_only({"path"});
-    if (!s.has("path"))
-      throw InvalidArgument("gmm-file: give the mixture file as gmm-file:path=FILE.json");
-    return std::make_unique<GaussianMixture>(GaussianMixture::from_json(s.string("path", "")));
+  try {
+    return target_registry().get(s.name()).factory(s);
+  } catch (const InvalidArgument& e) {
+    if (target_registry().contains(s.name())) throw;
+    throw InvalidArgument(std::string(e.what()) + " (see `scoreflow targets`)");
   }
-  if (n == "many-well") {
-    s.allow_only({"d"});
-    return std::make_unique<ManyWell>(s.count("d", 8));
-  }
-  if (n == "banana") {
-    s.allow_only({"sigma"});
-    return std::make_unique<Banana>(s.number("sigma", std::sqrt(2.0)));
-  }
-  if (n == "funnel") {
-    s.allow_only({"d", "scale"});
-    return std::make_unique<Funnel>(s.count("d", 10), s.number("scale", 3.0));
-  }
-  if (n == "ring") {
-    s.allow_only({"cx", "cy", "radius", "noise"});
-    return std::make_unique<Ring>(s.number("cx", 4), s.number("cy", 0), s.number("radius", 1),
-                                  s.number("noise", 0.2));
-  }
-  s.allow_only({});
-  if (n == "gmm-grid16") return std::make_unique<GaussianMixture>(make_grid16(4.0));
-  if (n == "gmm-grid16-far") return std::make_unique<GaussianMixture>(make_grid16(10.0));
-  if (n == "mix1d-near") return std::make_unique<GaussianMixture>(make_mix1d(2.0, "mix1d-near"));
-  if (n == "mix1d-far") return std::make_unique<GaussianMixture>(make_mix1d(4.0, "mix1d-far"));
-  if (n == "gmm4") return std::make_unique<GaussianMixture>(make_gmm4());
-  if (n == "double-well") return std::make_unique<ManyWell>(2);
-  std::vector<std::string> names;
-  for (const auto& t : target_catalogue()) names.push_back(t.name);
-  throw InvalidArgument(
-      fmt::format("unknown target '{}'; valid targets: {} (see `scoreflow targets`)", n,
-                  fmt::join(names, ", ")));
 }
 
 }  // namespace sf

@@ -1,10 +1,10 @@
-#include "targets/spec.hpp"
+#include <scoreflow/targets/spec.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include <scoreflow/core/error.hpp>
 
 namespace sf {
 namespace {
@@ -103,6 +103,27 @@ void Spec::allow_only(const std::set<std::string>& valid) const {
 
 std::string format_list(const std::vector<double>& v) {
   return fmt::format("[{}]", fmt::join(v, ","));
+}
+
+std::vector<std::int64_t> parse_widths(const std::string& s) {
+  std::vector<std::int64_t> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const auto comma = s.find(',', pos);
+    const auto item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < 1) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw InvalidArgument(
+          fmt::format("--hidden '{}': '{}' is not a positive integer (e.g. 128,128,128)", s, item));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace sf

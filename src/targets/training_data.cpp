@@ -1,15 +1,15 @@
-#include "targets/training_data.hpp"
+#include <scoreflow/targets/training_data.hpp>
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "core/check.hpp"
-#include "core/error.hpp"
-#include "core/npy.hpp"
-#include "targets/datasets.hpp"
-#include "targets/images.hpp"
-#include "targets/registry.hpp"
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/npy.hpp>
+#include <scoreflow/targets/datasets.hpp>
+#include <scoreflow/targets/images.hpp>
+#include <scoreflow/targets/registry.hpp>
 
 namespace sf {
 namespace {

@@ -1,0 +1,5 @@
+#include "scoreflow/cli.hpp"
+
+int main(int argc, char** argv) {
+  return sf::cli_main(argc, argv);
+}

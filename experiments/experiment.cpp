@@ -1,0 +1,25 @@
+#include "experiments/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include <scoreflow/core/error.hpp>
+
+namespace sf {
+
+std::string implemented_experiments() {
+#ifdef SCOREFLOW_WITH_TORCH_EXPERIMENTS
+  return "e1, e2, e3, e4, e5-kappa, e5-meanvalue, e5-train, e6";
+#else
+  return "e3, e5-kappa, e5-meanvalue (e1, e2, e4, e5-train and e6 need the LibTorch build)";
+#endif
+}
+
+void run_experiment(const std::string& name, const ExperimentOptions& o) {
+  if (name == "e3") return run_e3(o);
+  if (name == "e5-kappa") return run_e5_kappa(o);
+  if (name == "e5-meanvalue") return run_e5_mean_value(o);
+  throw InvalidArgument(fmt::format("experiment '{}' is not implemented; implemented: {}", name,
+                                    implemented_experiments()));
+}
+
+}  // namespace sf

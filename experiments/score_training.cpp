@@ -1,0 +1,78 @@
+#include "experiments/score_training.hpp"
+
+#include <chrono>
+
+#include <scoreflow/core/npy.hpp>
+#include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/neural/trainer.hpp>
+#include <scoreflow/plot/plot.hpp>
+#include <scoreflow/targets/images.hpp>
+
+namespace sf {
+
+Trained train_score_net(const TrainingData& data, const TrainSpec& spec) {
+  NetConfig cfg;
+  cfg.dim = static_cast<std::int64_t>(data.train.d());
+  cfg.cond = "fourier";
+  cfg.fourier_scale = 4;
+  cfg.sde = spec.sde;
+  cfg.sigma_max = spec.sigma_max;
+  if (spec.images) cfg.hidden = {512, 512, 512};
+  TrainOptions o;
+  o.loss = spec.loss;
+  o.steps = spec.steps;
+  o.batch = spec.images ? 128 : 256;
+  o.lr = spec.images ? 5e-4 : 1e-3;
+  o.eval_every = std::max<std::size_t>(1, spec.steps / 10);
+  o.seed = spec.seed;
+  o.residual = spec.residual;
+  torch::manual_seed(spec.seed);
+  auto net = make_score_net(cfg);
+  Particles train_copy = data.train, held_copy = data.heldout;
+  Trainer t(net, o, as_tensor(train_copy).to(torch::kFloat32),
+            as_tensor(held_copy).to(torch::kFloat32));
+  const auto start = std::chrono::steady_clock::now();
+  t.run(spec.steps);
+  t.finalize();
+  net->eval();
+  return {net, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+          t.history().back().heldout_loss};
+}
+
+TimeScoreFn score_of(const std::shared_ptr<ScoreNetImpl>& net) {
+  return [net](const torch::Tensor& x, double t) {
+    return net->score(x, torch::full({x.size(0)}, t, x.options()));
+  };
+}
+
+std::pair<double, double> discrepancy(const Particles& a, const Particles& b) {
+  const double ell = median_distance(a.rows(), b.rows());
+  return {energy_distance(a.rows(), b.rows()), mmd2(a.rows(), b.rows(), ell)};
+}
+
+void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::uint64_t seed,
+                         const std::string& title, const std::filesystem::path& npy) {
+  GenerateOptions g;
+  g.sampler = "euler";
+  g.steps = 500;
+  g.seed = seed;
+  const Particles gen = to_particles(generate(sde, score, 64, kImageSide * kImageSide, g));
+  write_npy(npy, {gen.n(), gen.d()}, gen.data());
+  auto png = npy;
+  plot_image_grid(npy, kImageSide, 8, title, png.replace_extension(".png"));
+}
+
+double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Particles images,
+                            std::uint64_t seed) {
+  auto x = as_tensor(images).to(torch::kFloat32);
+  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
+  x = ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
+  LikelihoodOptions lo;
+  lo.steps = 50;
+  lo.seed = seed;
+  const auto lp = log_likelihood(sde, score, x, lo);
+  return -lp.mean().item<double>() / (static_cast<double>(x.size(1)) * std::log(2.0)) + 7.0;
+}
+
+}  // namespace sf

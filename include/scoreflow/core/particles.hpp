@@ -1,0 +1,123 @@
+// N x d row-major particle arrays with optional log-weights, and light views into them.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include <scoreflow/core/error.hpp>
+
+namespace sf {
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A read-only view of n rows of d doubles, contiguous and row-major.
+struct ConstRows {
+  const double* data = nullptr;
+  std::size_t n = 0;
+  std::size_t d = 0;
+  const double* row(std::size_t i) const { return data + i * d; }
+  std::span<const double> span() const { return {data, n * d}; }
+  Eigen::Map<const RowMatrix> eigen() const {
+    return {data, static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(d)};
+  }
+  ConstRows slice(std::size_t first, std::size_t count) const { return {row(first), count, d}; }
+};
+
+struct Rows {
+  double* data = nullptr;
+  std::size_t n = 0;
+  std::size_t d = 0;
+  double* row(std::size_t i) const { return data + i * d; }
+  std::span<double> span() const { return {data, n * d}; }
+  Eigen::Map<RowMatrix> eigen() const {
+    return {data, static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(d)};
+  }
+  operator ConstRows() const { return {data, n, d}; }
+};
+
+// Owning particle array. log_weights is empty for unweighted particles.
+class Particles {
+ public:
+  Particles() = default;
+  Particles(std::size_t n, std::size_t d, double fill = 0.0) : n_(n), d_(d), x_(n * d, fill) {}
+  Particles(std::size_t n, std::size_t d, std::vector<double> values)
+      : n_(n), d_(d), x_(std::move(values)) {
+    if (x_.size() != n * d) throw InvalidArgument("Particles: value count does not equal n*d");
+  }
+
+  std::size_t n() const { return n_; }
+  std::size_t d() const { return d_; }
+  double* data() { return x_.data(); }
+  const double* data() const { return x_.data(); }
+  double* row(std::size_t i) { return x_.data() + i * d_; }
+  const double* row(std::size_t i) const { return x_.data() + i * d_; }
+  double& operator()(std::size_t i, std::size_t k) { return x_[i * d_ + k]; }
+  double operator()(std::size_t i, std::size_t k) const { return x_[i * d_ + k]; }
+  // New shape; keeps the allocation when it is large enough (values are not preserved).
+  void reshape(std::size_t n, std::size_t d) {
+    n_ = n, d_ = d;
+    x_.resize(n * d);
+    logw_.clear();
+  }
+  std::vector<double>& values() { return x_; }
+  const std::vector<double>& values() const { return x_; }
+
+  Rows rows() { return {x_.data(), n_, d_}; }
+  ConstRows rows() const { return {x_.data(), n_, d_}; }
+  operator ConstRows() const { return rows(); }
+
+  bool weighted() const { return !logw_.empty(); }
+  std::vector<double>& log_weights() { return logw_; }
+  const std::vector<double>& log_weights() const { return logw_; }
+
+ private:
+  std::size_t n_ = 0, d_ = 0;
+  std::vector<double> x_;
+  std::vector<double> logw_;
+};
+
+// Normalised weights (sum 1) from log-weights by log-sum-exp; uniform when none given.
+inline std::vector<double> normalised_weights(std::span<const double> logw, std::size_t n) {
+  std::vector<double> w(n, 1.0 / static_cast<double>(n));
+  if (logw.empty()) return w;
+  double m = -INFINITY;
+  for (double v : logw) m = std::max(m, v);
+  if (!std::isfinite(m))
+    throw NumericalError("normalised_weights: every log-weight is -inf or NaN");
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += (w[i] = std::exp(logw[i] - m));
+  for (double& v : w) v /= s;
+  return w;
+}
+
+// m evenly strided rows (unweighted). Some data generators lay points out by index (one
+// class after another), so a prefix would not be a sample of the whole set.
+inline Particles strided_rows(const Particles& p, std::size_t m) {
+  Particles out(m, p.d());
+  for (std::size_t i = 0; i < m; ++i)
+    std::copy(p.row(i * p.n() / m), p.row(i * p.n() / m) + p.d(), out.row(i));
+  return out;
+}
+
+// Row of the first non-finite entry, or n when all are finite.
+inline std::size_t first_non_finite(ConstRows x) {
+  for (std::size_t i = 0; i < x.n * x.d; ++i)
+    if (!std::isfinite(x.data[i])) return i / x.d;
+  return x.n;
+}
+
+// Throws InvalidArgument naming `what` and the first row with a NaN or infinity.
+inline void check_all_finite(ConstRows x, const std::string& what) {
+  const std::size_t bad = first_non_finite(x);
+  if (bad < x.n)
+    throw InvalidArgument(what + ": row " + std::to_string(bad) +
+                          " has a NaN or infinite value; every entry must be finite");
+}
+
+}  // namespace sf

@@ -1,0 +1,26 @@
+// Kullback–Leibler divergence KL(p ‖ π): exact between Gaussians, KDE-based otherwise.
+#pragma once
+
+#include <span>
+
+#include <Eigen/Core>
+
+#include <scoreflow/core/particles.hpp>
+#include <scoreflow/targets/target.hpp>
+
+namespace sf {
+
+double kl_gaussian(const Eigen::VectorXd& m1, const Eigen::MatrixXd& s1, const Eigen::VectorXd& m2,
+                   const Eigen::MatrixXd& s2);
+
+// KL(p̂ ‖ π) ≈ E_p[log p̂(X) − log π(X)] + log Z with p̂ a (leave-one-out when unweighted)
+// Gaussian KDE of the particles. Needs the target's log Z; bandwidth 0 = Silverman.
+double kl_kde(ConstRows x, const Target& target, std::span<const double> logw = {},
+              double bandwidth = 0);
+
+// 1-D: KL(p̂ ‖ π) = ∫ p̂ log(p̂/π) of the Gaussian KDE p̂ by quadrature on a grid spanning
+// the particles ± 6 bandwidths (and the target's bulk). Never negative, unlike the
+// leave-one-out estimate; biased upwards by the smoothing at small n.
+double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth = 0);
+
+}  // namespace sf

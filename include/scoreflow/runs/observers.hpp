@@ -1,0 +1,221 @@
+// Observers of `scoreflow sample` runs: the per-step trace, snapshots for plots,
+// checkpoints for --resume, and the progress bar.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/npy.hpp>
+#include <scoreflow/core/progress.hpp>
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/runs/sample.hpp>
+#include <scoreflow/samplers/sampler.hpp>
+#include <scoreflow/targets/target.hpp>
+
+namespace sf {
+namespace fs = std::filesystem;
+
+// Exact reference samples use this salt on the run seed (trace and final metrics agree).
+constexpr std::uint64_t kReferenceSalt = 0x5eed5eedULL;
+constexpr std::size_t kMaxKsdN = 2000;     // particles for the O(N²) KSD
+constexpr std::size_t kMaxMetricN = 5000;  // particles for the other O(N²) metrics
+
+// The first m rows with their log-weights (particle order carries no meaning, so a prefix
+// is a fair subsample).
+Particles head(const Particles& x, std::size_t m);
+
+// Cheap per-step metrics on a prefix of the particles against fixed reference samples.
+class TraceObserver : public Observer {
+ public:
+  TraceObserver(const Target& t, const SampleOptions& o, CsvTable& table)
+      : target_(t),
+        o_(o),
+        table_(table),
+        every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)) {
+    if (t.can_sample()) {
+      reference_ = Particles(std::min(o.metric_n, kMaxMetricN), t.dim());
+      t.sample(o.seed ^ kReferenceSalt, reference_.rows());
+      ell_ = median_distance(reference_.rows(), reference_.rows());
+    }
+  }
+  static std::vector<std::string> columns() {
+    return {"step",      "time",       "acceptance", "lambda", "ess",  "resamplings",
+            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2", "mode_entropy",
+            "fisher",    "train_loss", "kl",         "dkl_dt"};
+  }
+  void on_start(const SamplerState& s) override {
+    if (s.step == 0) record(s, {});
+  }
+  bool on_step(const SamplerState& s, const StepInfo& info) override {
+    acceptance_.add(info.acceptance);
+    jumps_.add(info.jump_rate);
+    fisher_.add(info.fisher);
+    train_loss_.add(info.train_loss);
+    resamplings_ += info.resampled;
+    if (s.step % every_ == 0 || s.step == o_.steps) record(s, info);
+    return true;
+  }
+
+ private:
+  // Mean of the values seen since the last trace row (NaN when none).
+  struct Average {
+    double sum = 0;
+    std::size_t count = 0;
+    void add(double v) {
+      if (!std::isnan(v)) sum += v, ++count;
+    }
+    double take() {
+      const double m = count ? sum / static_cast<double>(count) : NAN;
+      *this = {};
+      return m;
+    }
+  };
+
+  void record(const SamplerState& s, const StepInfo& info) {
+    const Particles x = head(s.x, o_.metric_n);
+    const Particles g = head(s.grad, std::min(o_.metric_n, kMaxKsdN));
+    const auto& lw = x.log_weights();
+    double mean_err = NAN, mmd = NAN, energy = NAN, ent = NAN;
+    if (reference_.n()) {
+      mean_err = (weighted_mean(x.rows(), lw) - weighted_mean(reference_.rows())).norm();
+      mmd = mmd2(x.rows(), reference_.rows(), ell_, lw);
+      energy = energy_distance(x.rows(), reference_.rows(), lw);
+    }
+    const auto modes = target_.modes();
+    if (modes.size() > 1) ent = mode_coverage(x.rows(), modes, lw).entropy;
+    // KSD needs the target's score; annealed samplers cache the path's score instead.
+    double ksd = NAN;
+    if (o_.sampler != "annealed-ula") {
+      const Particles xk = head(x, g.n());
+      ksd = ksd2_imq(xk.rows(), g.rows(), xk.log_weights());
+    }
+    const double resamplings = static_cast<double>(resamplings_);
+    resamplings_ = 0;
+    // KL by a leave-one-out KDE where that is meaningful (d ≤ 3, log Z known); its time
+    // derivative by finite differences against the previous row (−dKL/dt = Fisher info
+    // for the exact flow).
+    const double time = static_cast<double>(s.step) * o_.step_size;
+    double kl = NAN, dkl = NAN;
+    if (x.d() <= 3 && target_.log_normaliser() && x.n() > 1) kl = kl_kde(x.rows(), target_, lw);
+    if (!std::isnan(kl) && !std::isnan(last_kl_) && time > last_time_)
+      dkl = (kl - last_kl_) / (time - last_time_);
+    last_kl_ = kl, last_time_ = time;
+    table_.add_row({static_cast<double>(s.step), time, acceptance_.take(), info.lambda,
+                    s.x.weighted() ? normalised_ess(s.x.log_weights()) : NAN, resamplings,
+                    jumps_.take(), mean_err, mmd, energy, ksd, ent, fisher_.take(),
+                    train_loss_.take(), kl, dkl});
+  }
+
+  const Target& target_;
+  const SampleOptions& o_;
+  CsvTable& table_;
+  std::size_t every_;
+  Particles reference_;
+  double ell_ = 1;
+  Average acceptance_, jumps_, fisher_, train_loss_;
+  double last_kl_ = NAN, last_time_ = NAN;
+  std::size_t resamplings_ = 0;
+};
+
+// Positions (a prefix of at most 2000 particles) at a few evenly spaced steps, for plots.
+class SnapshotObserver : public Observer {
+ public:
+  SnapshotObserver(fs::path dir, const SampleOptions& o) : dir_(std::move(dir)) {
+    for (std::size_t k = 0; k <= o.snapshots; ++k)
+      steps_.insert(o.steps * k / std::max<std::size_t>(o.snapshots, 1));
+    fs::create_directories(dir_);
+  }
+  void on_start(const SamplerState& s) override { save(s); }
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    save(s);
+    return true;
+  }
+
+ private:
+  void save(const SamplerState& s) {
+    if (!steps_.count(s.step)) return;
+    const Particles x = head(s.x, 2000);
+    write_npy(dir_ / fmt::format("step_{:08d}.npy", s.step), {x.n(), x.d()}, x.data());
+    if (x.weighted()) {
+      const auto w = normalised_weights(x.log_weights(), x.n());
+      write_npy(dir_ / fmt::format("step_{:08d}.weights", s.step), {w.size()}, w.data());
+    }
+  }
+  fs::path dir_;
+  std::set<std::size_t> steps_;
+};
+
+// Positions and trace every k steps; a resumed run continues bit-identically because the
+// randomness is keyed by step.
+class CheckpointObserver : public Observer {
+ public:
+  CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace, const Sampler& sampler)
+      : dir_(std::move(dir)), every_(every), trace_(trace), sampler_(sampler) {}
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    if (s.step % every_ == 0) save(dir_, s, trace_, sampler_);
+    return true;
+  }
+  static void save(const fs::path& dir, const SamplerState& s, const CsvTable& trace,
+                   const Sampler& sampler) {
+    sampler.save_extra(dir.string());
+    write_npy(dir / "checkpoint.npy", {s.x.n(), s.x.d()}, s.x.data());
+    if (s.x.weighted()) write_npy(dir / "checkpoint_logw.npy", {s.x.n()}, s.x.log_weights().data());
+    trace.write(dir / "trace.csv");
+    write_json(dir / "checkpoint.json", {{"step", s.step}, {"log_normaliser", s.log_normaliser}});
+  }
+
+ private:
+  fs::path dir_;
+  std::size_t every_;
+  const CsvTable& trace_;
+  const Sampler& sampler_;
+};
+
+// Positions of the first `m` particles every k steps (and at the start), for path plots:
+// trajectory.npy holds (frames, m, d).
+class TrajectoryObserver : public Observer {
+ public:
+  TrajectoryObserver(std::size_t every, std::size_t m) : every_(every), m_(m) {}
+  void on_start(const SamplerState& s) override { keep(s); }
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    if (every_ && s.step % every_ == 0) keep(s);
+    return true;
+  }
+  void write(const fs::path& file) const {
+    if (frames_ == 0) return;
+    write_npy(file, {frames_, rows_, d_}, values_.data());
+  }
+
+ private:
+  void keep(const SamplerState& s) {
+    rows_ = std::min(m_, s.x.n()), d_ = s.x.d();
+    values_.insert(values_.end(), s.x.data(), s.x.data() + rows_ * d_);
+    ++frames_;
+  }
+  std::size_t every_, m_, rows_ = 0, d_ = 0, frames_ = 0;
+  std::vector<double> values_;
+};
+
+class ProgressObserver : public Observer {
+ public:
+  ProgressObserver(std::size_t total, const std::string& label) : bar_(total, label) {}
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    bar_.update(s.step);
+    return true;
+  }
+  void on_finish(const SamplerState&) override { bar_.finish(); }
+
+ private:
+  Progress bar_;
+};
+
+}  // namespace sf

@@ -1,0 +1,84 @@
+// A sampler is a small object with init() and step(); the state caches what the next step
+// reuses (positions, log π, ∇log π); per-step diagnostics come back beside it. The caller,
+// or the generic run() below, owns the loop; observers attach from outside.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <scoreflow/core/particles.hpp>
+
+namespace sf {
+
+struct SamplerState {
+  Particles x;               // positions (N × d)
+  std::vector<double> logp;  // cached log π(x) where the sampler needs it (MALA, WFR, birth–death)
+  Particles grad;            // cached drift score at x
+  std::size_t step = 0;      // number of steps taken so far
+  // Weighted samplers: x.log_weights() holds log-weights normalised to max 0; this holds
+  // what was taken out, log((1/N) Σ w) summed over renormalisations and resamplings, so
+  // that log_normaliser + log mean(exp(logw)) estimates a log Z where the weights allow it.
+  double log_normaliser = 0;
+};
+
+struct StepInfo {
+  double acceptance = NAN;  // MALA: fraction of proposals accepted this step
+  double lambda = NAN;      // annealed samplers: the path parameter used this step
+  double ess = NAN;         // weighted samplers: normalised ESS before resampling
+  bool resampled = false;   // weighted samplers: resampled this step
+  double jump_rate = NAN;   // birth–death: fraction of particles killed or duplicated
+  double fisher = NAN;      // SBTM: relative Fisher information (1/N)Σ|s_θ − ∇log π|²
+  double train_loss = NAN;  // SBTM: mean score-matching loss of this step's training
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual std::string name() const = 0;
+  virtual nlohmann::json config() const = 0;
+  // State at step `step` from positions x (step > 0 when resuming from a checkpoint).
+  virtual SamplerState init(Particles x, std::size_t step = 0) const = 0;
+  // Advances the state by one step; draws are keyed by (seed, particle, state.step).
+  virtual StepInfo step(SamplerState& s) const = 0;
+  // What to try when particles blow up.
+  virtual std::string divergence_hint() const { return "try a smaller --step-size"; }
+  // State beyond the particles (SBTM's network and optimiser), kept with each checkpoint
+  // in `dir` and restored on resume.
+  virtual void save_extra(const std::string& /*dir*/) const {}
+  virtual void load_extra(const std::string& /*dir*/) const {}
+};
+
+// Hooks called by run(); implement only what is needed. Returning false from on_step
+// stops the run early.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_start(const SamplerState&) {}
+  virtual bool on_step(const SamplerState&, const StepInfo&) { return true; }
+  virtual void on_finish(const SamplerState&) {}
+};
+
+struct RunResult {
+  std::size_t steps_taken = 0;
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
+class Target;
+enum class Cache { score, log_density_and_score };
+// A state at `step` for particles x (checked against the target's dimension and N ≥ 1),
+// with the target's score and, if asked, its log-density cached.
+SamplerState target_state(const Target& t, Particles x, std::size_t step, const char* who,
+                          Cache cache = Cache::score);
+
+// Runs until state.step == total_steps. Throws NumericalError naming the step, particle and
+// a hint at the first non-finite particle.
+RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
+              std::span<Observer* const> observers);
+
+}  // namespace sf

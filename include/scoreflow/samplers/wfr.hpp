@@ -1,0 +1,46 @@
+// Wasserstein–Fisher–Rao flow of KL as a weighted SDE (MATH.md §4): Langevin moves, and
+// Feynman–Kac log-weights d log w = −(log ρ̂ − log π) dt, with ρ̂ the current weighted law
+// estimated by
+//   kde:        a weighted Gaussian KDE of the particles (bandwidth fixed, Silverman or median);
+//   ula-kernel: the weighted mixture of the ULA transition kernels from the previous
+//               positions, Σ_j w̄_j N(x; X_j' + h∇log π(X_j'), 2hI), with the exact
+//               Fisher–Rao factor 1 − e^{−h} in place of h (SMC-WFR).
+// Resampling when the normalised ESS drops below a threshold.
+#pragma once
+
+#include <string>
+
+#include <scoreflow/samplers/resampling.hpp>
+#include <scoreflow/samplers/sampler.hpp>
+#include <scoreflow/targets/target.hpp>
+
+namespace sf {
+
+struct WfrConfig {
+  double step_size = 0.01;
+  std::uint64_t seed = 0;
+  std::string density = "ula-kernel";  // ula-kernel | kde
+  double bandwidth = 0;                // kde: fixed bandwidth; 0 = automatic by `bandwidth_rule`
+  std::string bandwidth_rule = "silverman";  // silverman | median
+  std::string resampler = "systematic";
+  double ess_threshold = 0.5;  // resample when ESS/N falls below; ≥ 1: every step
+};
+
+class Wfr : public Sampler {
+ public:
+  Wfr(const Target& target, WfrConfig cfg);
+  std::string name() const override { return "wfr-" + cfg_.density; }
+  nlohmann::json config() const override;
+  SamplerState init(Particles x, std::size_t step = 0) const override;
+  StepInfo step(SamplerState& s) const override;
+
+ private:
+  // log ρ̂ at the new positions (`centres`: the previous positions' ULA drift targets).
+  std::vector<double> log_density_estimate(const SamplerState& s, const Particles& centres) const;
+
+  const Target& target_;
+  WfrConfig cfg_;
+  ResampleFn resample_;
+};
+
+}  // namespace sf

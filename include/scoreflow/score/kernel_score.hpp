@@ -1,0 +1,53 @@
+// Parzen (Gaussian KDE) log-density and score, MATH.md §1:
+//   p̂(x) = Σ_j w̄_j N(x; x_j, h²I),   ψ̂(x) = Σ_j r_j(x)(x_j − x)/h²,  r_j ∝ w̄_j N(x; x_j, h²I).
+// Sums are tiled over the data (no N×N matrix), vectorised, and split over threads by
+// query, so results are identical for any thread count. This is the hot loop of the
+// WFR sampler and of kernel-score estimation.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include <scoreflow/core/particles.hpp>
+
+namespace sf {
+
+enum class Bandwidth { silverman, median };
+
+// Silverman's rule with the mean per-coordinate (weighted) standard deviation.
+double silverman_bandwidth(ConstRows x, std::span<const double> logw = {});
+// Median heuristic: median pairwise distance / sqrt(2 log(n + 1)), on up to 2000 points.
+double median_bandwidth(ConstRows x);
+
+class KernelDensity {
+ public:
+  // `logw` empty: equal weights. Keeps a transposed copy of the data (d × N): O(N·d).
+  KernelDensity(ConstRows data, double bandwidth, std::span<const double> logw = {});
+
+  std::size_t dim() const { return d_; }
+  std::size_t size() const { return n_; }
+  double bandwidth() const { return h_; }
+
+  void log_density(ConstRows q, std::span<double> out) const;
+  void score(ConstRows q, Rows out) const;
+  // Both from one pass over the data.
+  void log_density_and_score(ConstRows q, std::span<double> logp, Rows score) const;
+  // Leave-one-out log-density at the data points themselves (for KL estimates).
+  void log_density_loo(std::span<double> out) const;
+
+ private:
+  // For one query: log_total = log Σ_j w_j exp(−|q − x_j|²/2h²) (w relative to the largest)
+  // and, if wanted, mean = Σ_j r_j x_j. `skip` excludes one data index (n_: none).
+  void query(const double* q, std::size_t skip, bool want_mean, double& log_total,
+             double* mean) const;
+  double log_norm() const;
+
+  std::size_t n_, d_;
+  double h_;
+  std::vector<double> xt_;  // d × n, coordinate-major
+  std::vector<double> lw_;  // log-weights minus their max
+  double log_wsum_ = 0;     // log Σ exp(lw_)
+};
+
+}  // namespace sf

@@ -1,0 +1,335 @@
+#include <scoreflow/runs/sample.hpp>
+
+#include <map>
+
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/io.hpp>
+#include <scoreflow/core/npy.hpp>
+#include <scoreflow/core/parallel.hpp>
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/log_normaliser.hpp>
+#include <scoreflow/diagnostics/sliced_wasserstein.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/plot/plot.hpp>
+#include <scoreflow/runs/observers.hpp>
+#include <scoreflow/samplers/birth_death.hpp>
+#include <scoreflow/samplers/fk_corrector.hpp>
+#include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/weighted.hpp>
+#include <scoreflow/samplers/wfr.hpp>
+#include <scoreflow/targets/gaussian.hpp>
+#include <scoreflow/targets/gaussian_mixture.hpp>
+#include <scoreflow/targets/registry.hpp>
+#include <scoreflow/targets/tempered.hpp>
+
+namespace sf {
+namespace fs = std::filesystem;
+
+namespace {
+
+Particles initial_particles(const SampleOptions& o, const Target& target) {
+  if (!o.init_file.empty()) {
+    const NpyArray a = read_npy(o.init_file);
+    if (a.shape.size() != 2)
+      throw InvalidArgument(
+          fmt::format("--init-file {}: expected an N x d array, got {} dimensions", o.init_file,
+                      a.shape.size()));
+    check_dim("--init-file", o.init_file, a.shape[1], target.dim());
+    if (a.shape[0] != o.n)
+      throw InvalidArgument(
+          fmt::format("--init-file {} has {} particles, but --n is {}; pass --n {}", o.init_file,
+                      a.shape[0], o.n, a.shape[0]));
+    Particles x(a.shape[0], a.shape[1], a.values);
+    check_all_finite(x.rows(), "--init-file " + o.init_file);
+    return x;
+  }
+  const std::string spec = o.init.empty() ? fmt::format("gauss:d={}", target.dim()) : o.init;
+  const auto init = make_target(spec);
+  check_dim("--init", spec, init->dim(), target.dim());
+  Particles x(o.n, target.dim());
+  init->sample(o.seed, x.rows());
+  return x;
+}
+
+}  // namespace
+
+LinearSchedule schedule_of(const SampleOptions& o) {
+  return o.anneal_schedule.empty() ? LinearSchedule{o.anneal_fraction, {}}
+                                   : LinearSchedule::from_knots(o.anneal_schedule);
+}
+
+namespace {
+
+std::map<std::string, SamplerFactory>& sampler_registry() {
+  static std::map<std::string, SamplerFactory> r;
+  return r;
+}
+
+std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
+  if (const auto it = sampler_registry().find(o.sampler); it != sampler_registry().end())
+    return it->second(o, t);
+  const LangevinConfig lc{o.step_size, o.seed};
+  if (o.sampler == "ula") return std::make_unique<Ula>(t, lc);
+  if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
+  if (o.sampler == "annealed-ula")
+    return std::make_unique<AnnealedUla>(
+        t, AnnealedConfig{lc, o.path, schedule_of(o), o.steps, o.fk_weights, o.resampler,
+                          o.ess_threshold});
+  if (o.sampler == "wfr")
+    return std::make_unique<Wfr>(t, WfrConfig{o.step_size, o.seed, o.density, o.bandwidth,
+                                              o.bandwidth_rule, o.resampler, o.ess_threshold});
+  if (o.sampler == "fk-corrector") {
+    const auto* mixture = dynamic_cast<const GaussianMixture*>(&t);
+    if (!mixture)
+      throw InvalidArgument(
+          fmt::format("fk-corrector: target {} is not a Gaussian mixture; the corrector needs its "
+                      "exact diffused score (gmm-*, mix1d-*, gmm4, gmm-file)",
+                      t.spec()));
+    if (!o.init.empty() || !o.init_file.empty())
+      throw InvalidArgument(
+          "fk-corrector: starts from N(0, I) by construction; drop --init/--init-file");
+    return std::make_unique<FkCorrector>(
+        *mixture,
+        FkCorrectorConfig{o.anneal_beta, o.steps, o.seed, {}, o.resampler, o.ess_threshold});
+  }
+  if (o.sampler == "birth-death" || o.sampler == "birth-death-kl")
+    return std::make_unique<BirthDeath>(
+        t, BirthDeathConfig{o.step_size, o.seed, o.bandwidth, o.sampler == "birth-death-kl"});
+  std::string extra;
+  for (const auto& [name, f] : sampler_registry()) extra += ", " + name;
+  throw InvalidArgument(
+      fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula, wfr, "
+                  "birth-death, birth-death-kl, fk-corrector{}",
+                  o.sampler, extra));
+}
+
+nlohmann::json options_json(const SampleOptions& o) {
+  return {{"target", o.target},
+          {"sampler", o.sampler},
+          {"init", o.init},
+          {"init_file", o.init_file},
+          {"n", o.n},
+          {"steps", o.steps},
+          {"step_size", o.step_size},
+          {"seed", o.seed},
+          {"path", o.path},
+          {"anneal_fraction", o.anneal_fraction},
+          {"metric_n", o.metric_n},
+          {"fk_weights", o.fk_weights},
+          {"density", o.density},
+          {"bandwidth", o.bandwidth},
+          {"bandwidth_rule", o.bandwidth_rule},
+          {"resampler", o.resampler},
+          {"ess_threshold", o.ess_threshold},
+          {"anneal_beta", o.anneal_beta},
+          {"hidden", o.hidden},
+          {"activation", o.activation},
+          {"sbtm_loss", o.sbtm_loss},
+          {"train_steps", o.train_steps},
+          {"batch", o.batch},
+          {"lr", o.lr},
+          {"weight_decay", o.weight_decay},
+          {"loss_tol", o.loss_tol},
+          {"integrator", o.integrator},
+          {"anneal", o.anneal},
+          {"anneal_schedule", o.anneal_schedule}};
+}
+
+// Restores the state saved by CheckpointObserver, checking it belongs to these options.
+std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, SamplerState& into,
+                            CsvTable& trace) {
+  if (!fs::exists(dir / "checkpoint.json"))
+    throw InvalidArgument(
+        fmt::format("--resume: '{}' has no checkpoint.json to resume from", dir.string()));
+  const auto saved = read_json(dir / "run_options.json");
+  if (saved != options_json(o))
+    throw InvalidArgument(
+        fmt::format("--resume: the options differ from those of the run in '{}' (saved: {})",
+                    dir.string(), saved.dump()));
+  const auto ck = read_json(dir / "checkpoint.json");
+  const std::size_t step = ck.at("step").get<std::size_t>();
+  into.log_normaliser = ck.value("log_normaliser", 0.0);
+  const NpyArray a = read_npy(dir / "checkpoint.npy");
+  if (a.shape.size() != 2 || a.shape[0] != o.n || a.shape[1] != into.x.d())
+    throw FormatError(
+        fmt::format("{}: checkpoint has the wrong shape", (dir / "checkpoint.npy").string()));
+  into.x = Particles(a.shape[0], a.shape[1], a.values);
+  if (fs::exists(dir / "checkpoint_logw.npy")) {
+    const NpyArray w = read_npy(dir / "checkpoint_logw.npy");
+    if (w.shape != std::vector<std::size_t>{o.n})
+      throw FormatError(fmt::format("{}: log-weights have the wrong shape",
+                                    (dir / "checkpoint_logw.npy").string()));
+    into.x.log_weights() = w.values;
+  }
+  const CsvTable old = CsvTable::read(dir / "trace.csv");
+  for (const auto& r : old.rows())
+    if (r[0] <= static_cast<double>(step)) trace.add_row(r);
+  return step;
+}
+
+}  // namespace
+
+void register_sampler(const std::string& name, SamplerFactory factory) {
+  sampler_registry()[name] = std::move(factory);
+}
+
+bool sampler_registered(const std::string& name) {
+  return sampler_registry().count(name) > 0;
+}
+
+void validate(const SampleOptions& o) {
+  check_positive("sample", "number of particles --n", o.n);
+  check_positive("sample", "number of steps --steps", o.steps);
+  check_positive_finite("sample", "step size --step-size", o.step_size);
+  check_positive("sample", "--metric-n", o.metric_n);
+  check_in_range("sample", "--anneal-fraction", o.anneal_fraction, 1e-9, 1.0);
+  check_positive_finite("sample", "--anneal-beta", o.anneal_beta);
+  if (o.force && o.resume) throw InvalidArgument("sample: --force and --resume exclude each other");
+  // Refuse runs whose particle arrays alone would not fit in memory (several copies live at once).
+  constexpr double kCopies = 6, kBudget = 16e9;
+  const auto t = make_target(o.target);
+  const double bytes = kCopies * 8.0 * static_cast<double>(o.n) * static_cast<double>(t->dim());
+  if (bytes > kBudget)
+    throw InvalidArgument(fmt::format(
+        "sample: N = {} particles in d = {} need about {:.1f} GB, more than the {:.0f} GB "
+        "allowed; lower --n",
+        o.n, t->dim(), bytes / 1e9, kBudget / 1e9));
+}
+
+nlohmann::json final_metrics(const Particles& all, const Target& target, std::uint64_t seed,
+                             std::optional<double> log_z_fk) {
+  const Particles x = head(all, kMaxMetricN);
+  const auto& lw = x.log_weights();
+  nlohmann::json m;
+  const Eigen::VectorXd mean = weighted_mean(x.rows(), lw);
+  const Eigen::MatrixXd cov =
+      x.n() > 1 ? weighted_cov(x.rows(), lw) : Eigen::MatrixXd::Zero(x.d(), x.d());
+  m["mean"] = std::vector<double>(mean.data(), mean.data() + mean.size());
+  if (x.weighted()) m["ess"] = normalised_ess(lw);
+  if (target.can_sample()) {
+    Particles ref(x.n(), target.dim());
+    target.sample(seed ^ kReferenceSalt, ref.rows());
+    const Eigen::VectorXd rmean = weighted_mean(ref.rows());
+    m["mean_error"] = (mean - rmean).norm();
+    m["cov_error"] = (cov - weighted_cov(ref.rows())).norm();
+    const double ell = median_distance(ref.rows(), ref.rows());
+    m["mmd2"] = mmd2(x.rows(), ref.rows(), ell, lw);
+    m["mmd2_bandwidth"] = ell;
+    m["energy_distance"] = energy_distance(x.rows(), ref.rows(), lw);
+    m["sliced_w2"] = sliced_wasserstein2(x.rows(), ref.rows(), 128, seed, lw);
+  }
+  const Particles xs = head(x, kMaxKsdN);
+  Particles g(xs.n(), xs.d());
+  target.score(xs.rows(), g.rows());
+  m["ksd2_imq"] = ksd2_imq(xs.rows(), g.rows(), xs.log_weights());
+  if (const auto* gauss = dynamic_cast<const Gaussian*>(&target); gauss && x.n() > x.d())
+    m["kl_gaussian_fit"] = kl_gaussian(mean, cov, gauss->mean(), gauss->cov());
+  const auto exact_log_z = target.log_normaliser();
+  if (exact_log_z && target.dim() <= 3 && x.n() > 1) m["kl_kde"] = kl_kde(x.rows(), target, lw);
+  const auto modes = target.modes();
+  if (modes.size() > 1) {
+    const auto mc = mode_coverage(x.rows(), modes, lw);
+    m["mode_entropy"] = mc.entropy;
+    m["modes_hit"] = mc.modes_hit;
+    m["modes_total"] = modes.size();
+  }
+  if (x.n() > 1) {
+    const auto is = log_normaliser_is(x.rows(), lw, target, x.n(), seed);
+    m["log_z_is"] = is.log_z;
+    m["log_z_is_se"] = is.std_error;
+    if (exact_log_z) m["log_z_is_error"] = is.log_z - *exact_log_z;
+  }
+  if (log_z_fk) {
+    m["log_z_fk"] = *log_z_fk;
+    if (exact_log_z) m["log_z_fk_error"] = *log_z_fk - *exact_log_z;
+  }
+  if (exact_log_z) m["log_z_exact"] = *exact_log_z;
+  return m;
+}
+
+nlohmann::json run_sample(const SampleOptions& o) {
+  validate(o);
+  set_thread_count(o.threads);
+  const auto base = make_target(o.target);
+  const auto sampler = make_sampler(o, *base);
+  // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
+  std::unique_ptr<Target> tempered;
+  if (o.sampler == "fk-corrector" && o.anneal_beta != 1.0)
+    tempered = std::make_unique<Tempered>(*base, o.anneal_beta);
+  const Target* target = tempered ? tempered.get() : base.get();
+  prepare_run_dir(o.out, o.resume  ? RunDirMode::resume
+                         : o.force ? RunDirMode::force
+                                   : RunDirMode::fresh);
+
+  CsvTable trace(TraceObserver::columns());
+  SamplerState saved;
+  saved.x = Particles(o.n, target->dim());
+  std::size_t start_step = 0;
+  if (o.resume)
+    start_step = load_checkpoint(o.out, o, saved, trace);
+  else
+    saved.x = initial_particles(o, *target);
+  write_json(o.out / "run_options.json", options_json(o));
+
+  SamplerState state = sampler->init(std::move(saved.x), start_step);
+  if (o.resume) sampler->load_extra(o.out.string());
+  state.log_normaliser = saved.log_normaliser;
+  TraceObserver tracer(*target, o, trace);
+  SnapshotObserver snaps(o.out / "snapshots", o);
+  const std::size_t ck_every =
+      o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
+  CheckpointObserver ck(o.out, ck_every, trace, *sampler);
+  TrajectoryObserver trajectory(o.trajectory_every, 200);
+  ProgressObserver progress(o.steps,
+                            fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
+  std::vector<Observer*> observers{&tracer, &snaps, &ck};
+  if (o.trajectory_every) observers.push_back(&trajectory);
+  if (!o.quiet) observers.push_back(&progress);
+
+  const RunResult r = run(*sampler, state, o.steps, observers);
+  CheckpointObserver::save(o.out, state, trace, *sampler);
+  if (o.trajectory_every) {
+    trajectory.write(o.out / "trajectory.npy");
+    if (o.plot && fs::exists(o.out / "trajectory.npy"))
+      plot_paths(o.out / "trajectory.npy", o.step_size * static_cast<double>(o.trajectory_every),
+                 fmt::format("{} on {}: paths of {} particles", o.sampler, o.target,
+                             std::min<std::size_t>(o.n, 200)),
+                 o.out / "paths.png");
+  }
+  write_npy(o.out / "samples.npy", {state.x.n(), state.x.d()}, state.x.data());
+  if (state.x.weighted()) {
+    const auto w = normalised_weights(state.x.log_weights(), state.x.n());
+    write_npy(o.out / "weights.npy", {w.size()}, w.data());
+  }
+
+  nlohmann::json summary;
+  summary["command"] = "sample";
+  summary["options"] = options_json(o);
+  summary["target_spec"] = base->spec();
+  summary["target_power"] = tempered ? o.anneal_beta : 1.0;  // samples aim at π^power
+  summary["dim"] = target->dim();
+  summary["sampler_config"] = sampler->config();
+  summary["resumed_from_step"] = start_step;
+  summary["threads"] = thread_count();
+  summary["versions"] = {{"scoreflow", SCOREFLOW_VERSION}, {"compiler", __VERSION__}};
+  summary["timing"] = {
+      {"seconds", r.seconds},
+      {"particle_steps_per_second",
+       r.seconds > 0 ? static_cast<double>(r.steps_taken * o.n) / r.seconds : 0.0}};
+  std::optional<double> log_z_fk;
+  if (o.fk_weights) log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
+  summary["weighted"] = state.x.weighted();
+  summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
+  write_json(o.out / "summary.json", summary);
+  if (o.plot) plot_run(o.out);
+  return summary;
+}
+
+}  // namespace sf
