@@ -14,7 +14,9 @@
 #include <scoreflow/diagnostics/kl.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/plot/plot.hpp>
+#include <scoreflow/runs/torch_parts.hpp>
 #include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
 #include <scoreflow/targets/registry.hpp>
 #include "experiments/experiment.hpp"
@@ -62,20 +64,11 @@ RunOut run_one(const std::string& sampler, std::size_t d, std::size_t n, std::si
                std::uint64_t seed) {
   const auto target = make_target(fmt::format("gauss:d={}", d));
   const std::string init_spec = fmt::format("gauss:d={},var={:.17g}", d, big_k(kT0));
-  const std::shared_ptr<const Target> init = make_target(init_spec);
   Particles x(n, d);
-  init->sample(seed, x.rows());
-  std::unique_ptr<Sampler> s;
-  if (sampler == "sbtm") {
-    SbtmConfig c;
-    c.step_size = kStep;
-    c.seed = seed;
-    c.initial = init;
-    c.total_steps = steps;
-    s = std::make_unique<Sbtm>(*target, c);
-  } else {
-    s = std::make_unique<Ula>(*target, LangevinConfig{kStep, seed});
-  }
+  make_target(init_spec)->sample(seed, x.rows());
+  register_torch_parts();
+  const auto s = make_sampler(fmt::format("{}:step_size={:.17g}", sampler, kStep), *target,
+                              {seed, steps, init_spec, false});
   SamplerState state = s->init(std::move(x));
   KlCurve curve(std::max<std::size_t>(1, steps / 50));
   std::vector<Observer*> obs{&curve};

@@ -13,7 +13,9 @@
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/diagnostics/kl.hpp>
 #include <scoreflow/plot/plot.hpp>
+#include <scoreflow/runs/torch_parts.hpp>
 #include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
 #include <scoreflow/targets/registry.hpp>
 #include "experiments/experiment.hpp"
@@ -26,17 +28,11 @@ constexpr double kStep = 0.01;
 
 std::unique_ptr<Sampler> make(const std::string& kind, const std::string& path, const Target& t,
                               std::size_t steps, std::uint64_t seed) {
-  if (kind == "sbtm") {
-    SbtmConfig c;
-    c.step_size = kStep;
-    c.seed = seed;
-    c.initial = make_target(fmt::format("gauss:d={}", t.dim()));
-    c.path = path;
-    c.total_steps = steps;
-    return std::make_unique<Sbtm>(t, c);
-  }
-  if (path.empty()) return std::make_unique<Ula>(t, LangevinConfig{kStep, seed});
-  return std::make_unique<AnnealedUla>(t, AnnealedConfig{{kStep, seed}, path, {}, steps});
+  register_torch_parts();
+  const std::string name = kind == "sbtm" ? "sbtm" : path.empty() ? "ula" : "annealed-ula";
+  const std::string spec =
+      fmt::format("{}:step_size={:.17g}{}", name, kStep, path.empty() ? "" : ",path=" + path);
+  return make_sampler(spec, t, {seed, steps, "", false});
 }
 
 // Final particles from N(0, I) after `steps`; `snap` receives (step, particles) at the

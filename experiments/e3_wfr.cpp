@@ -16,6 +16,7 @@
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/samplers/birth_death.hpp>
 #include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/samplers/wfr.hpp>
 #include <scoreflow/targets/registry.hpp>
@@ -33,11 +34,12 @@ const std::vector<std::string> kMethods = {"ula", "birth-death", "wfr-kde", "wfr
 
 std::unique_ptr<Sampler> make_method(const std::string& m, const Target& t, double h,
                                      std::uint64_t seed) {
-  if (m == "ula") return std::make_unique<Ula>(t, LangevinConfig{h, seed});
-  if (m == "birth-death")
-    return std::make_unique<BirthDeath>(t, BirthDeathConfig{h, seed, 0, false});
-  if (m == "wfr-kde") return std::make_unique<Wfr>(t, WfrConfig{h, seed, "kde"});
-  return std::make_unique<Wfr>(t, WfrConfig{h, seed, "ula-kernel"});
+  const std::string spec = m == "wfr-kde"          ? "wfr:density=kde"
+                           : m == "wfr-ula-kernel" ? "wfr:density=ula-kernel"
+                                                   : m;
+  return make_sampler(fmt::format("{}{}step_size={:.17g}", spec,
+                                  spec.find(':') == std::string::npos ? ":" : ",", h),
+                      t, {seed, 1, "", false});
 }
 
 // MMD² to fixed reference samples at every iteration.

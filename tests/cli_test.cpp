@@ -24,7 +24,7 @@ TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
   expect_error(scoreflow("sample --target gmm-grid16 --init gauss:d=3 " + out("b")),
                "has dimension 3, but the target has dimension 2");
   expect_error(scoreflow("sample --step-size 0 " + out("c")),
-               "step size --step-size is 0, but must be positive");
+               "step_size is 0, but must be positive and finite (given as --step-size 0)");
   expect_error(scoreflow("sample --step-size -0.5 " + out("d")), "is -0.5, but must be positive");
   expect_error(scoreflow("sample --n 0 " + out("e")), "--n is 0, but must be at least 1");
   expect_error(
@@ -201,7 +201,13 @@ TEST_F(Cli, FeynmanKacCorrectorSamplesATemperedMixture) {
       scoreflow("sample --target gmm4 --sampler fk-corrector --init gauss:d=2 " + out("y")),
       "drop --init");
   expect_error(scoreflow("sample --target gmm4 --sampler fk-corrector --anneal-beta 0 " + out("z")),
-               "--anneal-beta is 0");
+               "beta is 0, but must be positive and finite (given as --anneal-beta 0)");
+  // A flag that is not an option of the chosen sampler is refused, not ignored.
+  expect_error(scoreflow("sample --sampler ula --density kde " + out("u1")),
+               "unknown parameter 'density' for 'ula'; valid parameters: step_size");
+  expect_error(scoreflow("sample --sampler wfr:step_size=0.1 --step-size 0.2 " + out("u2")),
+               "sampler option step_size is given twice");
+  expect_error(scoreflow("sample --sampler ula:step_size=[1,2] " + out("u3")), "not a number");
 }
 
 TEST_F(Cli, EstimateMalliavinWritesTheScoreAndItsReference) {

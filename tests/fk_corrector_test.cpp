@@ -54,7 +54,8 @@ class FkTemperatures : public ::testing::TestWithParam<double> {};
 TEST_P(FkTemperatures, WeightedMomentsMatchTheTemperedMixture) {
   const double beta = GetParam();
   const GaussianMixture data = make_mix1d(2.0, "mix1d-near");
-  const FkCorrector fk(data, FkCorrectorConfig{beta, 1000, 5, {}, "systematic", 0.5});
+  const FkCorrector fk(data,
+                       FkCorrectorConfig{beta, 1000, 5, {}, resampler_by_name("systematic"), 0.5});
   const std::size_t n = 20000;
   SamplerState s = fk.init(standard_normals(n, 1, 1));
   run(fk, s, 1000, {});

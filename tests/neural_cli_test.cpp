@@ -172,7 +172,7 @@ TEST_F(Cli, SbtmFromTheCommandLine) {
   const auto trace = CsvTable::read(dir / "s" / "trace.csv");
   EXPECT_FALSE(std::isnan(trace.rows().back()[trace.column("fisher")]));
   expect_error(scoreflow("sample --sampler sbtm --integrator rk9 " + out("b")),
-               "unknown --integrator 'rk9'");
+               "unknown integrator 'rk9'; valid: euler, heun (given as --integrator rk9)");
   expect_error(scoreflow("sample --sampler sbmt " + out("c")), "valid samplers: ula, mala");
 }
 

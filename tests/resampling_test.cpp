@@ -42,7 +42,7 @@ class EveryResampler : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryResampler, ExpectedOffspringCountsAreNTimesTheWeights) {
   const std::size_t n = 20, draws = 20000;
-  const auto st = offspring(resampler_by_name(GetParam()), kWeights, n, draws);
+  const auto st = offspring(resampler_by_name(GetParam()).fn, kWeights, n, draws);
   for (std::size_t i = 0; i < kWeights.size(); ++i) {
     // Multinomial variance N w (1 − w) bounds every scheme's; 4 standard errors.
     const double se = std::sqrt(n * kWeights[i] * (1 - kWeights[i]) / draws);
@@ -52,7 +52,7 @@ TEST_P(EveryResampler, ExpectedOffspringCountsAreNTimesTheWeights) {
 }
 
 TEST_P(EveryResampler, OutputIsSortedAndHandlesShortSums) {
-  const auto f = resampler_by_name(GetParam());
+  const auto f = resampler_by_name(GetParam()).fn;
   // float32-style weights summing to a little less than 1, and a single non-zero weight.
   const std::vector<double> shortfall = {0.3333333, 0.3333333, 0.3333333};
   const std::vector<double> single = {0, 0, 1, 0};
@@ -71,7 +71,7 @@ INSTANTIATE_TEST_SUITE_P(Resamplers, EveryResampler,
 TEST(Resampling, LowVarianceSchemesBeatMultinomial) {
   const std::size_t n = 20, draws = 20000;
   auto total_var = [&](const char* name) {
-    const auto st = offspring(resampler_by_name(name), kWeights, n, draws);
+    const auto st = offspring(resampler_by_name(name).fn, kWeights, n, draws);
     return std::accumulate(st.var.begin(), st.var.end(), 0.0);
   };
   const double multi = total_var("multinomial");

@@ -74,7 +74,9 @@ TEST(Samplers, SameNumbersForAnyThreadCount) {
     if (name == "ula") s = std::make_unique<Ula>(*t, LangevinConfig{0.05, 9});
     if (name == "mala") s = std::make_unique<Mala>(*t, LangevinConfig{0.05, 9});
     if (name == "annealed")
-      s = std::make_unique<AnnealedUla>(*t, AnnealedConfig{{0.05, 9}, "dilation", {}, 50});
+      s = std::make_unique<AnnealedUla>(*t, AnnealedConfig{.langevin = {0.05, 9},
+                                                           .path = make_annealing_path("dilation"),
+                                                           .total_steps = 50});
     set_thread_count(1);
     const auto a = run_steps(*s, draw("gauss:d=2", 3001, 1), 50);
     set_thread_count(2);
@@ -112,7 +114,10 @@ TEST(Samplers, BadConfigurationIsRejected) {
   EXPECT_THROW(Ula(*t, {0.0, 1}), InvalidArgument);
   EXPECT_THROW(Mala(*t, {-1.0, 1}), InvalidArgument);
   EXPECT_THROW(Ula(*t, {NAN, 1}), InvalidArgument);
-  EXPECT_THROW(AnnealedUla(*t, AnnealedConfig{{0.1, 1}, "linear", {}, 10}), InvalidArgument);
+  EXPECT_THROW(make_annealing_path("linear"), InvalidArgument);
+  EXPECT_THROW(
+      AnnealedUla(*t, AnnealedConfig{.langevin = {0.1, 1}, .path = nullptr, .total_steps = 10}),
+      InvalidArgument);
   const Ula ula(*t, {0.1, 1});
   EXPECT_THROW(ula.init(Particles(5, 3)), InvalidArgument);
   EXPECT_THROW(ula.init(Particles(0, 2)), InvalidArgument);
@@ -129,7 +134,9 @@ class Observe : public Observer {
 
 TEST(AnnealedUla, LambdaRisesToOneAndObserversCanStop) {
   const auto t = make_target("gmm4");
-  const AnnealedUla a(*t, AnnealedConfig{{0.01, 1}, "geometric", LinearSchedule{0.5, {}}, 10});
+  const AnnealedUla a(
+      *t, AnnealedConfig{
+              .langevin = {0.01, 1}, .schedule = LinearSchedule{0.5, {}}, .total_steps = 10});
   SamplerState st = a.init(draw("gauss:d=2", 10, 1));
   Observe o;
   std::vector<Observer*> obs{&o};

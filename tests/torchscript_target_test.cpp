@@ -148,7 +148,7 @@ TEST(TorchScriptTarget, EverySamplerRunsOnIt) {
       {"annealed-ula+fk",
        [&](const Target& t) {
          return std::make_unique<AnnealedUla>(
-             t, AnnealedConfig{lc, "geometric", {}, 40, true, "systematic", 0.5});
+             t, AnnealedConfig{.langevin = lc, .total_steps = 40, .fk_weights = true});
        }},
       {"wfr ula-kernel",
        [&](const Target& t) {

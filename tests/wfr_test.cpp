@@ -48,7 +48,8 @@ TEST(Wfr, WeightsStayNearlyUniformWhenStartedAtTheTarget) {
   // 1 − e^{−h} ≈ 0.01 scales it, so after 50 steps the log-weight spread is ≪ 1.
   const auto t = make_target("gauss:d=1");
   for (const std::string density : {"ula-kernel", "kde"}) {
-    const Wfr wfr(*t, WfrConfig{0.01, 3, density, 0, "silverman", "systematic", 0.0});
+    const Wfr wfr(
+        *t, WfrConfig{0.01, 3, density, 0, "silverman", resampler_by_name("systematic"), 0.0});
     SamplerState s = wfr.init(draw("gauss:d=1", 4000, 1));
     double min_ess = 1;
     for (int k = 0; k < 50; ++k) min_ess = std::min(min_ess, wfr.step(s).ess);
@@ -79,7 +80,7 @@ TEST(Wfr, BalancesModeMassesWhereUlaDoesNot) {
 
 TEST(Wfr, SameNumbersForAnyThreadCountAndResamplingIsRecorded) {
   const auto t = make_target("gmm4");
-  const Wfr wfr(*t, WfrConfig{0.01, 5, "kde", 0, "median", "residual", 0.999});
+  const Wfr wfr(*t, WfrConfig{0.01, 5, "kde", 0, "median", resampler_by_name("residual"), 0.999});
   auto go = [&](int threads) {
     set_thread_count(threads);
     SamplerState s = wfr.init(draw("gauss:d=2,mean=[0,8],var=[1.2,0.01]", 777, 1));
@@ -101,9 +102,11 @@ TEST(Wfr, BadConfigurationIsRejected) {
   EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "knn"}), InvalidArgument);
   EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "kde", -1}), InvalidArgument);
   EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "kde", 0, "scott"}), InvalidArgument);
-  EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "kde", 0, "silverman", "bootstrap"}), InvalidArgument);
-  EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "kde", 0, "silverman", "systematic", 1.5}),
+  EXPECT_THROW(Wfr(*t, WfrConfig{0.1, 0, "kde", 0, "silverman", {"systematic", nullptr}}),
                InvalidArgument);
+  EXPECT_THROW(
+      Wfr(*t, WfrConfig{0.1, 0, "kde", 0, "silverman", resampler_by_name("systematic"), 1.5}),
+      InvalidArgument);
 }
 
 TEST(BirthDeath, RatesAreCentredAndJumpsBalanceTheModes) {
@@ -144,8 +147,10 @@ TEST(AnnealedFk, LogZEstimateMatchesTheExactNormaliser) {
   for (const std::string spec :
        {"double-well", "banana:sigma=1.2", "gauss:d=3,var=[2,0.5,1],mean=1"}) {
     const auto t = make_target(spec);
-    const AnnealedUla a(*t,
-                        AnnealedConfig{{0.005, 6}, "geometric", {}, 2000, true, "systematic", 0.3});
+    const AnnealedUla a(
+        *t,
+        AnnealedConfig{
+            .langevin = {0.005, 6}, .total_steps = 2000, .fk_weights = true, .ess_threshold = 0.3});
     SamplerState s = a.init(draw(fmt::format("gauss:d={}", t->dim()), 4000, 3));
     run(a, s, 2000, {});
     const double log_z = s.log_normaliser + log_mean_weight(s.x.log_weights());
@@ -154,7 +159,10 @@ TEST(AnnealedFk, LogZEstimateMatchesTheExactNormaliser) {
     EXPECT_NEAR(log_z, *t->log_normaliser(), 0.15) << spec;
   }
   EXPECT_THROW(
-      AnnealedUla(*make_target("gmm4"), AnnealedConfig{{0.01, 1}, "dilation", {}, 10, true}),
+      AnnealedUla(*make_target("gmm4"), AnnealedConfig{.langevin = {0.01, 1},
+                                                       .path = make_annealing_path("dilation"),
+                                                       .total_steps = 10,
+                                                       .fk_weights = true}),
       InvalidArgument);
 }
 

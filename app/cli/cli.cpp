@@ -1,8 +1,10 @@
 // scoreflow <command>: sample, targets, data, estimate, plot, demo, bench.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -26,6 +28,7 @@
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/runs/sample.hpp>
+#include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 #include <scoreflow/targets/datasets.hpp>
 #include <scoreflow/targets/registry.hpp>
@@ -36,56 +39,98 @@ using namespace sf;
 
 namespace {
 
-void add_sample_options(CLI::App& cmd, SampleOptions& o) {
+// Flags that are options of the chosen sampler: each is passed on under its key only when
+// given, so the sampler's own default applies otherwise, and a flag the sampler does not take
+// is refused by it, naming the key.
+struct SamplerFlag {
+  const char* flag;
+  const char* key;
+  const char* help;
+  bool is_switch = false;
+};
+constexpr SamplerFlag kSamplerFlags[] = {
+    {"--step-size", "step_size", "step size h > 0 (default 0.01)"},
+    {"--path", "path", "annealed-ula, sbtm: annealing path, geometric | dilation"},
+    {"--anneal-fraction", "anneal_fraction", "fraction of steps over which lambda rises to 1"},
+    {"--anneal-schedule", "anneal_schedule",
+     "custom piecewise-linear schedule, fraction:lambda pairs, e.g. 0:0,0.3:0.8,0.6:1"},
+    {"--fk-weights", "fk_weights", "annealed-ula: Feynman-Kac (AIS) weights and a log Z estimate",
+     true},
+    {"--anneal-beta", "beta", "fk-corrector: sample the mixture target to this power (default 2)"},
+    {"--density", "density", "wfr: density estimate, ula-kernel | kde"},
+    {"--bandwidth", "bandwidth", "wfr (kde), birth-death: kernel bandwidth (0: automatic)"},
+    {"--bandwidth-rule", "bandwidth_rule", "wfr (kde): silverman | median"},
+    {"--resampler", "resampler", "systematic | stratified | residual | multinomial"},
+    {"--ess-threshold", "ess_threshold", "resample when ESS/N falls below (1: every step)"},
+    {"--hidden", "hidden", "sbtm: network widths (default 128,128 in 1-D, else 4x128)"},
+    {"--activation", "activation", "sbtm: softsign | silu"},
+    {"--sbtm-loss", "loss", "sbtm: ism | ism-hutchinson | dsm (default ism for d <= 10)"},
+    {"--dsm-sigma", "dsm_sigma", "sbtm --sbtm-loss dsm: noise level"},
+    {"--train-steps", "train_steps", "sbtm: minibatch steps per time step"},
+    {"--batch", "batch", "sbtm: minibatch size"},
+    {"--lr", "lr", "sbtm: AdamW learning rate"},
+    {"--weight-decay", "weight_decay", "sbtm: AdamW weight decay"},
+    {"--loss-tol", "loss_tol", "sbtm: stop a step's training when the loss changes less (0: off)"},
+    {"--integrator", "integrator", "sbtm: euler | heun"},
+    {"--anneal", "anneal", "sbtm: anneal along --path with --anneal-fraction", true},
+};
+
+// What the sampler flags were given as, read after parsing.
+struct SamplerFlagValues {
+  std::map<std::string, std::string> values;
+  std::map<std::string, bool> switches;
+  std::vector<std::pair<CLI::Option*, std::string>> given;
+
+  void add_to(CLI::App& cmd) {
+    for (const auto& f : kSamplerFlags) {
+      CLI::Option* opt = f.is_switch ? cmd.add_flag(f.flag, switches[f.key], f.help)
+                                     : cmd.add_option(f.flag, values[f.key], f.help);
+      given.emplace_back(opt, f.key);
+    }
+  }
+  // The flags behind the option keys a message names, so the user can find what to change.
+  std::string annotate(const std::string& message) const {
+    std::string given_as;
+    for (const auto& [opt, key] : given) {
+      if (opt->count() == 0 || !names_key(message, key)) continue;
+      given_as += fmt::format("{}{} {}", given_as.empty() ? "" : ", ", opt->get_name(),
+                              switches.count(key) ? "" : values.at(key));
+    }
+    return given_as.empty() ? message : fmt::format("{} (given as {})", message, given_as);
+  }
+  static bool names_key(const std::string& message, const std::string& key) {
+    const auto word = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    };
+    for (auto at = message.find(key); at != std::string::npos; at = message.find(key, at + 1)) {
+      const std::size_t end = at + key.size();
+      if ((at == 0 || !word(message[at - 1])) && (end == message.size() || !word(message[end])))
+        return true;
+    }
+    return false;
+  }
+  void collect(SampleOptions& o) const {
+    for (const auto& [opt, key] : given) {
+      if (opt->count() == 0) continue;
+      o.sampler_options[key] =
+          switches.count(key) ? (switches.at(key) ? "true" : "false") : values.at(key);
+    }
+  }
+};
+
+void add_sample_options(CLI::App& cmd, SampleOptions& o, SamplerFlagValues& flags) {
   cmd.add_option("--target,-t", o.target, "target spec, e.g. gauss:d=10 (see `scoreflow targets`)")
       ->capture_default_str();
   cmd.add_option("--sampler,-s", o.sampler,
-                 "ula | mala | annealed-ula | wfr | birth-death | birth-death-kl | fk-corrector")
+                 "sampler, optionally with its options: " + sampler_registry().names() +
+                     " (see `scoreflow samplers`)")
       ->capture_default_str();
   cmd.add_option("--n,-n", o.n, "number of particles")->capture_default_str();
   cmd.add_option("--steps", o.steps, "number of steps")->capture_default_str();
-  cmd.add_option("--step-size", o.step_size, "step size h > 0")->capture_default_str();
   cmd.add_option("--seed", o.seed, "random seed")->capture_default_str();
   cmd.add_option("--init", o.init, "initial distribution spec (default N(0, I))");
   cmd.add_option("--init-file", o.init_file, "initial particles from an N x d .npy file");
-  cmd.add_option("--path", o.path, "annealing path: geometric | dilation")->capture_default_str();
-  cmd.add_option("--anneal-fraction", o.anneal_fraction,
-                 "fraction of steps over which lambda rises to 1")
-      ->capture_default_str();
-  cmd.add_flag("--fk-weights", o.fk_weights,
-               "annealed-ula: Feynman-Kac (AIS) weights and a log Z estimate");
-  cmd.add_option("--anneal-beta", o.anneal_beta,
-                 "fk-corrector: sample the mixture target to this power")
-      ->capture_default_str();
-  cmd.add_option("--density", o.density, "wfr: density estimate, ula-kernel | kde")
-      ->capture_default_str();
-  cmd.add_option("--bandwidth", o.bandwidth,
-                 "wfr (kde), birth-death: kernel bandwidth (0: automatic)");
-  cmd.add_option("--bandwidth-rule", o.bandwidth_rule, "wfr (kde): silverman | median")
-      ->capture_default_str();
-  cmd.add_option("--resampler", o.resampler, "systematic | stratified | residual | multinomial")
-      ->capture_default_str();
-  cmd.add_option("--ess-threshold", o.ess_threshold,
-                 "resample when ESS/N falls below (1: every step)")
-      ->capture_default_str();
-  cmd.add_option("--hidden", o.hidden, "sbtm: network widths (default 128,128 in 1-D, else 4x128)");
-  cmd.add_option("--activation", o.activation, "sbtm: softsign | silu")->capture_default_str();
-  cmd.add_option("--sbtm-loss", o.sbtm_loss,
-                 "sbtm: ism | ism-hutchinson | dsm (default ism for d <= 10)");
-  cmd.add_option("--dsm-sigma", o.dsm_sigma, "sbtm --sbtm-loss dsm: noise level")
-      ->capture_default_str();
-  cmd.add_option("--train-steps", o.train_steps, "sbtm: minibatch steps per time step")
-      ->capture_default_str();
-  cmd.add_option("--batch", o.batch, "sbtm: minibatch size")->capture_default_str();
-  cmd.add_option("--lr", o.lr, "sbtm: AdamW learning rate")->capture_default_str();
-  cmd.add_option("--weight-decay", o.weight_decay, "sbtm: AdamW weight decay")
-      ->capture_default_str();
-  cmd.add_option("--loss-tol", o.loss_tol,
-                 "sbtm: stop a step's training when the loss changes less (0: off)");
-  cmd.add_option("--integrator", o.integrator, "sbtm: euler | heun")->capture_default_str();
-  cmd.add_flag("--anneal", o.anneal, "sbtm: anneal along --path with --anneal-fraction");
-  cmd.add_option("--anneal-schedule", o.anneal_schedule,
-                 "custom piecewise-linear schedule, fraction:lambda pairs, e.g. 0:0,0.3:0.8,0.6:1");
+  flags.add_to(cmd);
   cmd.add_option("--trajectory-every", o.trajectory_every,
                  "keep positions of 200 particles every k steps (trajectory.npy, paths.png)");
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");
@@ -117,16 +162,37 @@ void list_targets() {
               fmt::format("{}", fmt::join(dataset_names(), ", ")).c_str());
 }
 
+template <class R>
+void list_entries(const char* title, const R& registry) {
+  std::printf("%s:\n", title);
+  for (const auto& e : registry.entries())
+    std::printf("  %-15s %s\n  %-15s   options: %s\n", e.name.c_str(), e.description.c_str(), "",
+                e.parameters.empty() ? "none" : e.parameters.c_str());
+}
+
+void list_samplers() {
+  list_entries(
+      "Samplers (--sampler name or name:key=value,...; flags such as --step-size give "
+      "the same options)",
+      sampler_registry());
+  std::printf("\n");
+  list_entries("Annealing paths (--path)", annealing_path_registry());
+  std::printf("\n");
+  list_entries("Resamplers (--resampler)", resampler_registry());
+}
+
 // ULA, MALA and annealed ULA on gmm-grid16 from N(0, I), side by side.
 int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) {
   prepare_run_dir(out, force ? RunDirMode::force : RunDirMode::fresh);
   struct Case {
-    std::string sampler, path, title;
+    std::string name, sampler, title;
   };
-  std::vector<Case> cases{{"ula", "geometric", "ULA"},
-                          {"mala", "geometric", "MALA"},
-                          {"annealed-ula", "dilation", "annealed ULA (dilation)"}};
-  if (sampler_registered("sbtm")) cases.push_back({"sbtm", "geometric", "SBTM"});
+  std::vector<Case> cases{
+      {"ula", "ula:step_size=0.05", "ULA"},
+      {"mala", "mala:step_size=0.05", "MALA"},
+      {"annealed-ula", "annealed-ula:step_size=0.05,path=dilation,anneal_fraction=0.5",
+       "annealed ULA (dilation)"}};
+  if (sampler_registry().contains("sbtm")) cases.push_back({"sbtm", "sbtm:step_size=0.05", "SBTM"});
   CsvTable table({"mmd2", "energy_distance", "sliced_w2", "mode_entropy", "modes_hit", "seconds"});
   std::vector<fs::path> dirs;
   std::vector<std::string> titles;
@@ -138,13 +204,10 @@ int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) 
     SampleOptions o;
     o.target = "gmm-grid16";
     o.sampler = c.sampler;
-    o.path = c.path;
-    o.anneal_fraction = 0.5;
     o.n = n;
     o.steps = steps;
-    o.step_size = 0.05;
     o.seed = 1;
-    o.out = out / c.sampler;
+    o.out = out / c.name;
     std::fprintf(stderr, "demo: %s ...\n", c.title.c_str());
     const auto s = run_sample(o);
     const auto& m = s["metrics"];
@@ -215,10 +278,12 @@ int sf::cli_main(int argc, char** argv) {
   app.set_version_flag("--version", SCOREFLOW_VERSION);
 
   SampleOptions so;
-  auto* sample = app.add_subcommand("sample", "sample a target with a Langevin sampler");
-  add_sample_options(*sample, so);
+  SamplerFlagValues sampler_flags;
+  auto* sample = app.add_subcommand("sample", "sample a target with any registered sampler");
+  add_sample_options(*sample, so, sampler_flags);
 
-  app.add_subcommand("targets", "list the built-in targets and data sets");
+  app.add_subcommand("targets", "list the targets and data sets");
+  app.add_subcommand("samplers", "list the samplers, annealing paths and resamplers");
 
   std::string data_name, data_out;
   std::size_t data_n = 1000;
@@ -330,12 +395,20 @@ int sf::cli_main(int argc, char** argv) {
     if (*malliavin_diffusion) return run_malliavin_diffusion(mdo), 0;
 #endif
     if (*sample) {
-      const auto summary = run_sample(so);
+      sampler_flags.collect(so);
+      nlohmann::json summary;
+      try {
+        summary = run_sample(so);
+      } catch (const InvalidArgument& e) {
+        throw InvalidArgument(sampler_flags.annotate(e.what()));
+      }
       print_metrics(summary);
       std::printf("wrote %s/{samples.npy, trace.csv, summary.json, particles.png, metrics.png}\n",
                   so.out.c_str());
     } else if (app.got_subcommand("targets")) {
       list_targets();
+    } else if (app.got_subcommand("samplers")) {
+      list_samplers();
     } else if (*data) {
       const Particles p = sample_dataset(data_name, data_n, data_seed);
       write_npy(data_out, {p.n(), p.d()}, p.data());

@@ -60,86 +60,28 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
 
 }  // namespace
 
-LinearSchedule schedule_of(const SampleOptions& o) {
-  return o.anneal_schedule.empty() ? LinearSchedule{o.anneal_fraction, {}}
-                                   : LinearSchedule::from_knots(o.anneal_schedule);
+Spec sampler_spec(const SampleOptions& o) {
+  const Spec given = Spec::parse(o.sampler);
+  auto values = given.values();
+  for (const auto& [k, v] : o.sampler_options)
+    if (!values.emplace(k, v).second)
+      throw InvalidArgument(
+          fmt::format("sampler option {} is given twice: {}={} in '{}' and {} as an option", k, k,
+                      values.at(k), o.sampler, v));
+  return Spec::from(given.name(), values);
+}
+
+SamplerContext sampler_context(const SampleOptions& o) {
+  return {o.seed, o.steps, o.init, !o.init_file.empty()};
 }
 
 namespace {
 
-std::map<std::string, SamplerFactory>& sampler_registry() {
-  static std::map<std::string, SamplerFactory> r;
-  return r;
-}
-
-std::unique_ptr<Sampler> make_sampler(const SampleOptions& o, const Target& t) {
-  if (const auto it = sampler_registry().find(o.sampler); it != sampler_registry().end())
-    return it->second(o, t);
-  const LangevinConfig lc{o.step_size, o.seed};
-  if (o.sampler == "ula") return std::make_unique<Ula>(t, lc);
-  if (o.sampler == "mala") return std::make_unique<Mala>(t, lc);
-  if (o.sampler == "annealed-ula")
-    return std::make_unique<AnnealedUla>(
-        t, AnnealedConfig{lc, o.path, schedule_of(o), o.steps, o.fk_weights, o.resampler,
-                          o.ess_threshold});
-  if (o.sampler == "wfr")
-    return std::make_unique<Wfr>(t, WfrConfig{o.step_size, o.seed, o.density, o.bandwidth,
-                                              o.bandwidth_rule, o.resampler, o.ess_threshold});
-  if (o.sampler == "fk-corrector") {
-    const auto* mixture = dynamic_cast<const GaussianMixture*>(&t);
-    if (!mixture)
-      throw InvalidArgument(
-          fmt::format("fk-corrector: target {} is not a Gaussian mixture; the corrector needs its "
-                      "exact diffused score (gmm-*, mix1d-*, gmm4, gmm-file)",
-                      t.spec()));
-    if (!o.init.empty() || !o.init_file.empty())
-      throw InvalidArgument(
-          "fk-corrector: starts from N(0, I) by construction; drop --init/--init-file");
-    return std::make_unique<FkCorrector>(
-        *mixture,
-        FkCorrectorConfig{o.anneal_beta, o.steps, o.seed, {}, o.resampler, o.ess_threshold});
-  }
-  if (o.sampler == "birth-death" || o.sampler == "birth-death-kl")
-    return std::make_unique<BirthDeath>(
-        t, BirthDeathConfig{o.step_size, o.seed, o.bandwidth, o.sampler == "birth-death-kl"});
-  std::string extra;
-  for (const auto& [name, f] : sampler_registry()) extra += ", " + name;
-  throw InvalidArgument(
-      fmt::format("unknown sampler '{}'; valid samplers: ula, mala, annealed-ula, wfr, "
-                  "birth-death, birth-death-kl, fk-corrector{}",
-                  o.sampler, extra));
-}
-
 nlohmann::json options_json(const SampleOptions& o) {
-  return {{"target", o.target},
-          {"sampler", o.sampler},
-          {"init", o.init},
-          {"init_file", o.init_file},
-          {"n", o.n},
-          {"steps", o.steps},
-          {"step_size", o.step_size},
-          {"seed", o.seed},
-          {"path", o.path},
-          {"anneal_fraction", o.anneal_fraction},
-          {"metric_n", o.metric_n},
-          {"fk_weights", o.fk_weights},
-          {"density", o.density},
-          {"bandwidth", o.bandwidth},
-          {"bandwidth_rule", o.bandwidth_rule},
-          {"resampler", o.resampler},
-          {"ess_threshold", o.ess_threshold},
-          {"anneal_beta", o.anneal_beta},
-          {"hidden", o.hidden},
-          {"activation", o.activation},
-          {"sbtm_loss", o.sbtm_loss},
-          {"train_steps", o.train_steps},
-          {"batch", o.batch},
-          {"lr", o.lr},
-          {"weight_decay", o.weight_decay},
-          {"loss_tol", o.loss_tol},
-          {"integrator", o.integrator},
-          {"anneal", o.anneal},
-          {"anneal_schedule", o.anneal_schedule}};
+  return {{"target", o.target}, {"sampler", sampler_spec(o).text()},
+          {"init", o.init},     {"init_file", o.init_file},
+          {"n", o.n},           {"steps", o.steps},
+          {"seed", o.seed},     {"metric_n", o.metric_n}};
 }
 
 // Restores the state saved by CheckpointObserver, checking it belongs to these options.
@@ -176,21 +118,10 @@ std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, Sampler
 
 }  // namespace
 
-void register_sampler(const std::string& name, SamplerFactory factory) {
-  sampler_registry()[name] = std::move(factory);
-}
-
-bool sampler_registered(const std::string& name) {
-  return sampler_registry().count(name) > 0;
-}
-
 void validate(const SampleOptions& o) {
   check_positive("sample", "number of particles --n", o.n);
   check_positive("sample", "number of steps --steps", o.steps);
-  check_positive_finite("sample", "step size --step-size", o.step_size);
   check_positive("sample", "--metric-n", o.metric_n);
-  check_in_range("sample", "--anneal-fraction", o.anneal_fraction, 1e-9, 1.0);
-  check_positive_finite("sample", "--anneal-beta", o.anneal_beta);
   if (o.force && o.resume) throw InvalidArgument("sample: --force and --resume exclude each other");
   // Refuse runs whose particle arrays alone would not fit in memory (several copies live at once).
   constexpr double kCopies = 6, kBudget = 16e9;
@@ -258,11 +189,13 @@ nlohmann::json run_sample(const SampleOptions& o) {
   validate(o);
   set_thread_count(o.threads);
   const auto base = make_target(o.target);
-  const auto sampler = make_sampler(o, *base);
+  const auto sampler = make_sampler(sampler_spec(o), *base, sampler_context(o));
+  const nlohmann::json sampler_config = sampler->config();
   // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
+  const double power =
+      sampler->name() == "fk-corrector" ? sampler_config.at("beta").get<double>() : 1.0;
   std::unique_ptr<Target> tempered;
-  if (o.sampler == "fk-corrector" && o.anneal_beta != 1.0)
-    tempered = std::make_unique<Tempered>(*base, o.anneal_beta);
+  if (power != 1.0) tempered = std::make_unique<Tempered>(*base, power);
   const Target* target = tempered ? tempered.get() : base.get();
   prepare_run_dir(o.out, o.resume  ? RunDirMode::resume
                          : o.force ? RunDirMode::force
@@ -281,7 +214,7 @@ nlohmann::json run_sample(const SampleOptions& o) {
   SamplerState state = sampler->init(std::move(saved.x), start_step);
   if (o.resume) sampler->load_extra(o.out.string());
   state.log_normaliser = saved.log_normaliser;
-  TraceObserver tracer(*target, o, trace);
+  TraceObserver tracer(*target, o, *sampler, trace);
   SnapshotObserver snaps(o.out / "snapshots", o);
   const std::size_t ck_every =
       o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
@@ -298,7 +231,8 @@ nlohmann::json run_sample(const SampleOptions& o) {
   if (o.trajectory_every) {
     trajectory.write(o.out / "trajectory.npy");
     if (o.plot && fs::exists(o.out / "trajectory.npy"))
-      plot_paths(o.out / "trajectory.npy", o.step_size * static_cast<double>(o.trajectory_every),
+      plot_paths(o.out / "trajectory.npy",
+                 sampler_config.value("step_size", 1.0) * static_cast<double>(o.trajectory_every),
                  fmt::format("{} on {}: paths of {} particles", o.sampler, o.target,
                              std::min<std::size_t>(o.n, 200)),
                  o.out / "paths.png");
@@ -313,9 +247,9 @@ nlohmann::json run_sample(const SampleOptions& o) {
   summary["command"] = "sample";
   summary["options"] = options_json(o);
   summary["target_spec"] = base->spec();
-  summary["target_power"] = tempered ? o.anneal_beta : 1.0;  // samples aim at π^power
+  summary["target_power"] = power;  // samples aim at π^power
   summary["dim"] = target->dim();
-  summary["sampler_config"] = sampler->config();
+  summary["sampler_config"] = sampler_config;
   summary["resumed_from_step"] = start_step;
   summary["threads"] = thread_count();
   summary["versions"] = {{"scoreflow", SCOREFLOW_VERSION}, {"compiler", __VERSION__}};
@@ -324,7 +258,8 @@ nlohmann::json run_sample(const SampleOptions& o) {
       {"particle_steps_per_second",
        r.seconds > 0 ? static_cast<double>(r.steps_taken * o.n) / r.seconds : 0.0}};
   std::optional<double> log_z_fk;
-  if (o.fk_weights) log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
+  if (sampler_config.value("fk_weights", false))
+    log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
   summary["weighted"] = state.x.weighted();
   summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
   write_json(o.out / "summary.json", summary);

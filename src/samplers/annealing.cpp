@@ -1,3 +1,4 @@
+#include <scoreflow/core/check.hpp>
 #include <scoreflow/samplers/annealing.hpp>
 
 #include <algorithm>
@@ -46,11 +47,30 @@ void DilationPath::log_density(const Target& target, double lambda, ConstRows x,
   target.log_density(scaled(x, 1 / l).rows(), out);
 }
 
-std::unique_ptr<AnnealingPath> make_annealing_path(const std::string& name) {
-  if (name == "geometric") return std::make_unique<GeometricPath>();
-  if (name == "dilation") return std::make_unique<DilationPath>();
-  throw InvalidArgument(
-      fmt::format("unknown annealing path '{}'; valid paths: geometric, dilation", name));
+AnnealingPathRegistry& annealing_path_registry() {
+  static AnnealingPathRegistry r("annealing path");
+  static const bool with_builtins = [] {
+    r.add({"geometric", "", "grad log pi_l = l grad log pi + (1 - l) grad log N(0, I)",
+           [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
+             s.allow_only({});
+             return std::make_shared<GeometricPath>();
+           }});
+    r.add({"dilation", "min_lambda=0.2", "pi_l(x) ~ pi(x / l), l clipped below at min_lambda",
+           [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
+             s.allow_only({"min_lambda"});
+             const double m = s.number("min_lambda", 0.2);
+             check_in_range("dilation path", "min_lambda", m, 1e-9, 1.0);
+             return std::make_shared<DilationPath>(m);
+           }});
+    return true;
+  }();
+  (void)with_builtins;
+  return r;
+}
+
+std::shared_ptr<const AnnealingPath> make_annealing_path(const std::string& text) {
+  const Spec s = Spec::parse(text);
+  return annealing_path_registry().get(s.name()).factory(s);
 }
 
 double LinearSchedule::lambda(std::size_t step, std::size_t total) const {

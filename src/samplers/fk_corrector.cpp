@@ -21,7 +21,7 @@ GaussianMixture diffuse(const GaussianMixture& data, const NoiseSchedule& vp, do
 }
 
 FkCorrector::FkCorrector(const GaussianMixture& data, FkCorrectorConfig cfg)
-    : data_(data), cfg_(std::move(cfg)), resample_(resampler_by_name(cfg_.resampler)) {
+    : data_(data), cfg_(std::move(cfg)), resample_(scheme_of(cfg_.resampler, "fk-corrector")) {
   check_positive_finite("fk-corrector", "exponent beta", cfg_.beta);
   check_positive("fk-corrector", "number of steps", cfg_.steps);
   check_positive_finite("fk-corrector", "horizon T", cfg_.schedule.horizon);
@@ -37,7 +37,7 @@ nlohmann::json FkCorrector::config() const {
            {{"beta_min", cfg_.schedule.lo},
             {"beta_max", cfg_.schedule.hi},
             {"horizon", cfg_.schedule.horizon}}},
-          {"resampler", cfg_.resampler},
+          {"resampler", cfg_.resampler.name},
           {"ess_threshold", cfg_.ess_threshold}};
 }
 

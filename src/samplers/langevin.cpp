@@ -103,26 +103,28 @@ StepInfo Mala::step(SamplerState& s) const {
 }
 
 AnnealedUla::AnnealedUla(const Target& target, AnnealedConfig cfg)
-    : target_(target), cfg_(std::move(cfg)), path_(make_annealing_path(cfg_.path)) {
+    : target_(target), cfg_(std::move(cfg)), path_(cfg_.path) {
+  if (!path_) throw InvalidArgument("annealed-ula: no annealing path given");
   check_config("annealed-ula", cfg_.langevin);
   check_positive("annealed-ula", "total steps", cfg_.total_steps);
   check_in_range("annealed-ula", "annealing fraction", cfg_.schedule.fraction, 1e-9, 1.0);
   if (cfg_.fk_weights) {
-    if (cfg_.path != "geometric")
+    if (path_->name() != "geometric")
       throw InvalidArgument(
           "annealed-ula: Feynman–Kac weights need a path that starts at N(0, I); use --path "
           "geometric");
     check_in_range("annealed-ula", "ESS threshold", cfg_.ess_threshold, 0.0, 1.0);
-    resample_ = resampler_by_name(cfg_.resampler);
+    resample_ = scheme_of(cfg_.resampler, "annealed-ula");
   }
 }
 
 nlohmann::json AnnealedUla::config() const {
   auto j = langevin_json("annealed-ula", cfg_.langevin);
-  j["path"] = cfg_.path;
+  j["path"] = path_->name();
   j["anneal_fraction"] = cfg_.schedule.fraction;
   j["fk_weights"] = cfg_.fk_weights;
-  if (cfg_.fk_weights) j["resampler"] = cfg_.resampler, j["ess_threshold"] = cfg_.ess_threshold;
+  if (cfg_.fk_weights)
+    j["resampler"] = cfg_.resampler.name, j["ess_threshold"] = cfg_.ess_threshold;
   return j;
 }
 

@@ -100,14 +100,28 @@ std::vector<std::size_t> residual_resample(std::span<const double> w, std::size_
   return idx;
 }
 
-ResampleFn resampler_by_name(const std::string& name) {
-  if (name == "systematic") return systematic_resample;
-  if (name == "stratified") return stratified_resample;
-  if (name == "residual") return residual_resample;
-  if (name == "multinomial") return multinomial_resample;
-  throw InvalidArgument(fmt::format(
-      "unknown resampler '{}'; valid resamplers: systematic, stratified, residual, multinomial",
-      name));
+ResamplerRegistry& resampler_registry() {
+  static ResamplerRegistry r("resampler");
+  static const bool with_builtins = [] {
+    r.add({"systematic", "", "one uniform: offspring at (u + k)/N", systematic_resample});
+    r.add({"stratified", "", "one uniform in each stratum [k/N, (k+1)/N)", stratified_resample});
+    r.add({"residual", "", "floor(N w_i) copies, the rest multinomially", residual_resample});
+    r.add({"multinomial", "", "N independent draws", multinomial_resample});
+    return true;
+  }();
+  (void)with_builtins;
+  return r;
+}
+
+ResampleFn scheme_of(const Resampler& r, const std::string& who) {
+  if (!r.fn)
+    throw InvalidArgument(fmt::format("{}: resampler '{}' has no scheme; valid resamplers: {}", who,
+                                      r.name, resampler_registry().names()));
+  return r.fn;
+}
+
+Resampler resampler_by_name(const std::string& name) {
+  return {name, resampler_registry().get(name).factory};
 }
 
 }  // namespace sf

@@ -1,5 +1,9 @@
 #include <scoreflow/samplers/sbtm.hpp>
 
+#include <scoreflow/samplers/registry.hpp>
+#include <scoreflow/targets/registry.hpp>
+#include <scoreflow/targets/spec.hpp>
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -34,12 +38,19 @@ void SbtmConfig::validate(std::size_t dim) const {
   if (!loss.empty() && loss != "ism" && loss != "ism-hutchinson" && loss != "dsm")
     throw InvalidArgument(
         fmt::format("sbtm: unknown --sbtm-loss '{}'; valid: ism, ism-hutchinson, dsm", loss));
-  if (integrator != "euler" && integrator != "heun")
-    throw InvalidArgument(
-        fmt::format("sbtm: unknown --integrator '{}'; valid: euler, heun", integrator));
   if (initial && initial->dim() != dim)
     throw InvalidArgument(fmt::format(
         "sbtm: the initial distribution has d = {}, the target d = {}", initial->dim(), dim));
+}
+
+SbtmIntegrator sbtm_integrator_by_name(const std::string& name) {
+  if (name == "euler") return SbtmIntegrator::euler;
+  if (name == "heun") return SbtmIntegrator::heun;
+  throw InvalidArgument(fmt::format("sbtm: unknown integrator '{}'; valid: euler, heun", name));
+}
+
+std::string name_of(SbtmIntegrator integrator) {
+  return integrator == SbtmIntegrator::heun ? "heun" : "euler";
 }
 
 Sbtm::Sbtm(const Target& target, SbtmConfig cfg)
@@ -49,7 +60,7 @@ Sbtm::Sbtm(const Target& target, SbtmConfig cfg)
   if (cfg_.loss.empty()) cfg_.loss = d <= 10 ? "ism" : "ism-hutchinson";
   if (cfg_.hidden.empty())
     cfg_.hidden = d == 1 ? std::vector<std::int64_t>{128, 128} : std::vector<std::int64_t>(4, 128);
-  if (!cfg_.path.empty()) path_ = make_annealing_path(cfg_.path);
+  path_ = cfg_.path;
   NetConfig nc;
   nc.dim = static_cast<std::int64_t>(d);
   nc.hidden = cfg_.hidden;
@@ -73,8 +84,8 @@ nlohmann::json Sbtm::config() const {
           {"lr", cfg_.lr},
           {"weight_decay", cfg_.weight_decay},
           {"loss_tol", cfg_.loss_tol},
-          {"integrator", cfg_.integrator},
-          {"path", cfg_.path.empty() ? "none" : cfg_.path},
+          {"integrator", name_of(cfg_.integrator)},
+          {"path", path_ ? path_->name() : "none"},
           {"pre_fit_steps", model_->pre_fit_steps},
           {"pre_fit_loss", model_->pre_fit_loss}};
 }
@@ -195,7 +206,7 @@ StepInfo Sbtm::step(SamplerState& s) const {
   }
   info.fisher = fisher / static_cast<double>(n);
   const double h = cfg_.step_size;
-  if (cfg_.integrator == "heun") {
+  if (cfg_.integrator == SbtmIntegrator::heun) {
     Particles y = s.x, v2(n, d);
     for (std::size_t i = 0; i < n * d; ++i) y.data()[i] += h * v.data()[i];
     const double lambda2 = path_ ? cfg_.schedule.lambda(s.step + 1, cfg_.total_steps) : 1.0;
@@ -218,6 +229,49 @@ void Sbtm::load_extra(const std::string& dir) const {
     throw IoError(fmt::format("--resume: '{}' has no SBTM model checkpoint (sbtm_model/)", dir));
   model_->trainer->load_checkpoint(dir + "/sbtm_model");
   model_->infer.reset();  // the parameters now live in new storage
+}
+
+namespace {
+
+std::unique_ptr<Sampler> make_sbtm(const Target& t, const Spec& s, const SamplerContext& ctx) {
+  s.allow_only({"step_size", "hidden", "activation", "loss", "dsm_sigma", "train_steps", "batch",
+                "lr", "weight_decay", "loss_tol", "integrator", "anneal", "path", "anneal_fraction",
+                "anneal_schedule"});
+  SbtmConfig c;
+  c.step_size = step_size_option(s, c.step_size);
+  c.seed = ctx.seed;
+  if (s.has("hidden")) c.hidden = parse_widths(s.unbracketed("hidden", ""));
+  c.activation = s.string("activation", c.activation);
+  c.loss = s.string("loss", c.loss);
+  c.dsm_sigma = s.number("dsm_sigma", c.dsm_sigma);
+  c.train_steps = s.count("train_steps", c.train_steps);
+  c.batch = s.count("batch", c.batch);
+  c.lr = s.number("lr", c.lr);
+  c.weight_decay = s.number("weight_decay", c.weight_decay);
+  c.loss_tol = s.number("loss_tol", c.loss_tol);
+  c.integrator = sbtm_integrator_by_name(s.string("integrator", "euler"));
+  // Annealing is asked for by anneal=true or by naming a path.
+  if (s.flag("anneal", s.has("path"))) c.path = path_option(s);
+  c.schedule = schedule_option(s);
+  c.total_steps = ctx.total_steps;
+  // The initial law is known unless the particles come from a file: pre-fit by ESM on it.
+  if (!ctx.init_from_file)
+    c.initial = make_target(ctx.init.empty() ? fmt::format("gauss:d={}", t.dim()) : ctx.init);
+  return std::make_unique<Sbtm>(t, std::move(c));
+}
+
+}  // namespace
+
+void register_sbtm_sampler() {
+  if (sampler_registry().contains("sbtm")) return;
+  sampler_registry().add(
+      {"sbtm",
+       "step_size=0.01, hidden=[128,128] in 1-D else [128,128,128,128], activation=softsign "
+       "(or silu), loss=ism (d <= 10) | ism-hutchinson | dsm, dsm_sigma=0.05, train_steps=10, "
+       "batch=100, lr=5e-4, weight_decay=1e-4, loss_tol=0, integrator=euler (or heun), "
+       "anneal=false, path=geometric, anneal_fraction=1 | anneal_schedule",
+       "score-based transport: dx/dt = grad log pi - s_theta, s_theta trained on the particles",
+       make_sbtm});
 }
 
 }  // namespace sf

@@ -12,7 +12,7 @@
 namespace sf {
 
 Wfr::Wfr(const Target& target, WfrConfig cfg)
-    : target_(target), cfg_(std::move(cfg)), resample_(resampler_by_name(cfg_.resampler)) {
+    : target_(target), cfg_(std::move(cfg)), resample_(scheme_of(cfg_.resampler, "wfr")) {
   check_positive_finite("wfr", "step size h", cfg_.step_size);
   check_in_range("wfr", "ESS threshold", cfg_.ess_threshold, 0.0, 1.0);
   if (cfg_.density != "kde" && cfg_.density != "ula-kernel")
@@ -30,9 +30,10 @@ nlohmann::json Wfr::config() const {
   return {{"sampler", name()},
           {"step_size", cfg_.step_size},
           {"seed", cfg_.seed},
+          {"density", cfg_.density},
           {"bandwidth", cfg_.bandwidth},
           {"bandwidth_rule", cfg_.bandwidth_rule},
-          {"resampler", cfg_.resampler},
+          {"resampler", cfg_.resampler.name},
           {"ess_threshold", cfg_.ess_threshold}};
 }
 

@@ -55,6 +55,37 @@ Spec Spec::parse(const std::string& text) {
   return s;
 }
 
+Spec Spec::from(const std::string& name, const std::map<std::string, std::string>& values) {
+  if (name.empty() || name.find_first_of(":,=") != std::string::npos)
+    throw InvalidArgument(fmt::format("'{}' is not a name (no ':', ',' or '=')", name));
+  Spec s;
+  s.name_ = name;
+  s.values_ = values;
+  s.text_ = name;
+  char sep = ':';
+  for (const auto& [k, v] : values) {
+    const bool wrap = v.find(',') != std::string::npos && !v.starts_with('[');
+    s.text_ += fmt::format("{}{}={}", sep, k, wrap ? "[" + v + "]" : v);
+    sep = ',';
+  }
+  return s;
+}
+
+bool Spec::flag(const std::string& key, bool fallback) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) return fallback;
+  const std::string& v = it->second;
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw InvalidArgument(fmt::format("{}: parameter {}='{}' is not true or false", text_, key, v));
+}
+
+std::string Spec::unbracketed(const std::string& key, const std::string& fallback) const {
+  std::string v = string(key, fallback);
+  if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
 bool Spec::has(const std::string& key) const {
   return values_.count(key) > 0;
 }

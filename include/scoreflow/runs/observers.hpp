@@ -36,9 +36,11 @@ Particles head(const Particles& x, std::size_t m);
 // Cheap per-step metrics on a prefix of the particles against fixed reference samples.
 class TraceObserver : public Observer {
  public:
-  TraceObserver(const Target& t, const SampleOptions& o, CsvTable& table)
+  TraceObserver(const Target& t, const SampleOptions& o, const Sampler& sampler, CsvTable& table)
       : target_(t),
         o_(o),
+        step_size_(sampler.config().value("step_size", NAN)),
+        ksd_applies_(sampler.grad_is_target_score()),
         table_(table),
         every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)) {
     if (t.can_sample()) {
@@ -92,9 +94,9 @@ class TraceObserver : public Observer {
     }
     const auto modes = target_.modes();
     if (modes.size() > 1) ent = mode_coverage(x.rows(), modes, lw).entropy;
-    // KSD needs the target's score; annealed samplers cache the path's score instead.
+    // KSD needs the target's score, which annealed samplers do not cache.
     double ksd = NAN;
-    if (o_.sampler != "annealed-ula") {
+    if (ksd_applies_) {
       const Particles xk = head(x, g.n());
       ksd = ksd2_imq(xk.rows(), g.rows(), xk.log_weights());
     }
@@ -103,7 +105,7 @@ class TraceObserver : public Observer {
     // KL by a leave-one-out KDE where that is meaningful (d ≤ 3, log Z known); its time
     // derivative by finite differences against the previous row (−dKL/dt = Fisher info
     // for the exact flow).
-    const double time = static_cast<double>(s.step) * o_.step_size;
+    const double time = static_cast<double>(s.step) * step_size_;
     double kl = NAN, dkl = NAN;
     if (x.d() <= 3 && target_.log_normaliser() && x.n() > 1) kl = kl_kde(x.rows(), target_, lw);
     if (!std::isnan(kl) && !std::isnan(last_kl_) && time > last_time_)
@@ -117,6 +119,8 @@ class TraceObserver : public Observer {
 
   const Target& target_;
   const SampleOptions& o_;
+  double step_size_;
+  bool ksd_applies_;
   CsvTable& table_;
   std::size_t every_;
   Particles reference_;

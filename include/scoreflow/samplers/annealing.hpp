@@ -1,11 +1,14 @@
 // Annealing paths π_λ from π_0 = N(0, I) (λ = 0) to π (λ = 1), MATH.md §2, and schedules λ(t).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <scoreflow/core/registry.hpp>
+#include <scoreflow/targets/spec.hpp>
 #include <scoreflow/targets/target.hpp>
 
 namespace sf {
@@ -43,7 +46,11 @@ class DilationPath : public AnnealingPath {
   double min_lambda_;
 };
 
-std::unique_ptr<AnnealingPath> make_annealing_path(const std::string& name);
+// Paths by spec ("geometric", "dilation:min_lambda=0.2"), and any a user adds.
+using AnnealingPathFactory = std::function<std::shared_ptr<const AnnealingPath>(const Spec&)>;
+using AnnealingPathRegistry = Registry<AnnealingPathFactory>;
+AnnealingPathRegistry& annealing_path_registry();
+std::shared_ptr<const AnnealingPath> make_annealing_path(const std::string& spec);
 
 // λ after `step` of `total` steps: linear over the first `fraction` of the run, then 1; or,
 // with knots, piecewise linear through (fraction of the run, λ) points.

@@ -25,7 +25,7 @@ struct FkCorrectorConfig {
   std::size_t steps = 1000;  // reverse Euler–Maruyama steps over [0, T]
   std::uint64_t seed = 0;
   NoiseSchedule schedule = NoiseSchedule::vp();
-  std::string resampler = "systematic";
+  Resampler resampler{};
   double ess_threshold = 0.5;
 };
 

@@ -48,20 +48,21 @@ class Mala : public Sampler {
 
 struct AnnealedConfig {
   LangevinConfig langevin;
-  std::string path = "geometric";
-  LinearSchedule schedule;
+  std::shared_ptr<const AnnealingPath> path = std::make_shared<GeometricPath>();
+  LinearSchedule schedule{};
   std::size_t total_steps = 1000;
   // Feynman–Kac (AIS/Jarzynski) weights for the path: d log w = λ'(t) ∂_λ log π_λ(X) dt,
   // so weighted particles follow π_λ and the weights estimate log Z. Geometric path only
   // (it starts at the normalised N(0, I)); with ULA moves the estimate keeps ULA's O(h) bias.
   bool fk_weights = false;
-  std::string resampler = "systematic";
+  Resampler resampler{};
   double ess_threshold = 0.5;
 };
 
 // ULA on ∇log π_λ with λ = schedule(step): from N(0, I) towards the target.
 class AnnealedUla : public Sampler {
  public:
+  bool grad_is_target_score() const override { return false; }
   AnnealedUla(const Target& target, AnnealedConfig cfg);
   std::string name() const override { return "annealed-ula"; }
   nlohmann::json config() const override;
@@ -75,7 +76,7 @@ class AnnealedUla : public Sampler {
 
   const Target& target_;
   AnnealedConfig cfg_;
-  std::unique_ptr<AnnealingPath> path_;
+  std::shared_ptr<const AnnealingPath> path_;
   ResampleFn resample_ = nullptr;
 };
 

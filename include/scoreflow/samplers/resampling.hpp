@@ -5,8 +5,10 @@
 
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <scoreflow/core/registry.hpp>
 #include <scoreflow/core/rng.hpp>
 
 namespace sf {
@@ -27,7 +29,19 @@ std::vector<std::size_t> residual_resample(std::span<const double> w, std::size_
 std::vector<std::size_t> multinomial_resample(std::span<const double> w, std::size_t count,
                                               Draws& rng);
 
-// By name: systematic | stratified | residual | multinomial.
-ResampleFn resampler_by_name(const std::string& name);
+// A scheme with its name, as weighted samplers take it (the name goes into their config).
+struct Resampler {
+  Resampler() = default;
+  Resampler(std::string scheme, ResampleFn f) : name(std::move(scheme)), fn(f) {}
+  std::string name = "systematic";
+  ResampleFn fn = systematic_resample;
+};
+
+// The schemes by name: systematic, stratified, residual, multinomial, and any a user adds.
+using ResamplerRegistry = Registry<ResampleFn>;
+ResamplerRegistry& resampler_registry();
+Resampler resampler_by_name(const std::string& name);
+// The scheme of `r`, refused when empty; `who` names the sampler in the message.
+ResampleFn scheme_of(const Resampler& r, const std::string& who);
 
 }  // namespace sf

@@ -45,6 +45,8 @@ class Sampler {
   virtual SamplerState init(Particles x, std::size_t step = 0) const = 0;
   // Advances the state by one step; draws are keyed by (seed, particle, state.step).
   virtual StepInfo step(SamplerState& s) const = 0;
+  // False when the cached `grad` is not ∇log π (annealed samplers cache the path's score).
+  virtual bool grad_is_target_score() const { return true; }
   // What to try when particles blow up.
   virtual std::string divergence_hint() const { return "try a smaller --step-size"; }
   // State beyond the particles (SBTM's network and optimiser), kept with each checkpoint

@@ -17,6 +17,11 @@
 
 namespace sf {
 
+// The time stepping of dx/dt = ∇log π − s_θ: one score per step, or Heun's two.
+enum class SbtmIntegrator { euler, heun };
+SbtmIntegrator sbtm_integrator_by_name(const std::string& name);
+std::string name_of(SbtmIntegrator integrator);
+
 struct SbtmConfig {
   double step_size = 0.01;
   std::uint64_t seed = 0;
@@ -27,10 +32,10 @@ struct SbtmConfig {
   std::size_t train_steps = 10;
   std::size_t batch = 100;
   double lr = 5e-4, weight_decay = 1e-4;
-  double loss_tol = 0;               // > 0: stop a step's training once |Δloss| < tol
-  std::string integrator = "euler";  // euler | heun
-  std::string path;                  // empty: no annealing; geometric | dilation
-  LinearSchedule schedule;
+  double loss_tol = 0;  // > 0: stop a step's training once |Δloss| < tol
+  SbtmIntegrator integrator = SbtmIntegrator::euler;
+  std::shared_ptr<const AnnealingPath> path;  // null: no annealing
+  LinearSchedule schedule{};
   std::size_t total_steps = 1000;  // for the annealing schedule
   // The initial distribution's score for the ESM pre-fit; null: pre-fit by ISM instead.
   std::shared_ptr<const Target> initial;
@@ -66,8 +71,11 @@ class Sbtm : public Sampler {
 
   const Target& target_;
   SbtmConfig cfg_;
-  std::unique_ptr<AnnealingPath> path_;
+  std::shared_ptr<const AnnealingPath> path_;
   std::unique_ptr<Model> model_;
 };
+
+// Enters `sbtm` in the sampler registry (called by register_torch_parts).
+void register_sbtm_sampler();
 
 }  // namespace sf

@@ -22,7 +22,7 @@ struct WfrConfig {
   std::string density = "ula-kernel";  // ula-kernel | kde
   double bandwidth = 0;                // kde: fixed bandwidth; 0 = automatic by `bandwidth_rule`
   std::string bandwidth_rule = "silverman";  // silverman | median
-  std::string resampler = "systematic";
+  Resampler resampler{};
   double ess_threshold = 0.5;  // resample when ESS/N falls below; ≥ 1: every step
 };
 

@@ -13,6 +13,9 @@ class Spec {
  public:
   // Parses "name" or "name:key=value,key=value"; list values are written [a,b,c].
   static Spec parse(const std::string& text);
+  // From a name and key=value pairs already split (e.g. from command-line flags); values
+  // holding commas are written in brackets in text().
+  static Spec from(const std::string& name, const std::map<std::string, std::string>& values);
 
   const std::string& name() const { return name_; }
   const std::string& text() const { return text_; }
@@ -21,6 +24,11 @@ class Spec {
   std::size_t count(const std::string& key, std::size_t fallback) const;
   std::string string(const std::string& key, const std::string& fallback) const;
   std::vector<double> list(const std::string& key) const;
+  // true | false (also 1 | 0, yes | no, on | off).
+  bool flag(const std::string& key, bool fallback) const;
+  // The value with one pair of enclosing brackets removed: "[0:0,1:1]" -> "0:0,1:1".
+  std::string unbracketed(const std::string& key, const std::string& fallback) const;
+  const std::map<std::string, std::string>& values() const { return values_; }
   // Throws if a key outside `valid` was given, naming the valid ones.
   void allow_only(const std::set<std::string>& valid) const;
 
