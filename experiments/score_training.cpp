@@ -27,8 +27,7 @@ Trained train_score_net(const TrainingData& data, const TrainSpec& spec) {
   o.eval_every = std::max<std::size_t>(1, spec.steps / 10);
   o.seed = spec.seed;
   o.residual = spec.residual;
-  torch::manual_seed(spec.seed);
-  auto net = make_score_net(cfg);
+  auto net = make_score_net(cfg, spec.seed);
   Particles train_copy = data.train, held_copy = data.heldout;
   Trainer t(net, o, as_tensor(train_copy).to(torch::kFloat32),
             as_tensor(held_copy).to(torch::kFloat32));

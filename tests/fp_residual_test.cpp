@@ -113,8 +113,7 @@ TEST(FpResidual, NetworkScoreIsDifferentiableInTime) {
   cfg.hidden = {16, 16};
   cfg.cond = "fourier";
   cfg.sde = "vp";
-  torch::manual_seed(3);
-  auto net = make_score_net(cfg);
+  auto net = make_score_net(cfg, 3);
   net->to(torch::kFloat64);
   const auto x = anchors(5, 2);
   const auto t = torch::linspace(0.05, 0.9, 5, torch::kFloat64).requires_grad_(true);

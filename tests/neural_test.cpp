@@ -509,8 +509,7 @@ TEST(UNet, MapsImagesToImagesAndLearns) {
   c.cond = "fourier";
   c.fourier_scale = 4;
   c.sde = "vp";
-  torch::manual_seed(3);
-  auto net = make_score_net(c);
+  auto net = make_score_net(c, 3);
   const auto x = torch::randn({5, 256});
   EXPECT_EQ(net->score(x, torch::full({5}, 0.5)).sizes(), (std::vector<std::int64_t>{5, 256}));
   // Smooth "images" (a random low-frequency pattern plus noise): 60 Adam steps must cut the
@@ -533,4 +532,33 @@ TEST(UNet, MapsImagesToImagesAndLearns) {
 }
 
 }  // namespace
+
+// Seeds are arguments: a network from make_score_net(cfg, seed) equals the one LibTorch's own
+// initialisation gives after torch::manual_seed(seed), for the MLP and the U-Net, and no
+// global generator is touched.
+TEST(ScoreNet, SeededInitialisationNeedsNoGlobalState) {
+  for (const std::string arch : {"mlp", "unet"}) {
+    NetConfig c;
+    c.arch = arch;
+    c.dim = arch == "unet" ? 256 : 3;
+    c.hidden = arch == "unet" ? std::vector<std::int64_t>{8} : std::vector<std::int64_t>{16, 16};
+    c.cond = "fourier";
+    c.sde = "vp";
+    torch::manual_seed(17);
+    const auto reference = arch == "unet"
+                               ? std::shared_ptr<ScoreNetImpl>(std::make_shared<UNet16Impl>(c))
+                               : std::shared_ptr<ScoreNetImpl>(std::make_shared<ResMlpImpl>(c));
+    torch::manual_seed(1);
+    const auto before = torch::rand({4});
+    torch::manual_seed(1);
+    const auto seeded = make_score_net(c, 17);
+    EXPECT_TRUE(torch::equal(torch::rand({4}), before)) << arch << ": the global generator moved";
+    const auto a = reference->parameters(), b = seeded->parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t k = 0; k < a.size(); ++k)
+      EXPECT_TRUE(torch::equal(a[k], b[k])) << arch << " parameter " << k;
+    EXPECT_FALSE(torch::equal(make_score_net(c, 18)->parameters()[0], b[0])) << arch;
+  }
+}
+
 }  // namespace sf

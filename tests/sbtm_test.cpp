@@ -67,6 +67,26 @@ TEST(Sbtm, SameSeedAndParticlesGiveIdenticalTrajectories) {
   EXPECT_EQ(finals[0].values(), finals[1].values());
 }
 
+// An Sbtm object holds no state between runs: init() starts from the seed again.
+TEST(Sbtm, TheSameObjectRunsTwiceToTheSameNumbers) {
+  const auto target = make_target("gmm4");
+  const std::shared_ptr<const Target> init = make_target("gauss:d=2");
+  SbtmConfig c = analytic_config(init, 4);
+  c.step_size = 0.01;
+  c.hidden = {32, 32};
+  c.init_max_steps = 100;
+  const Sbtm s(*target, c);
+  Particles x0(200, 2);
+  init->sample(4, x0.rows());
+  std::vector<Particles> runs;
+  for (int r = 0; r < 2; ++r) {
+    SamplerState st = s.init(x0);
+    for (int k = 0; k < 10; ++k) s.step(st);
+    runs.push_back(st.x);
+  }
+  EXPECT_EQ(runs[0].values(), runs[1].values());
+}
+
 TEST(Sbtm, ResumeFromACheckpointContinuesBitIdentically) {
   const auto target = make_target("gmm4");
   const std::shared_ptr<const Target> init = make_target("gauss:d=2");

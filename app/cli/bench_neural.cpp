@@ -28,12 +28,12 @@ nlohmann::json bench_train(const std::string& loss, const BenchOptions& o) {
   t.ema = 0;  // as the reference: plain Adam
   t.schedule = "constant";
   t.eval_every = 1u << 30;
-  torch::manual_seed(0);
-  const auto data = torch::randn({20000, d});
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  const auto data = torch::randn({20000, d}, gen);
   std::vector<double> rates;
   for (std::size_t r = 0; r <= o.repeats; ++r) {  // the first repeat warms up
     t.steps = steps;
-    Trainer trainer(make_score_net(cfg), t, data, data.slice(0, 0, 100));
+    Trainer trainer(make_score_net(cfg, r), t, data, data.slice(0, 0, 100));
     const auto start = std::chrono::steady_clock::now();
     trainer.run(steps);
     const double secs =

@@ -127,8 +127,7 @@ int run_train(TrainCommand& c) {
   prepare_run_dir(c.out, c.force    ? RunDirMode::force
                          : c.resume ? RunDirMode::resume
                                     : RunDirMode::fresh);
-  torch::manual_seed(c.train.seed);
-  auto net = make_score_net(c.net);
+  auto net = make_score_net(c.net, c.train.seed);
   Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
                   c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
   if (resuming) {
@@ -199,7 +198,7 @@ LoadedModel load_model(const fs::path& dir) {
   LoadedModel m;
   m.meta = read_json(dir / "model.json");
   const auto cfg = NetConfig::from_json(m.meta.at("net"));
-  m.net = make_score_net(cfg);
+  m.net = make_score_net(cfg, 0);  // the weights come from the checkpoint
   try {
     torch::serialize::InputArchive archive;
     archive.load_from((dir / "model.pt").string());

@@ -83,8 +83,7 @@ MalliavinTraining train_malliavin_score(const ForwardSde& sde, const Particles& 
   cfg.hidden = opt.hidden;
   cfg.cond = "fourier";
   cfg.fourier_scale = 4;
-  torch::manual_seed(opt.seed);
-  auto net = make_score_net(cfg);
+  auto net = make_score_net(cfg, opt.seed);
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr));
   Ema ema(*net, 0.999);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);

@@ -248,10 +248,44 @@ torch::Tensor UNet16Impl::net(const torch::Tensor& x, const torch::Tensor& t) {
   return out_->forward(torch::silu(out_norm_->forward(h))).reshape({b, 256});
 }
 
-std::shared_ptr<ScoreNetImpl> make_score_net(const NetConfig& cfg) {
+void init_parameters(torch::nn::Module& net, std::uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (const auto& m : net.modules(/*include_self=*/false)) {
+    torch::Tensor w, b;
+    if (auto* l = m->as<torch::nn::Linear>()) {
+      w = l->weight, b = l->bias;
+    } else if (auto* c = m->as<torch::nn::Conv2d>()) {
+      w = c->weight, b = c->bias;
+    } else if (auto* ct = m->as<torch::nn::ConvTranspose2d>()) {
+      w = ct->weight, b = ct->bias;
+    } else {
+      continue;  // normalisation layers start at ones and zeros, drawing nothing
+    }
+    // LibTorch's default: kaiming_uniform_(w, a = √5), i.e. bound √3 · gain/√fan_in with
+    // gain = √(2/(1 + a²)); bias uniform in ±1/√fan_in. Same arithmetic, same bits.
+    const auto fan_in = static_cast<double>(w.size(1) * (w.dim() > 2 ? w[0][0].numel() : 1));
+    const double gain = std::sqrt(2.0 / (1 + 5.0));
+    const double bound = std::sqrt(3.0) * (gain / std::sqrt(fan_in));
+    w.uniform_(-bound, bound, gen);
+    if (b.defined()) b.uniform_(-1 / std::sqrt(fan_in), 1 / std::sqrt(fan_in), gen);
+  }
+}
+
+std::shared_ptr<ScoreNetImpl> make_score_net(const NetConfig& cfg, std::uint64_t seed) {
   cfg.validate();
-  if (cfg.arch == "unet") return std::make_shared<UNet16Impl>(cfg);
-  return std::make_shared<ResMlpImpl>(cfg);
+  // LibTorch's layer constructors draw from its global generator; put that back afterwards so
+  // building a network leaves the caller's random stream where it was.
+  auto global = at::detail::getDefaultCPUGenerator();
+  const auto saved = global.get_state();
+  std::shared_ptr<ScoreNetImpl> net;
+  if (cfg.arch == "unet")
+    net = std::make_shared<UNet16Impl>(cfg);
+  else
+    net = std::make_shared<ResMlpImpl>(cfg);
+  global.set_state(saved);
+  init_parameters(*net, seed);
+  return net;
 }
 
 Ema::Ema(torch::nn::Module& model, double decay) : decay_(decay) {

@@ -19,6 +19,7 @@
 namespace sf {
 
 struct Sbtm::Model {
+  NetConfig net_config;
   std::shared_ptr<ResMlpImpl> net;
   std::unique_ptr<Trainer> trainer;        // created on the first particles; keeps AdamW's state
   std::unique_ptr<FusedMlpTrainer> infer;  // fused forward over all particles
@@ -66,8 +67,7 @@ Sbtm::Sbtm(const Target& target, SbtmConfig cfg)
   nc.hidden = cfg_.hidden;
   nc.activation = cfg_.activation;
   nc.validate();
-  torch::manual_seed(cfg_.seed);
-  model_->net = std::make_shared<ResMlpImpl>(nc);
+  model_->net_config = nc;
 }
 
 Sbtm::~Sbtm() = default;
@@ -133,6 +133,10 @@ double Sbtm::train_on(const Particles& x) const {
 
 SamplerState Sbtm::init(Particles x, std::size_t step) const {
   SamplerState s = target_state(target_, std::move(x), step, "sbtm");
+  // A fresh network from the seed on every init, so the same object can run again.
+  model_->net =
+      std::dynamic_pointer_cast<ResMlpImpl>(make_score_net(model_->net_config, cfg_.seed));
+  model_->infer.reset();
   const auto n = static_cast<std::int64_t>(s.x.n());
   Particles copy = s.x;
   const auto data = as_tensor(copy).to(torch::kFloat32);

@@ -129,7 +129,12 @@ class UNet16Impl : public ScoreNetImpl {
   torch::nn::GroupNorm out_norm_{nullptr};
 };
 
-std::shared_ptr<ScoreNetImpl> make_score_net(const NetConfig& cfg);
+// A network with its weights drawn from `seed` alone (no global RNG state): Linear and
+// convolution layers as LibTorch's own default initialisation draws them, in the order the
+// layers were created, so a seed gives the same network as torch::manual_seed(seed) followed
+// by construction did.
+std::shared_ptr<ScoreNetImpl> make_score_net(const NetConfig& cfg, std::uint64_t seed);
+void init_parameters(torch::nn::Module& net, std::uint64_t seed);
 
 // Exponential moving average of a model's parameters (evaluation uses the average).
 class Ema {
