@@ -1,0 +1,48 @@
+# examples/ as a user's own CMake project: install scoreflow into a staging prefix, build the
+# examples against it with find_package(scoreflow), and run them.
+file(REMOVE_RECURSE ${STAGE} ${EXB})
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${STAGE})
+foreach(f include/scoreflow/samplers/wfr.hpp include/scoreflow/cli.hpp
+          lib/cmake/scoreflow/scoreflowConfig.cmake bin/scoreflow)
+  if(NOT EXISTS ${STAGE}/${f})
+    message(FATAL_ERROR "the install has no ${f}")
+  endif()
+endforeach()
+set(launcher)
+find_program(CCACHE ccache)
+if(CCACHE)
+  set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${CCACHE})
+endif()
+run(${CMAKE_COMMAND} -S ${SRC}/examples -B ${EXB} -DCMAKE_BUILD_TYPE=Release
+    -DCMAKE_PREFIX_PATH=${STAGE} ${launcher})
+run(${CMAKE_COMMAND} --build ${EXB} -j 2)
+
+run(${EXB}/custom_target)
+message(STATUS "${out}")
+
+run(${EXB}/my_scoreflow targets)
+string(FIND "${out}" "student-t" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "the registered target is not listed:\n${out}")
+endif()
+run(${EXB}/my_scoreflow sample --config ${SRC}/examples/student_t.toml --out ${EXB}/run --no-plot)
+file(READ ${EXB}/run/summary.json summary)
+string(JSON spec GET "${summary}" target_spec)
+if(NOT spec MATCHES "^student-t")
+  message(FATAL_ERROR "the run did not sample the registered target: ${spec}")
+endif()
+# Each coordinate is a t with nu = 6, variance 1.5: the mean of 4000 chains has SE sqrt(1.5/4000).
+foreach(j 0 1)
+  string(JSON m GET "${summary}" metrics mean ${j})
+  if(m GREATER 0.0775 OR m LESS -0.0775)
+    message(FATAL_ERROR "coordinate ${j}: mean ${m} is more than 4 standard errors from 0")
+  endif()
+endforeach()
