@@ -2,7 +2,7 @@
 // knows it: register it, then hand argv to the command line.
 //
 //   build-examples/my_scoreflow targets                    # lists student-t
-//   build-examples/my_scoreflow sample --config examples/student_t.toml --out runs/t
+//   build-examples/my_scoreflow --config examples/student_t.toml sample --out runs/t
 #include <cmath>
 #include <memory>
 
