@@ -19,7 +19,7 @@ TEST(MalliavinRegression, LearnsTheGaussianScoreAndGeneratesTheData) {
   Particles data(4000, 2);
   fill_normals(7, Stream::data, 0, 0, data.n(), 2, data.data());
   for (std::size_t k = 0; k < data.n() * 2; ++k) data.data()[k] = mu + s * data.data()[k];
-  const auto sde = make_builtin_sde("vp");
+  const auto sde = make_forward_sde("vp");
   MalliavinRegressionOptions opt;
   opt.steps = 200;
   opt.snapshots = 50;

@@ -22,7 +22,7 @@ struct Gap {
   double gap, se, expected;  // expected: E[φ′(X_T)]
 };
 Gap ibp_gap(const std::string& spec, bool correction) {
-  const auto sde = make_builtin_sde(spec);
+  const auto sde = make_forward_sde(spec);
   MalliavinOptions opt;
   opt.horizon = 0.5;
   opt.steps = 200;
@@ -59,7 +59,7 @@ TEST(MalliavinWeights, IntegrationByPartsHoldsInOneDimension) {
 
 // OU from x0: X_t ~ N(x0 e^{−t}, σ²(1 − e^{−2t})/2), so ∇ log p = −(y − m)/v.
 TEST(FokkerPlanck, MatchesTheOrnsteinUhlenbeckTransitionInOneAndTwoDimensions) {
-  const auto sde = make_builtin_sde("ou:theta=1,sigma=1");
+  const auto sde = make_forward_sde("ou:theta=1,sigma=1");
   const double t = 0.5, m = std::exp(-t), v = (1 - std::exp(-2 * t)) / 2;
   FokkerPlanckOptions opt;
   opt.horizon = t;
@@ -102,7 +102,7 @@ ScoreComparison compare_1d(const MalliavinPaths& paths, const FokkerPlanckSoluti
 // EXPERIMENTS.md E4, 1-D: b = −x − x³, σ = 0.8, x0 = 1.5, T = 1, 400 steps, 3·10⁵ paths. The
 // public reproduction reached RMSE 0.0229 with the correction and 0.2987 without.
 TEST(MalliavinScore, MatchesTheFokkerPlanckSolutionInOneDimension) {
-  const auto sde = make_builtin_sde("ou-cubic:theta=1,sigma=0.8");
+  const auto sde = make_forward_sde("ou-cubic:theta=1,sigma=0.8");
   FokkerPlanckOptions fp;
   fp.steps = 4000;
   const auto pde = solve_fokker_planck(*sde, {1.5}, {GridAxis{-3, 4, 1400}}, fp);
@@ -123,7 +123,7 @@ TEST(MalliavinScore, MatchesTheFokkerPlanckSolutionInOneDimension) {
 // 2-D finite-volume solution, at query points on a 3 × 3 grid of the paths' quantiles.
 void expect_matches_fokker_planck_2d(const std::string& spec, std::vector<double> x0, double t,
                                      double tolerance) {
-  const auto sde = make_builtin_sde(spec);
+  const auto sde = make_forward_sde(spec);
   FokkerPlanckOptions fp;
   fp.horizon = t;
   fp.steps = 1000;

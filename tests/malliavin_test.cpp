@@ -76,7 +76,7 @@ std::vector<double> discrete_chain_weight(const ForwardSde& sde, const std::vect
 }
 
 void expect_discrete_chain(const std::string& spec, const std::vector<double>& x0) {
-  const auto sde = make_builtin_sde(spec);
+  const auto sde = make_forward_sde(spec);
   MalliavinOptions opt;
   opt.horizon = 0.5;
   opt.steps = 6;
@@ -105,7 +105,7 @@ TEST(MalliavinWeights, EqualTheDiscreteChainIntegrationByParts) {
 // h Σ σ_k² (Y_T / Y_{k+1})² (per coordinate).
 TEST(MalliavinWeights, LinearDriftGivesTheTweedieTarget) {
   for (const std::string spec : {"ou:theta=1.5,sigma=0.7", "vp", "ve:sigma_max=5"}) {
-    const auto sde = make_builtin_sde(spec);
+    const auto sde = make_forward_sde(spec);
     MalliavinOptions opt;
     opt.steps = 50;
     const double h = 1.0 / 50;
@@ -130,7 +130,7 @@ TEST(MalliavinWeights, LinearDriftGivesTheTweedieTarget) {
 }
 
 TEST(MalliavinWeights, AreTheSameForAnyThreadCount) {
-  const auto sde = make_builtin_sde("swirl");
+  const auto sde = make_forward_sde("swirl");
   MalliavinOptions opt;
   opt.steps = 40;
   opt.snapshots = 4;
@@ -149,7 +149,7 @@ TEST(MalliavinWeights, AreTheSameForAnyThreadCount) {
 
 // A snapshot at t equals a run with horizon t: the weight uses the path up to t only.
 TEST(MalliavinWeights, SnapshotsEqualShorterRuns) {
-  const auto sde = make_builtin_sde("nonlinear");
+  const auto sde = make_forward_sde("nonlinear");
   MalliavinOptions opt;
   opt.steps = 30;
   opt.snapshots = 3;
@@ -164,7 +164,7 @@ TEST(MalliavinWeights, SnapshotsEqualShorterRuns) {
 }
 
 TEST(MalliavinWeights, RejectBadInput) {
-  const auto sde = make_builtin_sde("cubic");
+  const auto sde = make_forward_sde("cubic");
   MalliavinOptions opt;
   const Particles start = test::repeat_row({0.5}, 3);
   opt.steps = 10;
@@ -185,9 +185,9 @@ TEST(MalliavinWeights, RejectBadInput) {
   } catch (const NumericalError& e) {
     EXPECT_NE(std::string(e.what()).find("at step"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(make_builtin_sde("cubc"), InvalidArgument);
-  EXPECT_THROW(make_builtin_sde("cubic:theta=1"), InvalidArgument);
-  EXPECT_THROW(make_builtin_sde("ou:sigma=0"), InvalidArgument);
+  EXPECT_THROW(make_forward_sde("cubc"), InvalidArgument);
+  EXPECT_THROW(make_forward_sde("cubic:theta=1"), InvalidArgument);
+  EXPECT_THROW(make_forward_sde("ou:sigma=0"), InvalidArgument);
 }
 }  // namespace
 }  // namespace sf

@@ -140,7 +140,7 @@ nlohmann::json bench_kappa(const BenchOptions& o) {
 
 nlohmann::json bench_malliavin(const BenchOptions& o) {
   const std::size_t n = o.n ? o.n : 100000;
-  const auto sde = make_builtin_sde("nonlinear");
+  const auto sde = make_forward_sde("nonlinear");
   MalliavinOptions mo;
   mo.steps = o.steps ? o.steps : 250;
   Particles start(n, 2);

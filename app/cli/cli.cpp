@@ -30,6 +30,7 @@
 #include <scoreflow/runs/sample.hpp>
 #include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/score/kernel_score.hpp>
+#include <scoreflow/sde/forward_sde.hpp>
 #include <scoreflow/targets/datasets.hpp>
 #include <scoreflow/targets/registry.hpp>
 #include "experiments/experiment.hpp"
@@ -284,6 +285,7 @@ int sf::cli_main(int argc, char** argv) {
 
   app.add_subcommand("targets", "list the targets and data sets");
   app.add_subcommand("samplers", "list the samplers, annealing paths and resamplers");
+  app.add_subcommand("sdes", "list the forward SDEs (--sde of estimate and malliavin-diffusion)");
 
   std::string data_name, data_out;
   std::size_t data_n = 1000;
@@ -409,6 +411,8 @@ int sf::cli_main(int argc, char** argv) {
       list_targets();
     } else if (app.got_subcommand("samplers")) {
       list_samplers();
+    } else if (app.got_subcommand("sdes")) {
+      list_entries("Forward SDEs (--sde name:key=value,...)", sde_registry());
     } else if (*data) {
       const Particles p = sample_dataset(data_name, data_n, data_seed);
       write_npy(data_out, {p.n(), p.d()}, p.data());

@@ -6,7 +6,7 @@ namespace sf {
 
 void add_heat_ball_options(CLI::App& cmd, HeatBallEstimateOptions& o) {
   cmd.add_option("--sde", o.sde,
-                 "forward SDE: " + builtin_sde_names() + " with parameters, or script:path=...")
+                 "forward SDE: " + sde_registry().names() + " with parameters, or script:path=...")
       ->capture_default_str();
   cmd.add_option("--x0", o.x0, "start point, comma-separated")->capture_default_str();
   cmd.add_option("--x0-std", o.x0_std, "Gaussian start N(x0, std^2 I); 0: the fixed point x0")
@@ -37,7 +37,7 @@ void add_heat_ball_options(CLI::App& cmd, HeatBallEstimateOptions& o) {
 
 void add_malliavin_options(CLI::App& cmd, MalliavinEstimateOptions& o) {
   cmd.add_option("--sde", o.sde,
-                 "forward SDE: " + builtin_sde_names() +
+                 "forward SDE: " + sde_registry().names() +
                      " with parameters (e.g. nonlinear:a=0,beta_min=1,beta_max=25), or "
                      "script:path=drift.py,sigma=1 (TorchScript drift)")
       ->capture_default_str();
@@ -65,8 +65,9 @@ void add_malliavin_options(CLI::App& cmd, MalliavinEstimateOptions& o) {
 void add_malliavin_diffusion_options(CLI::App& cmd, MalliavinDiffusionOptions& o) {
   auto& r = o.regression;
   cmd.add_option("--data", o.data, "2-D data set or N x d .npy")->capture_default_str();
-  cmd.add_option("--sde", o.sde,
-                 "forward SDE: " + builtin_sde_names() + " (parameters as in estimate malliavin)")
+  cmd.add_option(
+         "--sde", o.sde,
+         "forward SDE: " + sde_registry().names() + " (parameters as in estimate malliavin)")
       ->capture_default_str();
   cmd.add_option("--n-train", o.n_train, "training points")->capture_default_str();
   cmd.add_option("--n-generate", o.n_generate, "generated points (and held-out points)")

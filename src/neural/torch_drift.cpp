@@ -128,7 +128,10 @@ std::unique_ptr<ForwardSde> make_script_sde(const std::string& text) {
 }
 
 void register_script_sde() {
-  register_sde_factory("script", make_script_sde);
+  if (sde_registry().contains("script")) return;
+  sde_registry().add({"script", "path=FILE.py|FILE.pt, sigma=1",
+                      "TorchScript drift def drift(x, t); its derivatives by autograd",
+                      [](const Spec& s) { return make_script_sde(s.text()); }});
 }
 
 }  // namespace sf

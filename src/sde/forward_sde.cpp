@@ -105,8 +105,8 @@ std::function<double(double)> constant(double sigma) {
 
 std::unique_ptr<ForwardSde> make_linear(const Spec& s) {
   const bool ve = s.name() == "ve";
-  const auto sde =
-      ve ? LinearSde::by_name("ve", s.number("sigma_max", 10)) : LinearSde::by_name("vp");
+  const auto sde = ve ? LinearSde::by_name("ve", s.number("sigma_max", LinearSde::kVeSigmaMax))
+                      : LinearSde::by_name("vp");
   if (ve) {
     s.allow_only({"sigma_max"});
   } else {
@@ -121,90 +121,94 @@ std::unique_ptr<ForwardSde> make_linear(const Spec& s) {
   return std::make_unique<Componentwise>(s.text(), f, sigma, true);
 }
 
-std::map<std::string, SdeFactory>& factories() {
-  static std::map<std::string, SdeFactory> f;
-  return f;
+}  // namespace
+
+namespace {
+
+void add_builtins(SdeRegistry& r) {
+  r.add({"nonlinear", "a=0, beta_min=1, beta_max=25",
+         "b = -beta(t)(x-a)/(1+(x-a)^2), sigma = sqrt(beta(t)), beta linear in t",
+         [](const Spec& s) -> std::unique_ptr<ForwardSde> {
+           s.allow_only({"a", "beta_min", "beta_max"});
+           const double a = s.number("a", 0), b0 = s.number("beta_min", 1),
+                        b1 = s.number("beta_max", 25);
+           check_finite("nonlinear SDE", "a", a);
+           check_positive_finite("nonlinear SDE", "beta_min", b0);
+           check_positive_finite("nonlinear SDE", "beta_max", b1);
+           // f = −β u/(1+u²), f′ = −β(1−u²)/(1+u²)², f″ = −β(2u³ − 6u)/(1+u²)³
+           auto f = [a, b0, b1](double x, double t, double& v, double& dv, double& ddv) {
+             const double beta = b0 + t * (b1 - b0), u = x - a, q = 1 / (1 + u * u);
+             v = -beta * u * q;
+             dv = -beta * (1 - u * u) * q * q;
+             ddv = -beta * (2 * u * u * u - 6 * u) * q * q * q;
+           };
+           auto sigma = [b0, b1](double t) { return std::sqrt(b0 + t * (b1 - b0)); };
+           return std::make_unique<Componentwise>(s.text(), f, sigma, false);
+         }});
+  for (const bool ou : {false, true})
+    r.add({ou ? "ou-cubic" : "cubic", ou ? "theta=1, sigma=0.8" : "sigma=1",
+           ou ? "b = -theta x - x^3" : "b = -x^3",
+           [ou](const Spec& s) -> std::unique_ptr<ForwardSde> {
+             s.allow_only(ou ? std::set<std::string>{"theta", "sigma"}
+                             : std::set<std::string>{"sigma"});
+             const double theta = ou ? s.number("theta", 1) : 0;
+             check_finite(s.name(), "theta", theta);
+             auto f = [theta](double u, double, double& v, double& dv, double& ddv) {
+               v = -theta * u - u * u * u;
+               dv = -theta - 3 * u * u;
+               ddv = -6 * u;
+             };
+             return std::make_unique<Componentwise>(
+                 s.text(), f, constant(s.number("sigma", ou ? 0.8 : 1)), false);
+           }});
+  r.add(
+      {"rational", "sigma=1", "b = -2x/(1+x^2)", [](const Spec& s) -> std::unique_ptr<ForwardSde> {
+         s.allow_only({"sigma"});
+         auto f = [](double u, double, double& v, double& dv, double& ddv) {
+           const double q = 1 / (1 + u * u);
+           v = -2 * u * q;
+           dv = -2 * (1 - u * u) * q * q;
+           ddv = -2 * (2 * u * u * u - 6 * u) * q * q * q;
+         };
+         return std::make_unique<Componentwise>(s.text(), f, constant(s.number("sigma", 1)), false);
+       }});
+  r.add({"ou", "theta=1, sigma=1", "b = -theta x (Ornstein-Uhlenbeck)",
+         [](const Spec& s) -> std::unique_ptr<ForwardSde> {
+           s.allow_only({"theta", "sigma"});
+           const double theta = s.number("theta", 1);
+           check_finite("ou", "theta", theta);
+           auto f = [theta](double u, double, double& v, double& dv, double& ddv) {
+             v = -theta * u;
+             dv = -theta;
+             ddv = 0;
+           };
+           return std::make_unique<Componentwise>(s.text(), f, constant(s.number("sigma", 1)),
+                                                  true);
+         }});
+  r.add({"swirl", "omega=1, sigma=1", "b = -x - |x|^2 x + omega (rotation of coordinate pairs) x",
+         [](const Spec& s) -> std::unique_ptr<ForwardSde> {
+           s.allow_only({"omega", "sigma"});
+           const double sigma = s.number("sigma", 1);
+           check_positive_finite("swirl", "sigma", sigma);
+           return std::make_unique<Swirl>(s.number("omega", 1), sigma);
+         }});
+  r.add({"ve", fmt::format("sigma_max={:g}", LinearSde::kVeSigmaMax),
+         "variance exploding: b = 0, sigma from 0.01 to sigma_max (MATH.md 5)", make_linear});
+  r.add({"vp", "", "variance preserving: beta from 0.1 to 20 (MATH.md 5)", make_linear});
 }
 
 }  // namespace
 
-void register_sde_factory(const std::string& name, SdeFactory factory) {
-  factories()[name] = std::move(factory);
+SdeRegistry& sde_registry() {
+  static SdeRegistry r("forward SDE");
+  static const bool with_builtins = (add_builtins(r), true);
+  (void)with_builtins;
+  return r;
 }
 
 std::unique_ptr<ForwardSde> make_forward_sde(const std::string& text) {
-  const auto it = factories().find(Spec::parse(text).name());
-  return it != factories().end() ? it->second(text) : make_builtin_sde(text);
-}
-
-std::string builtin_sde_names() {
-  return "nonlinear, cubic, ou-cubic, rational, ou, swirl, ve, vp";
-}
-
-std::unique_ptr<ForwardSde> make_builtin_sde(const std::string& text) {
   const Spec s = Spec::parse(text);
-  const std::string& name = s.name();
-  if (name == "nonlinear") {
-    s.allow_only({"a", "beta_min", "beta_max"});
-    const double a = s.number("a", 0), b0 = s.number("beta_min", 1), b1 = s.number("beta_max", 25);
-    check_finite("nonlinear SDE", "a", a);
-    check_positive_finite("nonlinear SDE", "beta_min", b0);
-    check_positive_finite("nonlinear SDE", "beta_max", b1);
-    // f = −β u/(1+u²), f′ = −β(1−u²)/(1+u²)², f″ = −β(2u³ − 6u)/(1+u²)³
-    auto f = [a, b0, b1](double x, double t, double& v, double& dv, double& ddv) {
-      const double beta = b0 + t * (b1 - b0), u = x - a, q = 1 / (1 + u * u);
-      v = -beta * u * q;
-      dv = -beta * (1 - u * u) * q * q;
-      ddv = -beta * (2 * u * u * u - 6 * u) * q * q * q;
-    };
-    auto sigma = [b0, b1](double t) { return std::sqrt(b0 + t * (b1 - b0)); };
-    return std::make_unique<Componentwise>(s.text(), f, sigma, false);
-  }
-  if (name == "cubic" || name == "ou-cubic") {
-    const bool ou = name == "ou-cubic";
-    s.allow_only(ou ? std::set<std::string>{"theta", "sigma"} : std::set<std::string>{"sigma"});
-    const double theta = ou ? s.number("theta", 1) : 0;
-    check_finite(name, "theta", theta);
-    auto f = [theta](double u, double, double& v, double& dv, double& ddv) {
-      v = -theta * u - u * u * u;
-      dv = -theta - 3 * u * u;
-      ddv = -6 * u;
-    };
-    return std::make_unique<Componentwise>(s.text(), f, constant(s.number("sigma", ou ? 0.8 : 1)),
-                                           false);
-  }
-  if (name == "rational") {
-    s.allow_only({"sigma"});
-    auto f = [](double u, double, double& v, double& dv, double& ddv) {
-      const double q = 1 / (1 + u * u);
-      v = -2 * u * q;
-      dv = -2 * (1 - u * u) * q * q;
-      ddv = -2 * (2 * u * u * u - 6 * u) * q * q * q;
-    };
-    return std::make_unique<Componentwise>(s.text(), f, constant(s.number("sigma", 1)), false);
-  }
-  if (name == "ou") {
-    s.allow_only({"theta", "sigma"});
-    const double theta = s.number("theta", 1);
-    check_finite("ou", "theta", theta);
-    auto f = [theta](double u, double, double& v, double& dv, double& ddv) {
-      v = -theta * u;
-      dv = -theta;
-      ddv = 0;
-    };
-    return std::make_unique<Componentwise>(s.text(), f, constant(s.number("sigma", 1)), true);
-  }
-  if (name == "swirl") {
-    s.allow_only({"omega", "sigma"});
-    const double sigma = s.number("sigma", 1);
-    check_positive_finite("swirl", "sigma", sigma);
-    return std::make_unique<Swirl>(s.number("omega", 1), sigma);
-  }
-  if (name == "ve" || name == "vp") return make_linear(s);
-  throw InvalidArgument(
-      fmt::format("unknown forward SDE '{}'; valid: {} (or a TorchScript drift: "
-                  "script:path=drift.py,sigma=1)",
-                  name, builtin_sde_names()));
+  return sde_registry().get(s.name()).factory(s);
 }
 
 }  // namespace sf

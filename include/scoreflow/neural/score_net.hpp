@@ -27,8 +27,8 @@ struct NetConfig {
   std::string cond = "none";                           // none | sinusoidal | fourier
   std::int64_t cond_features = 32;                     // embedding width
   double fourier_scale = 16;                           // std of the random Fourier frequencies
-  std::optional<std::string> sde;  // noise-conditional on this SDE (ve | vp | subvp)
-  double sigma_max = 50;           // VE only
+  std::optional<std::string> sde;             // noise-conditional on this SDE (ve | vp | subvp)
+  double sigma_max = LinearSde::kVeSigmaMax;  // VE only
 
   nlohmann::json to_json() const;
   static NetConfig from_json(const nlohmann::json& j);

@@ -8,6 +8,9 @@
 #include <memory>
 #include <string>
 
+#include <scoreflow/core/registry.hpp>
+#include <scoreflow/targets/spec.hpp>
+
 namespace sf {
 
 class ForwardSde {
@@ -29,22 +32,13 @@ class ForwardSde {
                      double* jac, double* hess) const = 0;
 };
 
-// Built-ins, by spec (MATH.md §6, EXPERIMENTS.md E4):
-//   nonlinear:a=0,beta_min=1,beta_max=25   b = −β(t)(x−a)/(1+(x−a)²), σ = √β(t), β linear in t
-//   cubic:sigma=1                          b = −x³
-//   ou-cubic:theta=1,sigma=0.8             b = −θx − x³
-//   rational:sigma=1                       b = −2x/(1+x²)
-//   ou:theta=1,sigma=1                     b = −θx
-//   swirl:omega=1,sigma=1                  b = −x − |x|²x + ω·(rotation of coordinate pairs)x
-//   ve:sigma_min=0.01,sigma_max=10 | vp:beta_min=0.1,beta_max=20   (MATH.md §5)
-// All but swirl act on each coordinate separately.
-std::unique_ptr<ForwardSde> make_builtin_sde(const std::string& spec);
-std::string builtin_sde_names();
-
-// Further kinds (the TorchScript drift) register a factory under their spec name;
-// make_forward_sde tries those first, then the built-ins.
-using SdeFactory = std::function<std::unique_ptr<ForwardSde>(const std::string& spec)>;
-void register_sde_factory(const std::string& name, SdeFactory factory);
+// Forward SDEs by spec, e.g. "nonlinear:a=0,beta_min=1,beta_max=25" (MATH.md §5–6, EXPERIMENTS.md
+// E4): nonlinear, cubic, ou-cubic, rational, ou, swirl, ve, vp; `script` (a TorchScript drift)
+// once register_torch_parts ran; and any a user adds. All but swirl act on each coordinate
+// separately.
+using SdeFactory = std::function<std::unique_ptr<ForwardSde>(const Spec& spec)>;
+using SdeRegistry = Registry<SdeFactory>;
+SdeRegistry& sde_registry();
 std::unique_ptr<ForwardSde> make_forward_sde(const std::string& spec);
 
 }  // namespace sf

@@ -17,7 +17,9 @@ class LinearSde {
   enum class Kind { ve, vp, subvp };
 
   // "ve" (σ 0.01→`sigma_max`), "vp" or "subvp" (β 0.1→20).
-  static LinearSde by_name(const std::string& name, double sigma_max = 50);
+  // The one default σ_max of VE, for training and for forward SDEs alike.
+  static constexpr double kVeSigmaMax = 50;
+  static LinearSde by_name(const std::string& name, double sigma_max = kVeSigmaMax);
   static std::string valid_names() { return "ve, vp, subvp"; }
 
   Kind kind() const { return kind_; }
