@@ -64,14 +64,12 @@ void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::ui
 
 double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Particles images,
                             std::uint64_t seed) {
-  auto x = as_tensor(images).to(torch::kFloat32);
-  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
-  x = ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
+  const auto x = dequantise_8bit(as_tensor(images).to(torch::kFloat32), seed);
   LikelihoodOptions lo;
   lo.steps = 50;
   lo.seed = seed;
   const auto lp = log_likelihood(sde, score, x, lo);
-  return -lp.mean().item<double>() / (static_cast<double>(x.size(1)) * std::log(2.0)) + 7.0;
+  return bits_per_dim(-lp.mean().item<double>(), static_cast<std::size_t>(x.size(1)));
 }
 
 }  // namespace sf

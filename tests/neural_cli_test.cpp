@@ -19,7 +19,8 @@ using sf::test::scoreflow;
 namespace fs = std::filesystem;
 
 TEST_F(Cli, TrainAndGenerateBadInput) {
-  expect_error(scoreflow("train --loss mse " + out("a")), "unknown loss 'mse'; valid: esm, ism");
+  expect_error(scoreflow("train --loss mse " + out("a")),
+               "unknown loss 'mse'; valid losses: esm, ism");
   expect_error(scoreflow("train --data moonz " + out("b")), "unknown data 'moonz'");
   expect_error(scoreflow("train --lr 0 " + out("c")), "learning rate is 0, but must be positive");
   expect_error(scoreflow("train --loss esm --sde vp " + out("d")), "trains a score of x alone");

@@ -536,6 +536,40 @@ TEST(UNet, MapsImagesToImagesAndLearns) {
 // Seeds are arguments: a network from make_score_net(cfg, seed) equals the one LibTorch's own
 // initialisation gives after torch::manual_seed(seed), for the MLP and the U-Net, and no
 // global generator is touched.
+// A user's loss, registered by name, is trained by the same Trainer as the built-ins: here
+// ½|s(x) − c|² with c = (1, −2), whose minimiser is the constant field c.
+TEST(Losses, AUserLossIsTrainedByName) {
+  loss_registry().add(
+      {"test-constant", "", "match the constant field (1, -2)", {[](const LossBatch& b) {
+         const auto c = torch::tensor({1.0f, -2.0f});
+         const auto s = b.net->score(b.x, torch::zeros({b.x.size(0)}));
+         return 0.5 * (s - c).pow(2).sum(1).mean();
+       }}});
+  NetConfig c;
+  c.dim = 2;
+  c.hidden = {16, 16};
+  auto net = make_score_net(c, 2);
+  TrainOptions o;
+  o.loss = "test-constant";
+  o.steps = 300;
+  o.batch = 64;
+  o.lr = 1e-2;
+  o.eval_every = 100;
+  const auto x = torch::randn({500, 2}, at::make_generator<at::CPUGeneratorImpl>(1));
+  Trainer t(net, o, x, x.slice(0, 0, 100));
+  t.run(o.steps);
+  EXPECT_LT(t.history().back().heldout_loss, 1e-2);
+  EXPECT_THROW(Trainer(
+                   net,
+                   [] {
+                     TrainOptions bad;
+                     bad.loss = "test-nope";
+                     return bad;
+                   }(),
+                   x, x),
+               InvalidArgument);
+}
+
 TEST(ScoreNet, SeededInitialisationNeedsNoGlobalState) {
   for (const std::string arch : {"mlp", "unet"}) {
     NetConfig c;

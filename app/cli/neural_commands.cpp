@@ -16,6 +16,7 @@
 #include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/neural/generate.hpp>
+#include <scoreflow/neural/model_dir.hpp>
 #include <scoreflow/neural/score_net.hpp>
 #include <scoreflow/neural/torch_drift.hpp>
 #include <scoreflow/neural/torchscript.hpp>
@@ -96,18 +97,10 @@ void resolve_net_config(TrainCommand& c, const TrainingData& data) {
   c.net.hidden = parse_widths(c.hidden);
   if (c.net.arch == "unet" && c.hidden == "128,128,128") c.net.hidden = {16};  // CPU-sized
   std::string sde = c.sde;
-  if (sde.empty() && noise_conditional(loss_by_name(c.train.loss))) sde = "vp";
+  if (sde.empty() && loss_registry().get(c.train.loss).factory.noise_conditional) sde = "vp";
   if (!sde.empty()) c.net.sde = sde;
   c.net.cond = !c.cond.empty() ? c.cond : c.net.sde ? "fourier" : "none";
   c.net.validate();
-}
-
-void write_model(const fs::path& dir, ScoreNetImpl& net, const nlohmann::json& meta) {
-  torch::serialize::OutputArchive archive;
-  net.save(archive);
-  archive.save_to((dir / "model.pt.tmp").string());
-  fs::rename(dir / "model.pt.tmp", dir / "model.pt");
-  write_json(dir / "model.json", meta);
 }
 
 void write_loss_csv(const fs::path& dir, const std::vector<TrainRecord>& history) {
@@ -182,33 +175,6 @@ int run_train(TrainCommand& c) {
   std::printf("wrote %s/{model.pt, model.json, loss.csv, loss.png, summary.json, checkpoint/}\n",
               c.out.c_str());
   return 0;
-}
-
-// A trained model directory as a time score and its SDE.
-struct LoadedModel {
-  std::shared_ptr<ScoreNetImpl> net;
-  nlohmann::json meta;
-};
-
-LoadedModel load_model(const fs::path& dir) {
-  if (!fs::exists(dir / "model.json"))
-    throw IoError(fmt::format(
-        "'{}' is not a trained model directory (no model.json); run `scoreflow train` first",
-        dir.string()));
-  LoadedModel m;
-  m.meta = read_json(dir / "model.json");
-  const auto cfg = NetConfig::from_json(m.meta.at("net"));
-  m.net = make_score_net(cfg, 0);  // the weights come from the checkpoint
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from((dir / "model.pt").string());
-    m.net->load(archive);
-  } catch (const c10::Error& e) {
-    throw FormatError(fmt::format("'{}' is missing, truncated or not this model's weights: {}",
-                                  (dir / "model.pt").string(), e.what_without_backtrace()));
-  }
-  m.net->eval();
-  return m;
 }
 
 void compare_with_reference(const Particles& gen, const Particles& ref, nlohmann::json& summary) {
@@ -287,13 +253,7 @@ int run_generate(GenerateCommand& c) {
     lo.seed = c.gen.seed;
     auto xs = as_tensor(sub).to(torch::kFloat32);
     torch::Tensor lp;
-    if (images) {
-      // Uniform dequantisation of 8-bit pixels on [−1, 1] (bin width 2/256).
-      const auto u =
-          philox_uniforms(c.gen.seed, Stream::probes, 1, m * static_cast<std::int64_t>(dim))
-              .reshape({-1, dim});
-      xs = ((xs + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
-    }
+    if (images) xs = dequantise_8bit(xs, c.gen.seed);
     lp = log_likelihood(sde, score, xs, lo);
     const double nll = -lp.mean().item<double>(),
                  se = lp.std().item<double>() / std::sqrt(static_cast<double>(m));
@@ -302,9 +262,7 @@ int run_generate(GenerateCommand& c) {
     summary["likelihood_points"] = m;
     summary["likelihood_trace"] = lo.exact_trace ? "exact" : "hutchinson";
     if (images) {
-      const double bpd =
-          nll / (static_cast<double>(dim) * std::log(2.0)) + 7.0;  // + log2(128): bins of 2/256
-      summary["bits_per_dim"] = bpd;
+      summary["bits_per_dim"] = bits_per_dim(nll, static_cast<std::size_t>(dim));
       summary["bits_per_dim_se"] = se / (static_cast<double>(dim) * std::log(2.0));
     }
   }
@@ -341,7 +299,7 @@ void add_train(CLI::App& app, TrainCommand& c) {
   t->add_option("--heldout-n", c.n_heldout, "held-out points drawn likewise")
       ->capture_default_str();
   t->add_option("--data-seed", c.data_seed, "seed of generated data")->capture_default_str();
-  t->add_option("--loss", c.train.loss, valid_loss_names())->capture_default_str();
+  t->add_option("--loss", c.train.loss, loss_registry().names())->capture_default_str();
   t->add_option("--sde", c.sde,
                 "noise-conditional on ve, vp or subvp (default vp for nc-* losses)");
   t->add_option("--sigma-max", c.net.sigma_max, "VE σ_max")->capture_default_str();

@@ -215,4 +215,13 @@ TimeScoreFn diffused_mixture_score(const GaussianMixture& mixture, const LinearS
   };
 }
 
+torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed) {
+  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
+  return ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
+}
+
+double bits_per_dim(double nll_nats, std::size_t dim) {
+  return nll_nats / (static_cast<double>(dim) * std::log(2.0)) + 7.0;
+}
+
 }  // namespace sf

@@ -29,39 +29,78 @@ torch::Tensor with_grad(const torch::Tensor& x) {
   return x.detach().requires_grad_(true);
 }
 
-// Every loss and its command-line name, in the order they are listed to the user.
-constexpr std::pair<LossKind, std::string_view> kLossNames[] = {
-    {LossKind::esm, "esm"},
-    {LossKind::ism, "ism"},
-    {LossKind::ism_hutchinson, "ism-hutchinson"},
-    {LossKind::ssm, "ssm"},
-    {LossKind::dsm, "dsm"},
-    {LossKind::nc_dsm, "nc-dsm"},
-    {LossKind::nc_ism, "nc-ism"},
-    {LossKind::nc_ssm, "nc-ssm"},
-};
 }  // namespace
 
-LossKind loss_by_name(const std::string& name) {
-  for (const auto& [kind, n] : kLossNames)
-    if (n == name) return kind;
-  throw InvalidArgument(fmt::format("unknown loss '{}'; valid: {}", name, valid_loss_names()));
+torch::Tensor LossBatch::noise() const {
+  return philox_normals(seed, Stream::train_noise, step, x.size(0), x.size(1));
 }
 
-std::string loss_name(LossKind kind) {
-  for (const auto& [k, n] : kLossNames)
-    if (k == kind) return std::string(n);
-  return "?";
+torch::Tensor LossBatch::probes(Stream stream) const {
+  return gaussian_probes ? philox_normals(seed, stream, step, x.size(0), x.size(1))
+                         : philox_signs(seed, stream, step, x.size(0), x.size(1));
 }
 
-std::string valid_loss_names() {
-  std::string names;
-  for (const auto& [kind, n] : kLossNames) names += (names.empty() ? "" : ", ") + std::string(n);
-  return names;
+torch::Tensor LossBatch::times() const {
+  const double t0 = net->config().linear_sde().t_min();
+  return t0 + (1 - t0) * philox_uniforms(seed, Stream::train_time, step, x.size(0));
 }
 
-bool noise_conditional(LossKind kind) {
-  return kind == LossKind::nc_dsm || kind == LossKind::nc_ism || kind == LossKind::nc_ssm;
+namespace {
+
+// The noise-conditional losses share their times and noise; probes come from their own
+// counter block so they never reuse ξ.
+Loss noise_conditional_loss(const std::string& which) {
+  return {[which](const LossBatch& b) -> torch::Tensor {
+            const auto t = b.times();
+            const auto xi = b.noise();
+            if (which == "nc-dsm") {
+              const auto loss = nc_dsm_loss(*b.net, b.x, xi, t);
+              if (!b.penalty) return loss;
+              return loss + b.penalty(perturb(*b.net, b.x, xi, t).first, t);
+            }
+            const auto v = b.probes(Stream::probes);
+            if (which == "nc-ssm") return nc_ssm_loss(*b.net, b.x, xi, t, v);
+            return nc_ism_loss(*b.net, b.x, xi, t, b.x.size(1) <= 10 ? torch::Tensor() : v);
+          },
+          true, false};
+}
+
+void add_builtins(LossRegistry& r) {
+  r.add({"esm",
+         "",
+         "explicit score matching against a known score of the data",
+         {[](const LossBatch& b) { return esm_loss(*b.net, b.x, b.target_score(b.x)); }, false,
+          true}});
+  r.add(
+      {"ism", "", "implicit (Hyvarinen) score matching, exact divergence", {[](const LossBatch& b) {
+         return ism_loss(*b.net, b.x);
+       }}});
+  r.add({"ism-hutchinson",
+         "",
+         "implicit score matching, Hutchinson divergence",
+         {[](const LossBatch& b) { return ism_hutchinson_loss(*b.net, b.x, b.probes()); }}});
+  r.add({"ssm", "", "sliced score matching", {[](const LossBatch& b) {
+           return ssm_loss(*b.net, b.x, b.probes());
+         }}});
+  r.add(
+      {"dsm", "", "denoising score matching at one noise level (--sigma)", {[](const LossBatch& b) {
+         return dsm_loss(*b.net, b.x, b.noise(), b.sigma);
+       }}});
+  r.add({"nc-dsm", "", "noise-conditional DSM over the model's SDE",
+         noise_conditional_loss("nc-dsm")});
+  r.add({"nc-ism", "", "noise-conditional implicit score matching",
+         noise_conditional_loss("nc-ism")});
+  r.add(
+      {"nc-ssm", "", "noise-conditional sliced score matching", noise_conditional_loss("nc-ssm")});
+}
+
+}  // namespace
+
+LossRegistry& loss_registry() {
+  static LossRegistry r("loss");
+  static const bool with_builtins = (add_builtins(r), true);
+  (void)with_builtins;
+  return r;
 }
 
 torch::Tensor divergence_autograd(const torch::Tensor& s, const torch::Tensor& x) {

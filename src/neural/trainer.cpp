@@ -50,7 +50,7 @@ ScoreOfBatch batch_score(std::function<void(ConstRows, Rows)> score) {
 }
 
 void TrainOptions::validate() const {
-  loss_by_name(loss);
+  loss_registry().get(loss);  // names the valid losses when `loss` is unknown
   check_positive("train", "steps", steps);
   check_positive("train", "batch", batch);
   check_positive_finite("train", "learning rate", lr);
@@ -99,7 +99,7 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
                  torch::Tensor heldout, ScoreOfBatch esm_target)
     : net_(std::move(net)),
       opts_(std::move(opts)),
-      kind_(loss_by_name(opts_.loss)),
+      loss_(loss_registry().get(opts_.loss).factory),
       train_(train.to(torch::kFloat32).contiguous()),
       heldout_(heldout.to(torch::kFloat32).contiguous()),
       esm_target_(std::move(esm_target)) {
@@ -109,12 +109,12 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
     throw InvalidArgument(fmt::format("training data must be N×{} with N ≥ 1", d));
   if (heldout_.dim() != 2 || heldout_.size(1) != d || heldout_.size(0) == 0)
     throw InvalidArgument(fmt::format("held-out data must be N×{} with N ≥ 1", d));
-  if (kind_ == LossKind::esm && !esm_target_)
+  if (loss_.needs_target_score && !esm_target_)
     throw InvalidArgument("esm needs a known score of the data (an analytic target or a KDE)");
-  if (noise_conditional(kind_) && !net_->config().sde)
+  if (loss_.noise_conditional && !net_->config().sde)
     throw InvalidArgument(
         fmt::format("{} needs a noise-conditional model (set --sde)", opts_.loss));
-  if (!noise_conditional(kind_) && net_->config().sde)
+  if (!loss_.noise_conditional && net_->config().sde)
     throw InvalidArgument(
         fmt::format("loss {} trains a score of x alone; drop --sde or use nc-dsm", opts_.loss));
   if (opts_.optimizer == "adamw")
@@ -126,7 +126,7 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
   if (opts_.ema > 0) ema_ = std::make_unique<Ema>(*net_, opts_.ema);
   auto* mlp = dynamic_cast<ResMlpImpl*>(net_.get());
   if (opts_.fused && mlp && !mlp->config().conditioned() &&
-      (kind_ == LossKind::dsm || kind_ == LossKind::ism))
+      (opts_.loss == "dsm" || opts_.loss == "ism"))
     fused_ = std::make_unique<FusedMlpTrainer>(mlp->fused_view());
 }
 
@@ -136,7 +136,7 @@ double Trainer::fused_step(const torch::Tensor& x, std::uint64_t step, double lr
   a.weight_decay = opts_.weight_decay;
   a.decoupled = opts_.optimizer == "adamw";
   torch::NoGradGuard ng;
-  if (kind_ == LossKind::ism) return fused_->ism_step(x.data_ptr<float>(), x.size(0), a);
+  if (opts_.loss == "ism") return fused_->ism_step(x.data_ptr<float>(), x.size(0), a);
   const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, x.size(0), x.size(1));
   return fused_->dsm_step(x.data_ptr<float>(), xi.data_ptr<float>(), x.size(0), opts_.sigma, a);
 }
@@ -167,44 +167,19 @@ torch::Tensor Trainer::batch(std::uint64_t step) const {
 }
 
 torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool training) {
-  const auto b = x.size(0), d = x.size(1);
-  const auto probes = [&] {
-    return opts_.probes == "gaussian" ? philox_normals(opts_.seed, Stream::train_noise, step, b, d)
-                                      : philox_signs(opts_.seed, Stream::train_noise, step, b, d);
-  };
-  switch (kind_) {
-    case LossKind::esm:
-      return esm_loss(*net_, x, esm_target_(x));
-    case LossKind::ism:
-      return ism_loss(*net_, x);
-    case LossKind::ism_hutchinson:
-      return ism_hutchinson_loss(*net_, x, probes());
-    case LossKind::ssm:
-      return ssm_loss(*net_, x, probes());
-    case LossKind::dsm:
-      return dsm_loss(*net_, x, philox_normals(opts_.seed, Stream::train_noise, step, b, d),
-                      opts_.sigma);
-    case LossKind::nc_dsm:
-    case LossKind::nc_ism:
-    case LossKind::nc_ssm: {
-      const auto sde = net_->config().linear_sde();
-      const double t0 = sde.t_min();
-      const auto t = t0 + (1 - t0) * philox_uniforms(opts_.seed, Stream::train_time, step, b);
-      const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, b, d);
-      if (kind_ == LossKind::nc_dsm) {
-        const auto loss = nc_dsm_loss(*net_, x, xi, t);
-        if (!training || opts_.residual.kind == "none") return loss;
-        return loss + opts_.residual(*net_, perturb(*net_, x, xi, t).first, t, opts_.seed, step);
-      }
-      // Probes from their own counter block so they never reuse ξ.
-      const auto v = opts_.probes == "gaussian"
-                         ? philox_normals(opts_.seed, Stream::probes, step, b, d)
-                         : philox_signs(opts_.seed, Stream::probes, step, b, d);
-      if (kind_ == LossKind::nc_ssm) return nc_ssm_loss(*net_, x, xi, t, v);
-      return nc_ism_loss(*net_, x, xi, t, d <= 10 ? torch::Tensor() : v);
-    }
-  }
-  return {};
+  LossBatch b;
+  b.net = net_.get();
+  b.x = x;
+  b.seed = opts_.seed;
+  b.step = step;
+  b.sigma = opts_.sigma;
+  b.gaussian_probes = opts_.probes == "gaussian";
+  b.target_score = esm_target_;
+  if (training && opts_.residual.kind != "none")
+    b.penalty = [&](const torch::Tensor& xt, const torch::Tensor& t) {
+      return opts_.residual(*net_, xt, t, opts_.seed, step);
+    };
+  return loss_.value(b);
 }
 
 double Trainer::evaluate(const torch::Tensor& x, std::uint64_t step, bool use_ema) {

@@ -36,7 +36,7 @@ class Registry {
       throw InvalidArgument(
           fmt::format("{} name '{}': give a non-empty name without ':', ',', '=' or spaces", kind_,
                       entry.name));
-    if (!entry.factory)
+    if (!static_cast<bool>(entry.factory))
       throw InvalidArgument(fmt::format("{} '{}': the factory is empty", kind_, entry.name));
     std::lock_guard lock(mutex_);
     const auto it = find(entry.name);
@@ -61,7 +61,7 @@ class Registry {
     const auto it = find(name);
     if (it == entries_.end())
       throw InvalidArgument(
-          fmt::format("unknown {} '{}'; valid {}s: {}", kind_, name, kind_, joined_names()));
+          fmt::format("unknown {} '{}'; valid {}: {}", kind_, name, plural(), joined_names()));
     return *it;
   }
 
@@ -87,6 +87,7 @@ class Registry {
     return std::find_if(entries_.begin(), entries_.end(),
                         [&](const Entry& e) { return e.name == name; });
   }
+  std::string plural() const { return kind_ + (kind_.ends_with('s') ? "es" : "s"); }
   std::string joined_names() const {
     std::string out;
     for (const auto& e : entries_) out += (out.empty() ? "" : ", ") + e.name;

@@ -48,6 +48,13 @@ struct LikelihoodOptions {
 };
 
 // log p_{t_min}(x) in nats per row (float64 [B]).
+// Uniform dequantisation of 8-bit pixels on [−1, 1]: each value to its bin (width 2/256)
+// plus a uniform draw keyed by `seed`, so a density's likelihood is one of discrete images.
+torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed);
+// Bits per dimension of dequantised 8-bit data on [−1, 1] from a mean NLL in nats:
+// NLL/(d log 2) + log2(128), the bins being 2/256 wide.
+double bits_per_dim(double nll_nats, std::size_t dim);
+
 torch::Tensor log_likelihood(const LinearSde& sde, const TimeScoreFn& score, const torch::Tensor& x,
                              const LikelihoodOptions& opts);
 

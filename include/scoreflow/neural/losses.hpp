@@ -5,18 +5,55 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
+
+#include <scoreflow/core/registry.hpp>
+#include <scoreflow/core/rng.hpp>
 
 #include <scoreflow/neural/score_net.hpp>
 
 namespace sf {
 
-enum class LossKind { esm, ism, ism_hutchinson, ssm, dsm, nc_dsm, nc_ism, nc_ssm };
-LossKind loss_by_name(const std::string& name);
-std::string loss_name(LossKind kind);
-std::string valid_loss_names();
-// Losses of a time-conditional s(x, t) over the net's SDE (the ones that train a generator).
-bool noise_conditional(LossKind kind);
+// Normals, uniforms and Rademacher signs as float32 tensors, keyed like every other draw.
+torch::Tensor philox_normals(std::uint64_t seed, Stream stream, std::uint64_t step,
+                             std::int64_t rows, std::int64_t cols);
+torch::Tensor philox_uniforms(std::uint64_t seed, Stream stream, std::uint64_t step,
+                              std::int64_t rows);
+torch::Tensor philox_signs(std::uint64_t seed, Stream stream, std::uint64_t step, std::int64_t rows,
+                           std::int64_t cols);
+
+// One minibatch as a loss sees it; its random inputs are drawn from (seed, step), so a loss
+// is reproducible and a resumed training continues bit-identically.
+struct LossBatch {
+  ScoreNetImpl* net = nullptr;
+  torch::Tensor x;  // [B, d] float32
+  std::uint64_t seed = 0, step = 0;
+  double sigma = 0.1;            // dsm's noise level
+  bool gaussian_probes = false;  // else Rademacher
+  // ESM: the known score at x ([B, d] -> [B, d]).
+  std::function<torch::Tensor(const torch::Tensor&)> target_score;
+  // nc-dsm on training steps: a penalty on the perturbed points x_t at times t.
+  std::function<torch::Tensor(const torch::Tensor& xt, const torch::Tensor& t)> penalty;
+
+  torch::Tensor noise() const;                                      // ξ ~ N(0, I), [B, d]
+  torch::Tensor probes(Stream stream = Stream::train_noise) const;  // v, [B, d]
+  torch::Tensor times() const;  // t uniform on [t_min, 1] of the net's SDE, [B]
+};
+
+// A loss by name: its value on a batch and what it needs of the model and data.
+struct Loss {
+  std::function<torch::Tensor(const LossBatch&)> value;
+  bool noise_conditional = false;   // trains a time-conditioned s(x, t) over the net's SDE
+  bool needs_target_score = false;  // ESM: a known score of the data
+  explicit operator bool() const { return static_cast<bool>(value); }
+};
+
+// esm, ism, ism-hutchinson, ssm, dsm, nc-dsm, nc-ism, nc-ssm, and any a user adds; the
+// trainer (`train --loss`, SBTM) takes any of them by name.
+using LossRegistry = Registry<Loss>;
+LossRegistry& loss_registry();
 
 // Exact ∇·s at x for any score function of x alone, by d backward passes (create_graph so
 // the result can be trained through). x must require grad.

@@ -91,7 +91,7 @@ class Trainer {
 
   std::shared_ptr<ScoreNetImpl> net_;
   TrainOptions opts_;
-  LossKind kind_;
+  Loss loss_;
   torch::Tensor train_, heldout_;
   ScoreOfBatch esm_target_;
   std::unique_ptr<torch::optim::Optimizer> optim_;
@@ -104,13 +104,5 @@ class Trainer {
   std::size_t evals_since_best_ = 0;
   std::vector<torch::Tensor> best_weights_;
 };
-
-// Normals and Rademacher signs as float32 tensors, keyed like every other draw.
-torch::Tensor philox_normals(std::uint64_t seed, Stream stream, std::uint64_t step,
-                             std::int64_t rows, std::int64_t cols);
-torch::Tensor philox_uniforms(std::uint64_t seed, Stream stream, std::uint64_t step,
-                              std::int64_t rows);
-torch::Tensor philox_signs(std::uint64_t seed, Stream stream, std::uint64_t step, std::int64_t rows,
-                           std::int64_t cols);
 
 }  // namespace sf
