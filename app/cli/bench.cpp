@@ -46,16 +46,18 @@ nlohmann::json timed(const BenchOptions& o, double work, const char* unit, F&& b
 
 nlohmann::json bench_ula(const BenchOptions& o) {
   const std::size_t n = o.n ? o.n : 20000, steps = o.steps ? o.steps : 1000;
-  const auto target = make_target("gmm-grid16");
+  const auto target = make_target(o.target);
   const Ula ula(*target, {0.01, 7});
+  const auto init = make_target(fmt::format("gauss:d={}", target->dim()));
   auto j =
       timed(o, static_cast<double>(n * steps), "particle_steps_per_second", [&](std::size_t r) {
-        Particles x(n, 2);
-        make_target("gauss:d=2")->sample(r, x.rows());
+        Particles x(n, target->dim());
+        init->sample(r, x.rows());
         SamplerState s = ula.init(std::move(x));
         for (std::size_t k = 0; k < steps; ++k) ula.step(s);
       });
   j["benchmark"] = "ula";
+  j["target"] = target->spec().substr(0, 80);
   j["n"] = n;
   j["steps"] = steps;
   return j;

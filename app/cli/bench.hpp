@@ -8,14 +8,15 @@
 namespace sf {
 
 struct BenchOptions {
-  std::size_t n = 0;      // 0: the benchmark's default
-  std::size_t steps = 0;  // ULA only
-  std::size_t dim = 2;    // KDE only
+  std::size_t n = 0;                  // 0: the benchmark's default
+  std::size_t steps = 0;              // ULA only
+  std::string target = "gmm-grid16";  // ULA only: any target spec, e.g. torchscript:path=…
+  std::size_t dim = 2;                // KDE only
   std::size_t repeats = 5;
   int threads = 0;
 };
 
-// ULA on gmm-grid16 (default N = 20,000, 1,000 steps): particle-steps per second.
+// ULA on --target (default gmm-grid16, N = 20,000, 1,000 steps): particle-steps per second.
 nlohmann::json bench_ula(const BenchOptions& o);
 // KDE log-density + score of N points against themselves (default N = 10,000, d = 2):
 // pair evaluations per second.

@@ -371,6 +371,8 @@ int sf::cli_main(int argc, char** argv) {
       ->capture_default_str();
   bench->add_option("--repeats", bo.repeats, "repeats")->capture_default_str();
   bench->add_option("--threads", bo.threads, "OpenMP threads (0: default)");
+  bench->add_option("--target", bo.target, "ula: the target spec (any registered target)")
+      ->capture_default_str();
 
 #ifdef SCOREFLOW_HAS_TORCH
   const auto run_neural = add_neural_commands(app);

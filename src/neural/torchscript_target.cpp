@@ -2,6 +2,8 @@
 
 #include <torch/script.h>
 
+#include <dlfcn.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,32 @@ namespace {
 
 // Rows per module call: fixed, so each row's result never depends on how many threads ran.
 constexpr std::size_t kBlock = 1024;
+
+// Blocks run on every OpenMP thread at once; a threaded OpenBLAS under LibTorch would start
+// its own threads inside each, and on 2 cores that oversubscription made a d = 50 target 9×
+// slower. While the guard lives, BLAS runs on the calling thread (OpenBLAS only: others are
+// left as they are).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() {
+    if (set_ && get_) {
+      before_ = get_();
+      set_(1);
+    }
+  }
+  ~SingleThreadedBlas() {
+    if (set_ && get_) set_(before_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  using Set = void (*)(int);
+  using Get = int (*)();
+  Set set_ = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  Get get_ = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  int before_ = 1;
+};
 
 std::string describe(const torch::Tensor& t) {
   std::ostringstream s;
@@ -52,6 +80,7 @@ class TorchScriptTarget final : public Target {
 
   void log_density(ConstRows x, std::span<double> out) const override {
     check_rows(x, out.size());
+    const SingleThreadedBlas blas;
     parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
       torch::NoGradGuard no_grad;
       const auto lp = call_log_density(block(x, first, count), first);
@@ -61,6 +90,7 @@ class TorchScriptTarget final : public Target {
 
   void score(ConstRows x, Rows out) const override {
     check_rows(x, out.n);
+    const SingleThreadedBlas blas;
     parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
       const auto g = has_score_ ? call_score(block(x, first, count), first)
                                 : autograd_score(block(x, first, count), first);
