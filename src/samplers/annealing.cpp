@@ -47,24 +47,27 @@ void DilationPath::log_density(const Target& target, double lambda, ConstRows x,
   target.log_density(scaled(x, 1 / l).rows(), out);
 }
 
+namespace {
+
+void add_builtins(AnnealingPathRegistry& r) {
+  r.add({"geometric", "", "grad log pi_l = l grad log pi + (1 - l) grad log N(0, I)",
+         [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
+           s.allow_only({});
+           return std::make_shared<GeometricPath>();
+         }});
+  r.add({"dilation", "min_lambda=0.2", "pi_l(x) ~ pi(x / l), l clipped below at min_lambda",
+         [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
+           s.allow_only({"min_lambda"});
+           const double m = s.number("min_lambda", 0.2);
+           check_in_range("dilation path", "min_lambda", m, 1e-9, 1.0);
+           return std::make_shared<DilationPath>(m);
+         }});
+}
+
+}  // namespace
+
 AnnealingPathRegistry& annealing_path_registry() {
-  static AnnealingPathRegistry r("annealing path");
-  static const bool with_builtins = [] {
-    r.add({"geometric", "", "grad log pi_l = l grad log pi + (1 - l) grad log N(0, I)",
-           [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
-             s.allow_only({});
-             return std::make_shared<GeometricPath>();
-           }});
-    r.add({"dilation", "min_lambda=0.2", "pi_l(x) ~ pi(x / l), l clipped below at min_lambda",
-           [](const Spec& s) -> std::shared_ptr<const AnnealingPath> {
-             s.allow_only({"min_lambda"});
-             const double m = s.number("min_lambda", 0.2);
-             check_in_range("dilation path", "min_lambda", m, 1e-9, 1.0);
-             return std::make_shared<DilationPath>(m);
-           }});
-    return true;
-  }();
-  (void)with_builtins;
+  static AnnealingPathRegistry r("annealing path", add_builtins);
   return r;
 }
 

@@ -145,9 +145,7 @@ void add_builtins(SamplerRegistry& r) {
 }  // namespace
 
 SamplerRegistry& sampler_registry() {
-  static SamplerRegistry r("sampler");
-  static const bool with_builtins = (add_builtins(r), true);
-  (void)with_builtins;
+  static SamplerRegistry r("sampler", add_builtins);
   return r;
 }
 

@@ -100,16 +100,19 @@ std::vector<std::size_t> residual_resample(std::span<const double> w, std::size_
   return idx;
 }
 
+namespace {
+
+void add_builtins(ResamplerRegistry& r) {
+  r.add({"systematic", "", "one uniform: offspring at (u + k)/N", systematic_resample});
+  r.add({"stratified", "", "one uniform in each stratum [k/N, (k+1)/N)", stratified_resample});
+  r.add({"residual", "", "floor(N w_i) copies, the rest multinomially", residual_resample});
+  r.add({"multinomial", "", "N independent draws", multinomial_resample});
+}
+
+}  // namespace
+
 ResamplerRegistry& resampler_registry() {
-  static ResamplerRegistry r("resampler");
-  static const bool with_builtins = [] {
-    r.add({"systematic", "", "one uniform: offspring at (u + k)/N", systematic_resample});
-    r.add({"stratified", "", "one uniform in each stratum [k/N, (k+1)/N)", stratified_resample});
-    r.add({"residual", "", "floor(N w_i) copies, the rest multinomially", residual_resample});
-    r.add({"multinomial", "", "N independent draws", multinomial_resample});
-    return true;
-  }();
-  (void)with_builtins;
+  static ResamplerRegistry r("resampler", add_builtins);
   return r;
 }
 

@@ -200,9 +200,7 @@ void add_builtins(SdeRegistry& r) {
 }  // namespace
 
 SdeRegistry& sde_registry() {
-  static SdeRegistry r("forward SDE");
-  static const bool with_builtins = (add_builtins(r), true);
-  (void)with_builtins;
+  static SdeRegistry r("forward SDE", add_builtins);
   return r;
 }
 

@@ -109,9 +109,7 @@ void add_builtins(TargetRegistry& r) {
 }  // namespace
 
 TargetRegistry& target_registry() {
-  static TargetRegistry r("target");
-  static const bool with_builtins = (add_builtins(r), true);
-  (void)with_builtins;
+  static TargetRegistry r("target", add_builtins);
   return r;
 }
 

@@ -26,8 +26,12 @@ class Registry {
     Factory factory;
   };
 
-  // `kind` names the entries in messages: "target", "sampler", ...
-  explicit Registry(std::string kind) : kind_(std::move(kind)) {}
+  // `kind` names the entries in messages: "target", "sampler", ...; `builtins` enters the
+  // library's own entries.
+  explicit Registry(std::string kind, void (*builtins)(Registry&) = nullptr)
+      : kind_(std::move(kind)) {
+    if (builtins) builtins(*this);
+  }
 
   // Adds an entry. A name already taken is refused unless `replace` is set, so that a
   // user's part cannot shadow a built-in by accident.
