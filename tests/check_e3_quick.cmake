@@ -1,5 +1,6 @@
 # Runs `scoreflow experiment e3 --quick` and checks its table: ULA never reaches MMD² < 0.05
 # from one mode of gmm4, both WFR variants do in every repetition.
+file(REMOVE_RECURSE ${OUT})  # a clean start; --force itself is tested in cli_test
 execute_process(COMMAND ${BIN} experiment e3 --quick --force --out ${OUT} RESULT_VARIABLE rc OUTPUT_QUIET)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "scoreflow experiment e3 --quick exited with ${rc}")

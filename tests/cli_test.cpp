@@ -264,3 +264,19 @@ TEST_F(Cli, EstimateHeatBallWritesEstimatesAgainstTheExactLaw) {
   expect_error(scoreflow("estimate heatball --tip 0 " + out("e")), "tip");
   EXPECT_FALSE(fs::exists(dir / "a"));  // checked before anything is written
 }
+
+// `--force` on a directory scoreflow did not write is refused and every file in it stays.
+TEST_F(Cli, ForceLeavesAUsersDirectoryAlone) {
+  const auto mine = dir / "mine";
+  std::filesystem::create_directories(mine / "sub");
+  write_file_atomic(mine / "notes.txt", "keep me");
+  write_file_atomic(mine / "sub" / "data.csv", "1,2");
+  expect_error(scoreflow("sample --steps 5 --force --quiet --no-plot --out " + mine.string()),
+               "is not a scoreflow run directory");
+  EXPECT_TRUE(std::filesystem::exists(mine / "notes.txt"));
+  EXPECT_TRUE(std::filesystem::exists(mine / "sub" / "data.csv"));
+  // A directory scoreflow wrote is replaced as before.
+  const auto run = dir / "again";
+  EXPECT_EQ(scoreflow("sample --steps 5 --quiet --no-plot --out " + run.string()).code, 0);
+  EXPECT_EQ(scoreflow("sample --steps 5 --force --quiet --no-plot --out " + run.string()).code, 0);
+}

@@ -72,6 +72,24 @@ TEST_F(IoTest, RunDirectoryIsNotOverwrittenWithoutForce) {
   EXPECT_TRUE(fs::exists(run / "samples.npy"));
   prepare_run_dir(run, RunDirMode::force);
   EXPECT_FALSE(fs::exists(run / "samples.npy"));
+  EXPECT_TRUE(fs::exists(run / kRunDirMarker));
+}
+
+// --force replaces only what scoreflow wrote: a user's directory keeps every file.
+TEST_F(IoTest, ForceNeverTouchesADirectoryScoreflowDidNotWrite) {
+  const fs::path mine = dir / "mine";
+  fs::create_directories(mine / "sub");
+  write_file_atomic(mine / "thesis.tex", "precious");
+  write_file_atomic(mine / "sub" / "data.csv", "1,2");
+  try {
+    prepare_run_dir(mine, RunDirMode::force);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("not a scoreflow run directory"), std::string::npos);
+  }
+  EXPECT_TRUE(fs::exists(mine / "thesis.tex"));
+  EXPECT_TRUE(fs::exists(mine / "sub" / "data.csv"));
+  EXPECT_FALSE(fs::exists(mine / kRunDirMarker));
 }
 
 TEST_F(IoTest, JsonParseErrorNamesTheFile) {

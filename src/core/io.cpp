@@ -135,11 +135,21 @@ void prepare_run_dir(const fs::path& dir, RunDirMode mode) {
         "run directory '{}' already exists and is not empty; pass --force to overwrite it or "
         "--resume to continue its run",
         dir.string()));
-  if (non_empty && mode == RunDirMode::force) fs::remove_all(dir);
+  if (non_empty && mode == RunDirMode::force) {
+    if (!fs::exists(dir / kRunDirMarker))
+      throw InvalidArgument(fmt::format(
+          "--force: '{}' is not a scoreflow run directory (it has no {} marker), so it is left "
+          "untouched; choose another output directory, or empty this one yourself",
+          dir.string(), kRunDirMarker));
+    fs::remove_all(dir);
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
     throw IoError(fmt::format("cannot create run directory '{}': {}", dir.string(), ec.message()));
+  if (!fs::exists(dir / kRunDirMarker))
+    write_file_atomic(dir / kRunDirMarker,
+                      "written by scoreflow: --force may replace this directory\n");
 }
 
 }  // namespace sf

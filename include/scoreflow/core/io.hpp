@@ -36,8 +36,11 @@ class CsvTable {
 };
 
 enum class RunDirMode { fresh, force, resume };
-// Creates the run directory. An existing non-empty directory is refused unless `force`
-// (its contents are replaced) or `resume` (kept).
+// Every run directory scoreflow creates holds this marker; `force` replaces only a directory
+// that has it, so a user's own directory (or home) is never deleted.
+inline constexpr const char* kRunDirMarker = ".scoreflow-run";
+// Creates the run directory and its marker. An existing non-empty directory is refused unless
+// `force` (its contents are replaced, if scoreflow wrote it) or `resume` (kept).
 void prepare_run_dir(const std::filesystem::path& dir, RunDirMode mode);
 
 }  // namespace sf
