@@ -19,13 +19,8 @@
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/runs/observers.hpp>
-#include <scoreflow/samplers/birth_death.hpp>
-#include <scoreflow/samplers/fk_corrector.hpp>
-#include <scoreflow/samplers/langevin.hpp>
 #include <scoreflow/samplers/weighted.hpp>
-#include <scoreflow/samplers/wfr.hpp>
 #include <scoreflow/targets/gaussian.hpp>
-#include <scoreflow/targets/gaussian_mixture.hpp>
 #include <scoreflow/targets/registry.hpp>
 #include <scoreflow/targets/tempered.hpp>
 
