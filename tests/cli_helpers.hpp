@@ -16,14 +16,19 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-inline Result scoreflow(const std::string& args) {
-  const std::string cmd = std::string(SCOREFLOW_BIN) + " " + args + " 2>&1";
+// `env` is a prefix of VAR=value settings for this run only, e.g. SCOREFLOW_CRASH_AT=label.
+// The exit code the shell reports for a run that SIGKILL ended.
+constexpr int kKilledBySigkill = 128 + 9;
+
+inline Result scoreflow(const std::string& args, const std::string& env = "") {
+  const std::string cmd =
+      (env.empty() ? "" : "env " + env + " ") + std::string(SCOREFLOW_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), out};
 }
 
 class Cli : public ::testing::Test {

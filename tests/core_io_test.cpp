@@ -87,6 +87,7 @@ TEST_F(IoTest, ForceNeverTouchesADirectoryScoreflowDidNotWrite) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("not a scoreflow run directory"), std::string::npos);
   }
+  EXPECT_THROW(prepare_run_dir(mine, RunDirMode::resume), InvalidArgument);
   EXPECT_TRUE(fs::exists(mine / "thesis.tex"));
   EXPECT_TRUE(fs::exists(mine / "sub" / "data.csv"));
   EXPECT_FALSE(fs::exists(mine / kRunDirMarker));

@@ -102,7 +102,7 @@ TEST_F(Cli, TrainGenerateResumeAndExport) {
   auto r = scoreflow(common + " --steps 60 --stop-after 40");
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f :
-       {"model.pt", "model.json", "loss.csv", "loss.png", "summary.json", "checkpoint/state.json"})
+       {"model.pt", "model.json", "loss.csv", "loss.png", "summary.json", "checkpoint.json"})
     EXPECT_TRUE(fs::exists(dir / "m" / f)) << f;
   EXPECT_EQ(CsvTable::read(dir / "m" / "loss.csv").rows().size(), 4u);
   // Stopping at 40 and resuming equals training 60 steps at once.
@@ -118,6 +118,10 @@ TEST_F(Cli, TrainGenerateResumeAndExport) {
              b = CsvTable::read(dir / "once" / "loss.csv");
   ASSERT_EQ(a.rows().size(), b.rows().size());
   EXPECT_EQ(a.rows().back(), b.rows().back());
+  EXPECT_EQ(read_file(dir / "m" / "model.pt"), read_file(dir / "once" / "model.pt"));
+  // Resuming another run's options would silently train a different model.
+  expect_error(scoreflow(common + " --steps 60 --lr 0.5 --resume"), "/train/lr");
+  expect_error(scoreflow(common + " --steps 60 --data-seed 5 --resume"), "/data_seed");
   // An existing run is not overwritten by accident.
   expect_error(scoreflow(common + " --steps 10"), "--force");
 
@@ -166,7 +170,7 @@ TEST_F(Cli, SbtmFromTheCommandLine) {
       out("s"));
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"samples.npy", "trace.csv", "trajectory.npy", "paths.png", "metrics.png",
-                        "sbtm_model/state.json"})
+                        "checkpoint.json"})
     EXPECT_TRUE(fs::exists(dir / "s" / f)) << f;
   const auto traj = read_npy(dir / "s" / "trajectory.npy");
   EXPECT_EQ(traj.shape, (std::vector<std::size_t>{7, 200, 1}));

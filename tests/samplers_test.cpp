@@ -104,9 +104,21 @@ TEST(Samplers, NonFiniteParticlesStopWithStepAndHint) {
     FAIL() << "expected divergence";
   } catch (const NumericalError& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("non-finite at step"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("blew up at step"), std::string::npos) << msg;
     EXPECT_NE(msg.find("smaller --step-size"), std::string::npos) << msg;
   }
+  // Caught while the particles are still finite: x grows 499-fold a step, so 1e8 times the
+  // starting scale is passed within four steps, long before overflow (~110 steps).
+  EXPECT_LE(st.step, 4u);
+  EXPECT_EQ(first_non_finite(st.x.rows()), st.x.n());
+}
+
+// A step size that is stable stays far from the blow-up limit even from a distant start.
+TEST(Samplers, AStableRunFromFarAwayIsNotMistakenForABlowUp) {
+  const auto t = make_target("gauss:d=2");
+  const Ula ula(*t, {0.1, 1});
+  SamplerState st = ula.init(draw("gauss:d=2,mean=[1e6,-1e6]", 10, 1));
+  EXPECT_NO_THROW(run(ula, st, 200, {}));
 }
 
 TEST(Samplers, BadConfigurationIsRejected) {

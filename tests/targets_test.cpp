@@ -180,7 +180,7 @@ TEST(Targets, BadSpecsGiveClearErrors) {
   EXPECT_NE(error_of("gaus").find("unknown target 'gaus'; valid targets: gauss"),
             std::string::npos);
   EXPECT_NE(error_of("gauss:dd=3").find("unknown parameter 'dd'"), std::string::npos);
-  EXPECT_NE(error_of("gauss:d=x").find("d='x' is not a number"), std::string::npos);
+  EXPECT_NE(error_of("gauss:d=x").find("d='x' is not a finite number"), std::string::npos);
   EXPECT_NE(error_of("gauss:d=0").find("positive whole number"), std::string::npos);
   EXPECT_NE(error_of("gauss:d=3,mean=[1,2]").find("mean has 2 values, but d = 3"),
             std::string::npos);

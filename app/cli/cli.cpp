@@ -18,11 +18,14 @@
 #endif
 #include "cli/neural_commands.hpp"
 #include "cli/run_options.hpp"
+#include "cli/strict_input.hpp"
 #include "scoreflow/cli.hpp"
 #ifdef SCOREFLOW_HAS_TORCH
 #include <scoreflow/runs/torch_parts.hpp>
 #endif
+#include <scoreflow/core/check.hpp>
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/core/parallel.hpp>
@@ -184,6 +187,8 @@ void list_samplers() {
 
 // ULA, MALA and annealed ULA on gmm-grid16 from N(0, I), side by side.
 int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) {
+  check_positive("demo", "--n", n);
+  check_positive("demo", "--steps", steps);
   prepare_run_dir(out, force ? RunDirMode::force : RunDirMode::fresh);
   struct Case {
     std::string name, sampler, title;
@@ -239,8 +244,9 @@ int run_demo(const fs::path& out, bool force, std::size_t n, std::size_t steps) 
 int estimate_kde(const std::string& data, const std::string& at, double bandwidth,
                  const fs::path& out, bool force) {
   const NpyArray a = read_npy(data);
-  if (a.shape.size() != 2)
-    throw InvalidArgument(fmt::format("--data {}: expected an N x d array", data));
+  if (a.shape.size() != 2 || a.shape[0] == 0 || a.shape[1] == 0)
+    throw InvalidArgument(fmt::format("--data {}: expected a non-empty N x d array, got shape ({})",
+                                      data, fmt::join(a.shape, ", ")));
   const Particles x(a.shape[0], a.shape[1], a.values);
   check_all_finite(x.rows(), "--data " + data);
   Particles q = x;
@@ -251,11 +257,22 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
     q = Particles(b.shape[0], b.shape[1], b.values);
     check_all_finite(q.rows(), "--at " + at);
   }
-  const double h = bandwidth > 0 ? bandwidth : silverman_bandwidth(x.rows());
+  if (!(bandwidth >= 0))
+    throw InvalidArgument(fmt::format(
+        "estimate kde: --bandwidth is {}, but must be positive (or 0 for Silverman's rule)",
+        bandwidth));
+  const double silverman = silverman_bandwidth(x.rows());
+  const double h = bandwidth > 0 ? bandwidth : silverman;
   const KernelDensity kde(x.rows(), h);
   std::vector<double> lp(q.n());
   Particles s(q.n(), q.d());
   kde.log_density_and_score(q.rows(), lp, s.rows());
+  const std::string hint = fmt::format(
+      "at bandwidth {:g} the kernels vanish at that query point; use a larger --bandwidth "
+      "(Silverman's rule gives {:.4g}) or query points near the data",
+      h, silverman);
+  check_finite_output("estimate kde: log-density", lp, hint);
+  check_finite_output("estimate kde: score", {s.data(), q.n() * q.d()}, hint);
   prepare_run_dir(out, force ? RunDirMode::force : RunDirMode::fresh);
   write_npy(out / "log_density.npy", {q.n()}, lp.data());
   write_npy(out / "score.npy", {q.n(), q.d()}, s.data());
@@ -387,12 +404,25 @@ int sf::cli_main(int argc, char** argv) {
                  fmt::format("{}", fmt::join(names, ", ")).c_str());
     return 2;
   }
+  make_numbers_strict(app);
+  try {
+    if (const auto config = config_file_argument(argc, argv)) check_config_file(*config, app);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here with 0; every refused argument with 2, whatever CLI11's
+    // own code for its kind.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
 
+  // Commands that poll for a stop request end within one step on Ctrl-C, with a checkpoint;
+  // the others keep the default action (end at once), as they have nothing to save.
+  if (*sample || app.got_subcommand("train")) install_stop_handlers();
   try {
 #ifdef SCOREFLOW_HAS_TORCH
     if (const auto rc = run_neural()) return *rc;
@@ -462,6 +492,13 @@ int sf::cli_main(int argc, char** argv) {
   } catch (const InvalidArgument& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
+  } catch (const nlohmann::json::exception& e) {
+    std::fprintf(stderr, "error: a JSON file of this run is malformed: %s\n",
+                 json_error_text(e).c_str());
+    return 1;
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "\n%s\n", e.what());
+    return 130;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

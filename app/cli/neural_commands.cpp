@@ -9,9 +9,13 @@
 
 #include <fmt/format.h>
 
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/core/checkpoint.hpp>
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
+#include <scoreflow/core/parallel.hpp>
 #include <scoreflow/core/progress.hpp>
 #include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
@@ -71,6 +75,7 @@ struct ExportCommand {
 // Small MLP steps are dominated by per-operation overhead: on 2 cores one LibTorch thread
 // trained the 3×128 MLP 4.4× faster than two (894 vs 201 steps/s). Convolutions gain.
 void set_threads(int threads, bool big_model) {
+  set_thread_count(threads);  // checks the range
   const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads > 0 ? threads : big_model ? all : 1);
 }
@@ -110,23 +115,82 @@ void write_loss_csv(const fs::path& dir, const std::vector<TrainRecord>& history
   t.write(dir / "loss.csv");
 }
 
+// What a training run is: resuming with any of these changed would silently train another
+// model, so resume refuses it. --threads, --stop-after, --checkpoint-every may change.
+nlohmann::json train_identity(const TrainCommand& c) {
+  return {{"net", c.net.to_json()},   {"train", c.train.to_json()}, {"data", c.data}, {"n", c.n},
+          {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed}};
+}
+
+// The committed checkpoint of a training run, after checking it is this run's.
+std::optional<Checkpoint> train_checkpoint(const TrainCommand& c) {
+  const auto ck = read_checkpoint(c.out);
+  if (!ck) return std::nullopt;
+  const auto given = train_identity(c);
+  const auto& saved = ck->meta.at("options");
+  if (saved != given) {
+    const auto diff = nlohmann::json::diff(saved, given);
+    std::vector<std::string> keys;
+    for (const auto& op : diff) keys.push_back(op.at("path").get<std::string>());
+    throw InvalidArgument(fmt::format(
+        "train --resume: the options differ from those of the run in '{}' at {} (saved: {}); "
+        "resume with the run's own options",
+        c.out.string(), fmt::join(keys, ", "), saved.dump()));
+  }
+  if (ck->step > c.train.steps)
+    throw FormatError(fmt::format("{}: checkpoint at step {}, beyond the run's --steps {}",
+                                  ck->dir.string(), ck->step, c.train.steps));
+  return ck;
+}
+
+// Refuses a network or batch that cannot fit before LibTorch tries (it would throw bad_alloc
+// or print a stack trace). Weights, gradients, Adam's two moments, EMA and best copy are six
+// float32 copies of the parameters; a batch keeps a few activations per layer and width.
+void check_train_memory(const TrainCommand& c, const TrainingData& data) {
+  if (c.net.arch != "mlp") return;  // the U-Net is sized for 16×16 images
+  std::vector<double> widths{static_cast<double>(c.net.dim)};
+  for (const auto w : c.net.hidden) widths.push_back(static_cast<double>(w));
+  widths.push_back(static_cast<double>(c.net.dim));
+  double params = 0, units = 0;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i)
+    params += widths[i] * widths[i + 1] + widths[i + 1];
+  for (const double w : widths) units += w;
+  const double batch = static_cast<double>(std::max(c.train.batch, data.heldout.n()));
+  const double data_bytes =
+      12.0 * static_cast<double>((data.train.n() + data.heldout.n()) * data.train.d());
+  check_memory_fits(
+      fmt::format("train: a network of {:.3g} parameters with batch {}", params, c.train.batch),
+      6 * 4 * params + 8 * 4 * batch * units + data_bytes, "lower --hidden, --batch or --n");
+}
+
 int run_train(TrainCommand& c) {
   c.train.validate();
+  check_memory_fits("train: the data", 16.0 * static_cast<double>(c.n + c.n_heldout) * 2,
+                    "lower --n or --heldout-n");
   auto data = load_training_data(c.data, c.n, c.n_heldout, c.data_seed);
   resolve_net_config(c, data);
+  check_train_memory(c, data);
   set_threads(c.threads, c.net.arch == "unet");
-  const fs::path ckpt = c.out / "checkpoint";
-  const bool resuming = c.resume && fs::exists(ckpt / "state.json");
-  prepare_run_dir(c.out, c.force    ? RunDirMode::force
-                         : c.resume ? RunDirMode::resume
-                                    : RunDirMode::fresh);
+  prepare_run_dir(c.out,
+                  c.force    ? RunDirMode::force
+                  : c.resume ? RunDirMode::resume
+                             : RunDirMode::fresh,
+                  /*resumable=*/true);
+  remove_stale_files(c.out);
+  const auto resumed = c.resume ? train_checkpoint(c) : std::nullopt;
   auto net = make_score_net(c.net, c.train.seed);
   Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
                   c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
-  if (resuming) {
-    trainer.load_checkpoint(ckpt.string());
+  if (resumed) {
+    trainer.load_checkpoint((resumed->dir / "trainer").string());
     std::printf("resuming %s at step %zu\n", c.out.c_str(), trainer.step());
   }
+  const auto save = [&] {
+    CheckpointWriter ck(c.out, trainer.step());
+    trainer.save_checkpoint((ck.dir() / "trainer").string());
+    ck.commit({{"options", train_identity(c)}});
+    write_loss_csv(c.out, trainer.history());
+  };
   const std::size_t every =
       c.checkpoint_every ? c.checkpoint_every : std::max<std::size_t>(1, c.train.steps / 10);
   Progress progress(c.train.steps, "train");
@@ -135,15 +199,22 @@ int run_train(TrainCommand& c) {
   bool finished = true;
   double last_heldout = NAN;
   const std::size_t last = c.stop_after ? std::min(c.stop_after, c.train.steps) : c.train.steps;
+  const auto on_record = [&](const TrainRecord& r) {
+    last_heldout = r.heldout_loss;
+    progress.update(r.step,
+                    fmt::format("loss {:.4g} held-out {:.4g}", r.train_loss, r.heldout_loss));
+  };
   while (trainer.step() < last && finished) {
     const std::size_t until = std::min(last, (trainer.step() / every + 1) * every);
-    finished = trainer.run(until, [&](const TrainRecord& r) {
-      last_heldout = r.heldout_loss;
-      progress.update(r.step,
-                      fmt::format("loss {:.4g} held-out {:.4g}", r.train_loss, r.heldout_loss));
-    });
-    trainer.save_checkpoint(ckpt.string());
-    write_loss_csv(c.out, trainer.history());
+    // One step at a time, so that Ctrl-C ends the run within one step.
+    while (trainer.step() < until && finished && !stop_requested())
+      finished = trainer.run(trainer.step() + 1, on_record);
+    if (trainer.step() > first) save();
+    if (stop_requested() && trainer.step() < last)
+      throw Interrupted(fmt::format(
+          "train: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
+          "continue with the same options and --resume",
+          stop_reason(), trainer.step(), c.train.steps, c.out.string()));
   }
   progress.finish();
   const double secs =
@@ -172,8 +243,9 @@ int run_train(TrainCommand& c) {
       c.net.arch.c_str(), c.train.loss.c_str(),
       static_cast<long long>(summary["parameters"].get<std::int64_t>()), c.data.c_str(),
       trainer.step(), steps_run / secs, last_heldout, finished ? "" : " (stopped early)");
-  std::printf("wrote %s/{model.pt, model.json, loss.csv, loss.png, summary.json, checkpoint/}\n",
-              c.out.c_str());
+  std::printf(
+      "wrote %s/{model.pt, model.json, loss.csv, loss.png, summary.json, checkpoint.json}\n",
+      c.out.c_str());
   return 0;
 }
 
@@ -216,6 +288,10 @@ int run_generate(GenerateCommand& c) {
     };
   }
   c.gen.validate(sde);
+  check_positive("generate", "--n", c.n);
+  // The points, the score, the noise and the sampler's temporaries: about eight float copies.
+  check_memory_fits(fmt::format("generate: {} points in d = {}", c.n, dim),
+                    8.0 * 4.0 * static_cast<double>(c.n) * static_cast<double>(dim), "lower --n");
   prepare_run_dir(c.out, c.force ? RunDirMode::force : RunDirMode::fresh);
   Progress progress(1000, "generate");
   const auto start = std::chrono::steady_clock::now();
@@ -225,6 +301,8 @@ int run_generate(GenerateCommand& c) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const Particles gen = to_particles(x);
+  check_finite_output("generate: samples", {gen.data(), gen.n() * gen.d()},
+                      "use more --steps, a smaller --ncsn-eps or --snr, or check the model");
   write_npy(c.out / "samples.npy", {gen.n(), gen.d()}, gen.data());
   nlohmann::json summary = {
       {"sampler", c.gen.sampler}, {"steps", c.gen.steps}, {"n", c.n},
@@ -405,9 +483,22 @@ std::function<std::optional<int>()> add_neural_commands(CLI::App& app) {
   add_generate(app, *gen);
   add_export(app, *exp);
   return [&app, train, gen, exp]() -> std::optional<int> {
-    if (app.got_subcommand("train")) return run_train(*train);
-    if (app.got_subcommand("generate")) return run_generate(*gen);
-    if (app.got_subcommand("export")) return run_export(*exp);
+    try {
+      if (app.got_subcommand("train")) return run_train(*train);
+      if (app.got_subcommand("generate")) return run_generate(*gen);
+      if (app.got_subcommand("export")) return run_export(*exp);
+    } catch (const c10::Error& e) {
+      // LibTorch's own message, without its C++ stack trace; which command failed is ours.
+      throw Error(fmt::format("{}: LibTorch failed: {}",
+                              app.got_subcommand("train")      ? "train"
+                              : app.got_subcommand("generate") ? "generate"
+                                                               : "export",
+                              e.what_without_backtrace()));
+    } catch (const std::bad_alloc&) {
+      throw Error(
+          "out of memory: lower --n, --batch or --hidden (the up-front check did not foresee this "
+          "much)");
+    }
     return std::nullopt;
   };
 }

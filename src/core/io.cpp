@@ -50,11 +50,23 @@ void write_json(const fs::path& path, const nlohmann::json& j) {
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string text = e.what();
+  if (const auto close = text.find("] ");
+      text.starts_with("[json.exception") && close != std::string::npos)
+    text = text.substr(close + 2);
+  if (const auto at = text.find("cannot use at() with "); at != std::string::npos)
+    return "expected an object with named keys, found " + text.substr(at + 21);
+  if (text.starts_with("key '") && text.ends_with("' not found"))
+    return text.substr(0, text.size() - 10) + " is missing";
+  return text;
+}
+
 nlohmann::json read_json(const fs::path& path) {
   try {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+    throw FormatError(fmt::format("{}: not valid JSON: {}", path.string(), json_error_text(e)));
   }
 }
 
@@ -126,23 +138,31 @@ bool CsvTable::has(const std::string& name) const {
   return std::find(columns_.begin(), columns_.end(), name) != columns_.end();
 }
 
-void prepare_run_dir(const fs::path& dir, RunDirMode mode) {
+void prepare_run_dir(const fs::path& dir, RunDirMode mode, bool resumable) {
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw IoError(fmt::format("output '{}' exists and is not a directory", dir.string()));
-  const bool non_empty = fs::exists(dir) && !fs::is_empty(dir);
+  // A directory holding only the marker is a run that failed before writing anything: a rerun
+  // may use it without --force.
+  bool non_empty = false;
+  if (fs::exists(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      non_empty = non_empty || e.path().filename() != kRunDirMarker;
+  const bool ours = fs::exists(dir / kRunDirMarker);
   if (non_empty && mode == RunDirMode::fresh)
     throw InvalidArgument(fmt::format(
-        "run directory '{}' already exists and is not empty; pass --force to overwrite it or "
-        "--resume to continue its run",
+        "run directory '{}' already exists and is not empty; pass --force to overwrite it{}, or "
+        "choose another --out",
+        dir.string(), resumable ? " or --resume to continue its run" : ""));
+  if (non_empty && !ours && mode != RunDirMode::fresh)
+    throw InvalidArgument(fmt::format(
+        "{}: '{}' is not a scoreflow run directory (it has no {} marker), so it is left "
+        "untouched; choose another output directory, or empty this one yourself",
+        mode == RunDirMode::force ? "--force" : "--resume", dir.string(), kRunDirMarker));
+  if (mode == RunDirMode::resume && !fs::exists(dir))
+    throw InvalidArgument(fmt::format(
+        "--resume: '{}' does not exist, so there is no run to continue; drop --resume to start it",
         dir.string()));
-  if (non_empty && mode == RunDirMode::force) {
-    if (!fs::exists(dir / kRunDirMarker))
-      throw InvalidArgument(fmt::format(
-          "--force: '{}' is not a scoreflow run directory (it has no {} marker), so it is left "
-          "untouched; choose another output directory, or empty this one yourself",
-          dir.string(), kRunDirMarker));
-    fs::remove_all(dir);
-  }
+  if (non_empty && mode == RunDirMode::force) fs::remove_all(dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)

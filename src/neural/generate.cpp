@@ -64,6 +64,22 @@ torch::Tensor langevin_correct(const LinearSde& sde, const TimeScoreFn& score,
   return x + step * s + std::sqrt(2 * step) * noise;
 }
 
+// As the samplers' run(): NaN/Inf, or positions 1e8 times beyond the prior's scale, which a
+// reverse process only reaches when its steps are unstable.
+void check_generation(const torch::Tensor& x, const LinearSde& sde, std::size_t step, double t,
+                      const char* hint) {
+  const double limit = 1e8 * std::max(1.0, sde.prior_std());
+  if (!torch::isfinite(x).all().item<bool>())
+    throw NumericalError(
+        fmt::format("generation produced NaN/Inf at step {} (t = {:.4g}); {}", step, t, hint));
+  const double top = x.abs().max().item<double>();
+  if (top > limit)
+    throw NumericalError(fmt::format(
+        "generation blew up at step {} (t = {:.4g}): a coordinate reached {:.3g}, more than 1e8 "
+        "times the prior's scale; {}",
+        step, t, top, hint));
+}
+
 torch::Tensor ncsn(const LinearSde& sde, const TimeScoreFn& score, torch::Tensor x,
                    const GenerateOptions& o, const std::function<void(double)>& progress) {
   const double smax = sde.prior_std(), smin = sde.std(sde.t_min());
@@ -77,6 +93,7 @@ torch::Tensor ncsn(const LinearSde& sde, const TimeScoreFn& score, torch::Tensor
     for (std::size_t k = 0; k < o.ncsn_steps; ++k, ++draw)
       x = x + 0.5 * alpha * score(x, t) +
           std::sqrt(alpha) * philox_normals(o.seed, Stream::generate, draw, x.size(0), x.size(1));
+    check_generation(x, sde, i, t, "lower --ncsn-eps (the Langevin step size)");
     if (progress) progress(static_cast<double>(i + 1) / static_cast<double>(o.steps));
   }
   // Tweedie denoising at the smallest level.
@@ -120,11 +137,7 @@ torch::Tensor generate(const LinearSde& sde, const TimeScoreFn& score, std::int6
       const bool last = i + 1 == o.steps;
       x = reverse_em_step(sde, score, x, t, dt, last && o.denoise ? torch::Tensor() : noise());
     }
-    if (!torch::isfinite(x).all().item<bool>())
-      throw NumericalError(
-          fmt::format("generation produced NaN/Inf at step {} (t = {:.4g}); use more --steps or "
-                      "check the model",
-                      i, t));
+    check_generation(x, sde, i, t, "use more --steps or check the model");
     if (progress) progress(static_cast<double>(i + 1) / static_cast<double>(o.steps));
   }
   return x;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -41,11 +42,39 @@ torch::Tensor MalliavinScoreModel::score(const torch::Tensor& x, double t) const
   return net_->net(x, torch::full({x.size(0)}, t, x.options())) * scale(t);
 }
 
+namespace {
+
+// Refuses what cannot fit before the weights are computed or LibTorch allocates (it would throw
+// bad_alloc or print a stack trace): the paths and weights at every snapshot in double, the
+// stacked regression set in float, a batch's activations through the network, and the
+// weights with their gradients, Adam moments and EMA copy.
+void check_regression_memory(const Particles& data, const MalliavinRegressionOptions& opt) {
+  const double nd = static_cast<double>(data.n()) * static_cast<double>(data.d());
+  const double snapshots = static_cast<double>(opt.snapshots) + 1;
+  std::vector<double> widths{static_cast<double>(data.d()) + 1};
+  for (const auto w : opt.hidden) widths.push_back(static_cast<double>(w));
+  widths.push_back(static_cast<double>(data.d()));
+  double units = 0, params = 0;
+  for (std::size_t i = 0; i < widths.size(); ++i) {
+    units += widths[i];
+    if (i + 1 < widths.size()) params += widths[i] * widths[i + 1] + widths[i + 1];
+  }
+  check_memory_fits(
+      fmt::format("malliavin-diffusion: {} training points at {} snapshots with batch {}", data.n(),
+                  opt.snapshots, opt.batch),
+      nd * snapshots * (2 * 8 + 3 * 4) + 8 * 4 * static_cast<double>(opt.batch) * units +
+          5 * 4 * params,
+      "lower --n-train, --snapshots, --batch or --hidden");
+}
+
+}  // namespace
+
 MalliavinTraining train_malliavin_score(const ForwardSde& sde, const Particles& data,
                                         const MalliavinRegressionOptions& opt) {
   check_positive("malliavin regression", "train_steps", opt.train_steps);
   check_positive("malliavin regression", "batch", opt.batch);
   check_positive_finite("malliavin regression", "lr", opt.lr);
+  check_regression_memory(data, opt);
   MalliavinTraining out;
   auto t0 = std::chrono::steady_clock::now();
   MalliavinOptions mo;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
 
 namespace sf {
 
@@ -35,7 +36,10 @@ NetConfig NetConfig::from_json(const nlohmann::json& j) {
     c.sigma_max = j.at("sigma_max").get<double>();
     if (!j.at("sde").is_null()) c.sde = j.at("sde").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    throw FormatError(fmt::format("model config: {}", e.what()));
+    throw FormatError(
+        fmt::format("model config: not written by scoreflow train ({}); retrain or point at the "
+                    "model directory",
+                    json_error_text(e)));
   }
   c.validate();
   return c;

@@ -196,8 +196,8 @@ double Trainer::evaluate(const torch::Tensor& x, std::uint64_t step, bool use_em
 }
 
 bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&)>& on_record) {
-  double sum = 0;
-  std::size_t count = 0;
+  double& sum = pending_sum_;
+  std::size_t& count = pending_count_;
   while (step_ < until) {
     const double lr = lr_at(step_);
     double value;
@@ -274,6 +274,7 @@ void Trainer::save_checkpoint(const std::string& dir) const {
   nlohmann::json state = {{"step", step_},
                           {"best_heldout", best_heldout_},
                           {"evals_since_best", evals_since_best_},
+                          {"pending_loss", {pending_sum_, pending_count_}},
                           {"options", opts_.to_json()}};
   for (const auto& r : history_)
     state["history"].push_back({r.step, r.train_loss, r.heldout_loss, r.lr});
@@ -320,6 +321,8 @@ void Trainer::load_checkpoint(const std::string& dir) {
   best_heldout_ =
       state.at("best_heldout").is_null() ? INFINITY : state.at("best_heldout").get<double>();
   evals_since_best_ = state.at("evals_since_best").get<std::size_t>();
+  pending_sum_ = state.at("pending_loss")[0].get<double>();
+  pending_count_ = state.at("pending_loss")[1].get<std::size_t>();
   if (ema_) ema_->updates() = static_cast<std::int64_t>(step_);
   history_.clear();
   if (state.contains("history"))

@@ -206,6 +206,11 @@ std::vector<fs::path> plot_run(const fs::path& dir) {
   if (!fs::exists(dir / "summary.json"))
     throw IoError(fmt::format("plot: '{}' is not a run directory (no summary.json)", dir.string()));
   const auto summary = read_json(dir / "summary.json");
+  if (!summary.is_object() || !summary.contains("target_spec") ||
+      !summary["target_spec"].is_string())
+    throw FormatError(fmt::format(
+        "plot: {}/summary.json is not the summary of a `scoreflow sample` run (no target_spec)",
+        dir.string()));
   const auto base = make_target(summary.at("target_spec").get<std::string>());
   const double power = summary.value("target_power", 1.0);
   const Tempered tempered(*base, power);

@@ -91,6 +91,7 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
   StartLaw start = start_law(o);
   const std::size_t d = start.dim();
   check_positive_finite("estimate heatball", "--t", o.time);
+  check_positive("estimate heatball", "--steps", o.steps);
   if (o.at.empty() && d > 2)
     throw InvalidArgument(fmt::format(
         "estimate heatball: in dimension {} give the query points with --at (the default grid "
@@ -184,6 +185,14 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
     summary["log_density_rmse"] = rmse_l;
     summary["score_rmse"] = rmse_s;
   }
+  const std::string hint =
+      "a query point far out in the tails, a time whose heat ball overflows, or too few "
+      "--samples; check --t, --radius and --samples";
+  check_finite_output("estimate heatball: density", density, hint);
+  check_finite_output("estimate heatball: log-density", log_density, hint);
+  check_finite_output("estimate heatball: score", {score.data(), at.n() * d}, hint);
+  check_finite_output("estimate heatball: score standard error", {score_se.data(), at.n() * d},
+                      hint);
   write_npy(o.out / "at.npy", {at.n(), d}, at.data());
   write_npy(o.out / "density.npy", {at.n()}, density.data());
   write_npy(o.out / "log_density.npy", {at.n()}, log_density.data());

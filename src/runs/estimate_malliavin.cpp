@@ -38,7 +38,8 @@ Particles start_points(const MalliavinEstimateOptions& o) {
   }
   const std::size_t d = rows.shape[1];
   check_memory_fits("estimate malliavin: the paths",
-                    malliavin_memory_bytes(o.paths, d, 1) + 8.0 * static_cast<double>(o.paths * d));
+                    malliavin_memory_bytes(o.paths, d, 1) +
+                        8.0 * static_cast<double>(o.paths) * static_cast<double>(d));
   Particles p(o.paths, d);
   for (std::size_t i = 0; i < o.paths; ++i)
     std::copy_n(&rows.values[(i % rows.shape[0]) * d], d, p.row(i));
@@ -48,6 +49,10 @@ Particles start_points(const MalliavinEstimateOptions& o) {
 }  // namespace
 
 nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
+  if (!(o.bandwidth >= 0))
+    throw InvalidArgument(fmt::format(
+        "estimate malliavin: --bandwidth is {}, but must be positive (or 0 for Scott's rule)",
+        o.bandwidth));
   const auto sde = make_forward_sde(o.sde);
   const Particles start = start_points(o);
   if (o.at.empty() && start.d() > 2)
@@ -71,7 +76,8 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
   const Particles at =
       o.at.empty() ? quantile_grid(x, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
                    : read_queries(o.at, d);
-  const double h = o.bandwidth > 0 ? o.bandwidth : default_conditional_bandwidth(x.rows());
+  const double h =
+      o.bandwidth > 0 ? o.bandwidth : default_conditional_bandwidth(x.rows());  // 0: auto
   const auto est = kernel_conditional_score(x.rows(), delta.rows(), at.rows(), h,
                                             kernel_regression_by_name(o.regression));
 
@@ -124,6 +130,12 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
     table.add_row(row);
   }
   summary["mean_standard_error"] = mean_se;
+  const std::string hint =
+      "query points beyond the paths' reach or a bandwidth too small for them; use more --paths, "
+      "a larger --bandwidth or query points inside the data";
+  check_finite_output("estimate malliavin: score", {est.score.data(), at.n() * d}, hint);
+  check_finite_output("estimate malliavin: standard error", {est.standard_error.data(), at.n() * d},
+                      hint);
   write_npy(o.out / "at.npy", {at.n(), d}, at.data());
   write_npy(o.out / "score.npy", {at.n(), d}, est.score.data());
   write_npy(o.out / "stderr.npy", {at.n(), d}, est.standard_error.data());

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <scoreflow/core/check.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
@@ -20,6 +21,12 @@ namespace sf {
 
 nlohmann::json run_malliavin_diffusion(const MalliavinDiffusionOptions& o, bool verbose) {
   const auto sde = make_forward_sde(o.sde);
+  check_positive("malliavin-diffusion", "--n-train", o.n_train);
+  check_positive("malliavin-diffusion", "--n-generate", o.n_generate);
+  check_memory_fits(
+      "malliavin-diffusion: the data",
+      16.0 * (static_cast<double>(o.n_train) + 2.0 * static_cast<double>(o.n_generate)) * 2,
+      "lower --n-train or --n-generate");
   const TrainingData data = load_training_data(o.data, o.n_train, o.n_generate, o.regression.seed);
   if (data.images)
     throw InvalidArgument(

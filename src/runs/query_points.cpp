@@ -32,6 +32,10 @@ std::vector<double> parse_point(const std::string& text, const std::string& opti
 // Quantile grid of the end points: `m` points over the central 96 % of each coordinate
 // (a product grid in 2-D).
 Particles quantile_grid(const Particles& x, std::size_t m) {
+  if (m < 2)
+    throw InvalidArgument(fmt::format(
+        "--points is {}, but must be at least 2 (the grid spans the central 96 % of the paths)",
+        m));
   const std::size_t d = x.d();
   std::vector<std::pair<double, double>> range(d);
   for (std::size_t i = 0; i < d; ++i) {
@@ -54,8 +58,9 @@ Particles quantile_grid(const Particles& x, std::size_t m) {
 
 Particles read_queries(const std::string& file, std::size_t d) {
   const NpyArray a = read_npy(file);
-  if (a.shape.size() != 2 || a.shape[1] != d)
-    throw InvalidArgument(fmt::format("--at {}: expected an M x {} array", file, d));
+  if (a.shape.size() != 2 || a.shape[1] != d || a.shape[0] == 0)
+    throw InvalidArgument(fmt::format("--at {}: expected a non-empty M x {} array, got shape ({})",
+                                      file, d, fmt::join(a.shape, ", ")));
   Particles q(a.shape[0], d, a.values);
   check_all_finite(q.rows(), "--at " + file);
   return q;

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/checkpoint.hpp>
+#include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/core/parallel.hpp>
@@ -37,6 +39,9 @@ Particles initial_particles(const SampleOptions& o, const Target& target) {
           fmt::format("--init-file {}: expected an N x d array, got {} dimensions", o.init_file,
                       a.shape.size()));
     check_dim("--init-file", o.init_file, a.shape[1], target.dim());
+    if (a.shape[0] == 0)
+      throw InvalidArgument(
+          fmt::format("--init-file {} holds no particles (shape 0 x {})", o.init_file, a.shape[1]));
     if (a.shape[0] != o.n)
       throw InvalidArgument(
           fmt::format("--init-file {} has {} particles, but --n is {}; pass --n {}", o.init_file,
@@ -79,44 +84,103 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"seed", o.seed},     {"metric_n", o.metric_n}};
 }
 
-// Restores the state saved by CheckpointObserver, checking it belongs to these options.
-std::size_t load_checkpoint(const fs::path& dir, const SampleOptions& o, SamplerState& into,
-                            CsvTable& trace) {
-  if (!fs::exists(dir / "checkpoint.json"))
-    throw InvalidArgument(
-        fmt::format("--resume: '{}' has no checkpoint.json to resume from", dir.string()));
-  const auto saved = read_json(dir / "run_options.json");
+// The keys whose values differ between two option sets, e.g. "steps (saved 100, given 200)".
+std::string differing_options(const nlohmann::json& saved, const nlohmann::json& given) {
+  std::vector<std::string> diffs;
+  for (const auto& [k, v] : given.items())
+    if (!saved.contains(k) || saved[k] != v)
+      diffs.push_back(fmt::format("{} (saved {}, given {})", k,
+                                  saved.contains(k) ? saved[k].dump() : "nothing", v.dump()));
+  for (const auto& [k, v] : saved.items())
+    if (!given.contains(k))
+      diffs.push_back(fmt::format("{} (saved {}, given nothing)", k, v.dump()));
+  return fmt::format("{}", fmt::join(diffs, "; "));
+}
+
+void check_finite_values(const std::vector<double>& v, const fs::path& file, bool allow_minus_inf) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (std::isnan(v[i]) || v[i] == INFINITY || (!allow_minus_inf && v[i] == -INFINITY))
+      throw FormatError(
+          fmt::format("{}: value {} is {}; the checkpoint is not usable", file.string(), i, v[i]));
+}
+
+// Restores the state of the committed checkpoint, checked against these options: the same
+// run, a step within it, shapes and finite values. Returns nullopt when nothing was committed
+// yet, so the run starts over.
+std::optional<Checkpoint> load_checkpoint(const fs::path& dir, const SampleOptions& o,
+                                          SamplerState& into, CsvTable& trace) {
+  const auto ck = read_checkpoint(dir);
+  if (!ck) {
+    if (fs::exists(dir / "run_options.json")) {
+      const auto saved = read_json(dir / "run_options.json");
+      if (saved != options_json(o))
+        throw InvalidArgument(fmt::format(
+            "--resume: the options differ from those of the run in '{}': {}; resume with the "
+            "run's own options",
+            dir.string(), differing_options(saved, options_json(o))));
+    }
+    return std::nullopt;
+  }
+  const auto& saved = ck->meta.at("options");
   if (saved != options_json(o))
-    throw InvalidArgument(
-        fmt::format("--resume: the options differ from those of the run in '{}' (saved: {})",
-                    dir.string(), saved.dump()));
-  const auto ck = read_json(dir / "checkpoint.json");
-  const std::size_t step = ck.at("step").get<std::size_t>();
-  into.log_normaliser = ck.value("log_normaliser", 0.0);
-  const NpyArray a = read_npy(dir / "checkpoint.npy");
-  if (a.shape.size() != 2 || a.shape[0] != o.n || a.shape[1] != into.x.d())
-    throw FormatError(
-        fmt::format("{}: checkpoint has the wrong shape", (dir / "checkpoint.npy").string()));
+    throw InvalidArgument(fmt::format(
+        "--resume: the options differ from those of the run in '{}': {}; resume with the run's "
+        "own options",
+        dir.string(), differing_options(saved, options_json(o))));
+  if (ck->step > o.steps)
+    throw FormatError(fmt::format("{}: checkpoint at step {}, beyond the run's --steps {}",
+                                  ck->dir.string(), ck->step, o.steps));
+  const fs::path xfile = ck->dir / "particles.npy";
+  const NpyArray a = read_npy(xfile);
+  if (a.shape != std::vector<std::size_t>{o.n, into.x.d()})
+    throw FormatError(fmt::format("{}: checkpoint has shape {}, expected {} x {}", xfile.string(),
+                                  fmt::join(a.shape, " x "), o.n, into.x.d()));
+  check_finite_values(a.values, xfile, false);
   into.x = Particles(a.shape[0], a.shape[1], a.values);
-  if (fs::exists(dir / "checkpoint_logw.npy")) {
-    const NpyArray w = read_npy(dir / "checkpoint_logw.npy");
+  const fs::path wfile = ck->dir / "log_weights.npy";
+  if (fs::exists(wfile)) {
+    const NpyArray w = read_npy(wfile);
     if (w.shape != std::vector<std::size_t>{o.n})
-      throw FormatError(fmt::format("{}: log-weights have the wrong shape",
-                                    (dir / "checkpoint_logw.npy").string()));
+      throw FormatError(fmt::format("{}: log-weights have the wrong shape", wfile.string()));
+    check_finite_values(w.values, wfile, true);
     into.x.log_weights() = w.values;
   }
-  const CsvTable old = CsvTable::read(dir / "trace.csv");
+  into.log_normaliser = ck->meta.at("log_normaliser").get<double>();
+  into.start_scale = ck->meta.at("start_scale").get<double>();
+  const CsvTable old = CsvTable::read(ck->dir / "trace.csv");
   for (const auto& r : old.rows())
-    if (r[0] <= static_cast<double>(step)) trace.add_row(r);
-  return step;
+    if (r[0] <= static_cast<double>(ck->step)) trace.add_row(r);
+  return ck;
 }
 
 }  // namespace
+
+// A run of more steps would take centuries at any step cost; a bigger number is a typo.
+constexpr std::size_t kMaxSteps = 1'000'000'000'000;
+constexpr std::size_t kMaxSnapshots = 10'000;
 
 void validate(const SampleOptions& o) {
   check_positive("sample", "number of particles --n", o.n);
   check_positive("sample", "number of steps --steps", o.steps);
   check_positive("sample", "--metric-n", o.metric_n);
+  if (o.steps > kMaxSteps)
+    throw InvalidArgument(
+        fmt::format("sample: --steps is {}, but must lie in [1, {}]", o.steps, kMaxSteps));
+  if (o.snapshots > kMaxSnapshots)
+    throw InvalidArgument(
+        fmt::format("sample: --snapshots is {}, but must lie in [0, {}] (they are for plots)",
+                    o.snapshots, kMaxSnapshots));
+  if (o.trajectory_every) {
+    const double frames = static_cast<double>(o.steps / o.trajectory_every + 1);
+    check_memory_fits(
+        fmt::format("sample: trajectory.npy ({:.3g} frames of up to 200 particles)", frames),
+        frames * 200 * 8 * static_cast<double>(make_target(o.target)->dim()),
+        "use a larger --trajectory-every");
+  }
+  if (!o.init.empty() && !o.init_file.empty())
+    throw InvalidArgument(fmt::format(
+        "sample: --init {} and --init-file {} both give the initial particles; pass one", o.init,
+        o.init_file));
   if (o.force && o.resume) throw InvalidArgument("sample: --force and --resume exclude each other");
   // Refuse runs whose particle arrays alone would not fit in memory (several copies live at once).
   constexpr double kCopies = 6, kBudget = 16e9;
@@ -192,28 +256,33 @@ nlohmann::json run_sample(const SampleOptions& o) {
   std::unique_ptr<Target> tempered;
   if (power != 1.0) tempered = std::make_unique<Tempered>(*base, power);
   const Target* target = tempered ? tempered.get() : base.get();
-  prepare_run_dir(o.out, o.resume  ? RunDirMode::resume
-                         : o.force ? RunDirMode::force
-                                   : RunDirMode::fresh);
+  prepare_run_dir(o.out,
+                  o.resume  ? RunDirMode::resume
+                  : o.force ? RunDirMode::force
+                            : RunDirMode::fresh,
+                  /*resumable=*/true);
+  remove_stale_files(o.out);
 
   CsvTable trace(TraceObserver::columns());
   SamplerState saved;
   saved.x = Particles(o.n, target->dim());
-  std::size_t start_step = 0;
-  if (o.resume)
-    start_step = load_checkpoint(o.out, o, saved, trace);
-  else
-    saved.x = initial_particles(o, *target);
+  std::optional<Checkpoint> resumed;
+  if (o.resume) resumed = load_checkpoint(o.out, o, saved, trace);
+  if (!resumed) saved.x = initial_particles(o, *target);
+  const std::size_t start_step = resumed ? resumed->step : 0;
   write_json(o.out / "run_options.json", options_json(o));
 
   SamplerState state = sampler->init(std::move(saved.x), start_step);
-  if (o.resume) sampler->load_extra(o.out.string());
+  if (resumed) sampler->load_extra(resumed->dir.string());
   state.log_normaliser = saved.log_normaliser;
+  state.start_scale = saved.start_scale;
   TraceObserver tracer(*target, o, *sampler, trace);
   SnapshotObserver snaps(o.out / "snapshots", o);
   const std::size_t ck_every =
       o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
-  CheckpointObserver ck(o.out, ck_every, trace, *sampler);
+  if (resumed) tracer.restore(resumed->meta.at("trace_state"));
+  CheckpointObserver ck(o.out, ck_every, trace, tracer, *sampler, options_json(o));
+  if (resumed) ck.mark_committed(start_step);
   TrajectoryObserver trajectory(o.trajectory_every, 200);
   ProgressObserver progress(o.steps,
                             fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
@@ -222,7 +291,12 @@ nlohmann::json run_sample(const SampleOptions& o) {
   if (!o.quiet) observers.push_back(&progress);
 
   const RunResult r = run(*sampler, state, o.steps, observers);
-  CheckpointObserver::save(o.out, state, trace, *sampler);
+  ck.save(state);
+  if (r.interrupted)
+    throw Interrupted(fmt::format(
+        "sample: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
+        "continue with the same options and --resume",
+        stop_reason(), state.step, o.steps, o.out.string()));
   if (o.trajectory_every) {
     trajectory.write(o.out / "trajectory.npy");
     if (o.plot && fs::exists(o.out / "trajectory.npy"))

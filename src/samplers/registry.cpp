@@ -18,6 +18,14 @@ double step_size_option(const Spec& s, double fallback) {
   return h;
 }
 
+double bandwidth_option(const Spec& s, double fallback) {
+  const double b = s.number("bandwidth", fallback);
+  if (!(b >= 0))
+    throw InvalidArgument(
+        fmt::format("{}: bandwidth is {}, but must be positive (or 0 for automatic)", s.name(), b));
+  return b;
+}
+
 LinearSchedule schedule_option(const Spec& s) {
   if (s.has("anneal_schedule") && s.has("anneal_fraction"))
     throw InvalidArgument(
@@ -70,7 +78,7 @@ std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerC
   w.step_size = step_size_option(s, w.step_size);
   w.seed = c.seed;
   w.density = s.string("density", w.density);
-  w.bandwidth = s.number("bandwidth", w.bandwidth);
+  w.bandwidth = bandwidth_option(s, w.bandwidth);
   w.bandwidth_rule = s.string("bandwidth_rule", w.bandwidth_rule);
   w.resampler = resampler_option(s);
   w.ess_threshold = ess_option(s, w.ess_threshold);
@@ -84,7 +92,7 @@ SamplerFactory birth_death(bool kernelised) {
     BirthDeathConfig b;
     b.step_size = step_size_option(s, b.step_size);
     b.seed = c.seed;
-    b.bandwidth = s.number("bandwidth", b.bandwidth);
+    b.bandwidth = bandwidth_option(s, b.bandwidth);
     b.kernelised = kernelised;
     return std::make_unique<BirthDeath>(t, b);
   };

@@ -1,9 +1,12 @@
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/samplers/sampler.hpp>
 #include <scoreflow/targets/target.hpp>
 
@@ -25,23 +28,55 @@ SamplerState target_state(const Target& t, Particles x, std::size_t step, const 
   return s;
 }
 
+namespace {
+
+// Particles this far beyond where the run started have left any target a sampler could be
+// meant for: a step size too large for the target's curvature grows them geometrically
+// (ULA with h = 10 on N(0, I) multiplies them by 9 a step), and stopping here names the step
+// long before they overflow to Inf.
+constexpr double kBlowUpFactor = 1e8;
+
+double max_abs(const Particles& x) {
+  double m = 0;
+  for (std::size_t i = 0; i < x.n() * x.d(); ++i) m = std::max(m, std::abs(x.data()[i]));
+  return m;
+}
+
+void check_divergence(const Sampler& sampler, const SamplerState& s) {
+  const std::size_t bad = first_non_finite(s.x.rows());
+  if (bad < s.x.n())
+    throw NumericalError(fmt::format("{}: particle {} became non-finite at step {} (value {}); {}",
+                                     sampler.name(), bad, s.step, s.x(bad, 0),
+                                     sampler.divergence_hint()));
+  const double limit = kBlowUpFactor * s.start_scale;
+  if (max_abs(s.x) > limit)
+    throw NumericalError(fmt::format(
+        "{}: the particles blew up at step {}: a coordinate reached {:.3g}, more than {:.0e} "
+        "times the largest starting coordinate ({:.3g}); {}",
+        sampler.name(), s.step, max_abs(s.x), kBlowUpFactor, s.start_scale,
+        sampler.divergence_hint()));
+}
+
+}  // namespace
+
 RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
               std::span<Observer* const> observers) {
   const auto start = std::chrono::steady_clock::now();
   RunResult r;
+  if (!(state.start_scale > 0)) state.start_scale = std::max(1.0, max_abs(state.x));
   for (auto* o : observers) o->on_start(state);
   while (state.step < total_steps) {
     const StepInfo info = sampler.step(state);
     ++r.steps_taken;
-    const std::size_t bad = first_non_finite(state.x.rows());
-    if (bad < state.x.n())
-      throw NumericalError(
-          fmt::format("{}: particle {} became non-finite at step {} (value {}); {}", sampler.name(),
-                      bad, state.step, state.x(bad, 0), sampler.divergence_hint()));
+    check_divergence(sampler, state);
     bool go_on = true;
     for (auto* o : observers) go_on = o->on_step(state, info) && go_on;
     if (!go_on) {
       r.stopped_early = true;
+      break;
+    }
+    if (stop_requested() && state.step < total_steps) {
+      r.interrupted = true;
       break;
     }
   }

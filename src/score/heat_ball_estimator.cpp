@@ -111,13 +111,21 @@ double heat_ball_max_radius(const TimeChange& clock, double t) {
 void check_heat_ball_options(const HeatBallEstimatorOptions& opt, const TimeChange& clock,
                              double t) {
   const char* fn = "heat-ball estimate";
-  check_positive(fn, "samples", opt.samples);
+  if (opt.samples < 2)
+    throw InvalidArgument(fmt::format(
+        "{}: samples is {}, but must be at least 2 (the standard errors need two draws)", fn,
+        opt.samples));
   check_positive_finite(fn, "radius", opt.radius);
   check_in_range(fn, "tip", opt.tip, 1e-12, 0.5);
   check_in_range(fn, "score tip", opt.score_tip, opt.tip, 0.5);
   if (!(t > 0 && t <= clock.horizon()))
     throw InvalidArgument(
         fmt::format("{}: time t = {} must lie in (0, {}]", fn, t, clock.horizon()));
+  if (!std::isfinite(clock.theta(t)) || !(clock.theta(t) > 0))
+    throw InvalidArgument(fmt::format(
+        "{}: time t = {:g} is out of reach: the diffusion's time change theta(t) is {}; use a "
+        "smaller t",
+        fn, t, clock.theta(t)));
   const double r_max = heat_ball_max_radius(clock, t);
   if (opt.radius > r_max)
     throw InvalidArgument(

@@ -268,7 +268,7 @@ GaussianMixture GaussianMixture::from_json(const std::filesystem::path& path) {
     throw FormatError(
         fmt::format("{}: not a Gaussian mixture ({}); expected keys 'means', optional "
                     "'weights' and 'covariances' or 'variances'",
-                    name, e.what()));
+                    name, json_error_text(e)));
   }
 }
 

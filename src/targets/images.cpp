@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
 
 #ifndef SCOREFLOW_DATA_DIR
 #define SCOREFLOW_DATA_DIR ""
@@ -123,7 +124,7 @@ Particles read_mnist_json_digits(const std::string& digits_dir) {
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(fmt::format("mnist256: '{}' is not valid JSON ({}); delete it and {}", path,
-                                    e.what(), kFetchHint));
+                                    json_error_text(e), kFetchHint));
     }
     if (!j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
         j["data"].size() % pixels != 0)

@@ -19,6 +19,10 @@ namespace {
 std::unique_ptr<Target> make_gauss(const Spec& s) {
   s.allow_only({"d", "mean", "var", "rho", "cov"});
   const std::size_t d = s.count("d", 2);
+  // The covariance, its Cholesky factor and the precision are d x d each.
+  check_memory_fits(fmt::format("{}: the d x d covariance with d = {}", s.text(), d),
+                    3.0 * 8.0 * static_cast<double>(d) * static_cast<double>(d),
+                    "lower d, or use a target with diagonal structure");
   auto expand = [&](const std::string& key, double fallback) {
     if (!s.has(key))
       return Eigen::VectorXd::Constant(static_cast<Eigen::Index>(d), fallback).eval();
@@ -39,7 +43,12 @@ std::unique_ptr<Target> make_gauss(const Spec& s) {
     cov = Eigen::Map<Eigen::MatrixXd>(c.data(), static_cast<Eigen::Index>(d),
                                       static_cast<Eigen::Index>(d));
   } else {
-    const Eigen::VectorXd sd = expand("var", 1.0).cwiseSqrt();
+    const Eigen::VectorXd var = expand("var", 1.0);
+    for (Eigen::Index i = 0; i < var.size(); ++i)
+      if (!(std::isfinite(var[i]) && var[i] > 0))
+        throw InvalidArgument(fmt::format(
+            "{}: variance {} (coordinate {}) must be positive and finite", s.text(), var[i], i));
+    const Eigen::VectorXd sd = var.cwiseSqrt();
     const double rho = s.number("rho", 0.0);
     check_in_range("gauss", "rho", rho, -1.0 / std::max<double>(1.0, static_cast<double>(d) - 1),
                    1.0);

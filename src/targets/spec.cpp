@@ -13,10 +13,10 @@ double to_number(const std::string& spec, const std::string& key, const std::str
   try {
     std::size_t used = 0;
     const double v = std::stod(s, &used);
-    if (used == s.size()) return v;
+    if (used == s.size() && std::isfinite(v)) return v;
   } catch (const std::exception&) {
   }
-  throw InvalidArgument(fmt::format("{}: parameter {}='{}' is not a number", spec, key, s));
+  throw InvalidArgument(fmt::format("{}: parameter {}='{}' is not a finite number", spec, key, s));
 }
 
 }  // namespace
@@ -50,7 +50,10 @@ Spec Spec::parse(const std::string& text) {
     if (eq == std::string::npos || eq == 0)
       throw InvalidArgument(
           fmt::format("spec '{}': '{}' is not of the form key=value", text, item));
-    s.values_[item.substr(0, eq)] = item.substr(eq + 1);
+    const std::string key = item.substr(0, eq);
+    if (!s.values_.emplace(key, item.substr(eq + 1)).second)
+      throw InvalidArgument(fmt::format("spec '{}': key '{}' is given twice ({}={} and {})", text,
+                                        key, key, s.values_.at(key), item));
   }
   return s;
 }

@@ -19,8 +19,10 @@ constexpr std::uint64_t kHeldoutSeedOffset = 1'000'003;
 
 TrainingData from_npy(const std::string& path) {
   const auto a = read_npy(path);
-  if (a.shape.size() != 2 || a.shape[0] < 10)
-    throw FormatError(fmt::format("'{}' must hold an N×d array with N ≥ 10", path));
+  if (a.shape.size() != 2 || a.shape[0] < 10 || a.shape[1] == 0)
+    throw FormatError(
+        fmt::format("'{}' must hold an N×d array with N ≥ 10 and d ≥ 1, not shape ({})", path,
+                    fmt::join(a.shape, ", ")));
   const std::size_t d = a.shape[1];
   Particles all(a.shape[0], d, a.values);
   check_all_finite(all.rows(), path);

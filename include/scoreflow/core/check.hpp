@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 #include <unistd.h>
@@ -43,16 +44,26 @@ inline void check_dim(std::string_view fn, std::string_view what, std::size_t go
                                       fn, what, got, expected));
 }
 
+// Refuses to hand on a result with NaN or Inf: `what` names the output, `hint` what to
+// change. Outputs are checked before anything is written, so no file ever holds them.
+inline void check_finite_output(std::string_view what, std::span<const double> v,
+                                std::string_view hint) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw NumericalError(fmt::format("{}: value {} of {} is {}, so nothing was written; {}", what,
+                                       i, v.size(), v[i], hint));
+}
+
 // Refuses an allocation larger than physical memory before any work is done, so a run
 // that could never finish fails in a second instead of swapping for an hour.
-inline void check_memory_fits(std::string_view what, double bytes) {
+inline void check_memory_fits(std::string_view what, double bytes,
+                              std::string_view hint = "use fewer paths or snapshots") {
   const double physical =
       static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   if (physical > 0 && bytes > 0.8 * physical)
-    throw InvalidArgument(fmt::format(
-        "{} would need {:.1f} GiB, but this machine has {:.1f} GiB of memory; use fewer paths "
-        "or snapshots",
-        what, bytes / 1073741824.0, physical / 1073741824.0));
+    throw InvalidArgument(
+        fmt::format("{} would need {:.1f} GiB, but this machine has {:.1f} GiB of memory; {}", what,
+                    bytes / 1073741824.0, physical / 1073741824.0, hint));
 }
 
 }  // namespace sf

@@ -14,6 +14,9 @@ std::string read_file(const std::filesystem::path& path);
 void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
 
 void write_json(const std::filesystem::path& path, const nlohmann::json& j);
+// A JSON library error in words a user can act on, without its "[json.exception...]" code:
+// "key 'net' is missing", "expected an object, found a number".
+std::string json_error_text(const nlohmann::json::exception& e);
 nlohmann::json read_json(const std::filesystem::path& path);
 
 // A table of numbers with named columns, kept in memory and written as CSV.
@@ -40,7 +43,8 @@ enum class RunDirMode { fresh, force, resume };
 // that has it, so a user's own directory (or home) is never deleted.
 inline constexpr const char* kRunDirMarker = ".scoreflow-run";
 // Creates the run directory and its marker. An existing non-empty directory is refused unless
-// `force` (its contents are replaced, if scoreflow wrote it) or `resume` (kept).
-void prepare_run_dir(const std::filesystem::path& dir, RunDirMode mode);
+// `force` (its contents are replaced) or `resume` (kept), and then only if scoreflow wrote it.
+// `resumable`: the command has --resume, so the refusal may suggest it.
+void prepare_run_dir(const std::filesystem::path& dir, RunDirMode mode, bool resumable = false);
 
 }  // namespace sf

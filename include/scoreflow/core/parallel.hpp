@@ -10,6 +10,10 @@
 
 #include <omp.h>
 
+#include <fmt/format.h>
+
+#include <scoreflow/core/error.hpp>
+
 namespace sf {
 
 // An exception may not leave an OpenMP region (it would terminate the process): each item's
@@ -65,7 +69,15 @@ void parallel_blocks(std::size_t n, std::size_t block, F&& f) {
 inline int thread_count() {
   return omp_get_max_threads();
 }
+// More threads than this only thrash (and OpenMP cannot start 10⁵ of them: it crashes).
+inline constexpr int kMaxThreads = 1024;
+
+// n = 0 keeps the OpenMP default (one per core).
 inline void set_thread_count(int n) {
+  if (n < 0 || n > kMaxThreads)
+    throw InvalidArgument(fmt::format(
+        "--threads is {}, but must lie in [0, {}] (0: one per core); results do not depend on it",
+        n, kMaxThreads));
   if (n > 0) omp_set_num_threads(n);
 }
 

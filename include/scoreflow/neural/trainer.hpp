@@ -59,7 +59,8 @@ class Trainer {
           torch::Tensor heldout, ScoreOfBatch esm_target = {});
 
   // Trains up to `until` steps in total (resumable); calls `on_record` after each
-  // evaluation. Returns false when early stopping ended the run.
+  // evaluation. Returns false when early stopping ended the run. A checkpoint taken after
+  // any step resumes exactly (the loss average of a part-done evaluation interval included).
   bool run(std::size_t until, const std::function<void(const TrainRecord&)>& on_record = {});
 
   // Loss of the current (or EMA) weights on `x`, with noise fixed by `step`.
@@ -99,6 +100,8 @@ class Trainer {
   std::unique_ptr<Ema> ema_;
   std::size_t step_ = 0;
   double last_loss_ = NAN;
+  double pending_sum_ = 0;  // training losses since the last evaluation, for its record
+  std::size_t pending_count_ = 0;
   std::vector<TrainRecord> history_;
   double best_heldout_ = INFINITY;
   std::size_t evals_since_best_ = 0;

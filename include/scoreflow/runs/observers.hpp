@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,6 +66,26 @@ class TraceObserver : public Observer {
     resamplings_ += info.resampled;
     if (s.step % every_ == 0 || s.step == o_.steps) record(s, info);
     return true;
+  }
+  // What the next rows depend on besides the table (averages since the last row, the last
+  // KL for dKL/dt), kept with each checkpoint so that a resumed trace is the same.
+  nlohmann::json state() const {
+    const auto num = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+    const auto avg = [](const Average& a) { return nlohmann::json{a.sum, a.count}; };
+    return {{"acceptance", avg(acceptance_)}, {"jumps", avg(jumps_)},
+            {"fisher", avg(fisher_)},         {"train_loss", avg(train_loss_)},
+            {"last_kl", num(last_kl_)},       {"last_time", num(last_time_)},
+            {"resamplings", resamplings_}};
+  }
+  void restore(const nlohmann::json& j) {
+    const auto num = [](const nlohmann::json& v) { return v.is_null() ? NAN : v.get<double>(); };
+    const auto avg = [](const nlohmann::json& v) {
+      return Average{v[0].get<double>(), v[1].get<std::size_t>()};
+    };
+    acceptance_ = avg(j.at("acceptance")), jumps_ = avg(j.at("jumps"));
+    fisher_ = avg(j.at("fisher")), train_loss_ = avg(j.at("train_loss"));
+    last_kl_ = num(j.at("last_kl")), last_time_ = num(j.at("last_time"));
+    resamplings_ = j.at("resamplings").get<std::size_t>();
   }
 
  private:
@@ -158,30 +179,35 @@ class SnapshotObserver : public Observer {
   std::set<std::size_t> steps_;
 };
 
-// Positions and trace every k steps; a resumed run continues bit-identically because the
-// randomness is keyed by step.
+// A checkpoint every k steps, committed as a whole (core/checkpoint.hpp): particles,
+// log-weights, trace and the sampler's own state. A resumed run continues bit-identically
+// because the randomness is keyed by step.
 class CheckpointObserver : public Observer {
  public:
-  CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace, const Sampler& sampler)
-      : dir_(std::move(dir)), every_(every), trace_(trace), sampler_(sampler) {}
+  CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace,
+                     const TraceObserver& tracer, const Sampler& sampler, nlohmann::json options)
+      : dir_(std::move(dir)),
+        every_(every),
+        trace_(trace),
+        tracer_(tracer),
+        sampler_(sampler),
+        options_(std::move(options)) {}
   bool on_step(const SamplerState& s, const StepInfo&) override {
-    if (s.step % every_ == 0) save(dir_, s, trace_, sampler_);
+    if (s.step % every_ == 0) save(s);
     return true;
   }
-  static void save(const fs::path& dir, const SamplerState& s, const CsvTable& trace,
-                   const Sampler& sampler) {
-    sampler.save_extra(dir.string());
-    write_npy(dir / "checkpoint.npy", {s.x.n(), s.x.d()}, s.x.data());
-    if (s.x.weighted()) write_npy(dir / "checkpoint_logw.npy", {s.x.n()}, s.x.log_weights().data());
-    trace.write(dir / "trace.csv");
-    write_json(dir / "checkpoint.json", {{"step", s.step}, {"log_normaliser", s.log_normaliser}});
-  }
+  // Commits the state unless this step is already committed.
+  void save(const SamplerState& s);
+  void mark_committed(std::size_t step) { last_ = step; }
 
  private:
   fs::path dir_;
   std::size_t every_;
   const CsvTable& trace_;
+  const TraceObserver& tracer_;
   const Sampler& sampler_;
+  nlohmann::json options_;
+  std::optional<std::size_t> last_;
 };
 
 // Positions of the first `m` particles every k steps (and at the start), for path plots:

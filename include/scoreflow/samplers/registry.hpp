@@ -41,6 +41,8 @@ std::unique_ptr<Sampler> make_sampler(const std::string& spec, const Target& tar
 // Shared option readers for sampler factories.
 // step_size (default `fallback`), checked positive and finite.
 double step_size_option(const Spec& s, double fallback);
+// bandwidth (default `fallback`; 0 means automatic), refused when negative.
+double bandwidth_option(const Spec& s, double fallback);
 // anneal_fraction or anneal_schedule (knots "0:0,0.5:1", in brackets inside a spec string).
 LinearSchedule schedule_option(const Spec& s);
 // path (a spec such as "dilation:min_lambda=0.3"); geometric by default.

@@ -24,6 +24,10 @@ struct SamplerState {
   // what was taken out, log((1/N) Σ w) summed over renormalisations and resamplings, so
   // that log_normaliser + log mean(exp(logw)) estimates a log Z where the weights allow it.
   double log_normaliser = 0;
+  // The largest |coordinate| when the run began (at least 1; 0 until run() sets it): the
+  // scale against which run() detects particles that blow up. Checkpoints keep it, so a
+  // resumed run stops where the uninterrupted one would.
+  double start_scale = 0;
 };
 
 struct StepInfo {
@@ -68,6 +72,7 @@ class Observer {
 struct RunResult {
   std::size_t steps_taken = 0;
   bool stopped_early = false;
+  bool interrupted = false;  // stop_requested() (Ctrl-C, SIGTERM) ended the run before its end
   double seconds = 0;
 };
 
@@ -78,8 +83,9 @@ enum class Cache { score, log_density_and_score };
 SamplerState target_state(const Target& t, Particles x, std::size_t step, const char* who,
                           Cache cache = Cache::score);
 
-// Runs until state.step == total_steps. Throws NumericalError naming the step, particle and
-// a hint at the first non-finite particle.
+// Runs until state.step == total_steps, an observer stops it, or stop_requested() (checked
+// after each step). Throws NumericalError naming the step and a hint at the first non-finite
+// particle, or when the particles grow beyond 1e8 times their starting scale.
 RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
               std::span<Observer* const> observers);
 

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""The hostile-input suite: runs every case of cases.py against the scoreflow binary.
+
+Each case gives a command line, the exit code it must end with, words its message must hold
+(and words it must not), and files that must not exist afterwards. Every case must also end
+without a crash, a hang, a LibTorch stack trace or a raw library exception, and every .npy it
+left behind must be finite. Usage: run_cases.py SCOREFLOW_BIN [--only SUBSTRING]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cases import CASES, make_fixtures  # noqa: E402
+
+# What a user must never see: crashes, stack traces, and messages of libraries underneath.
+FORBIDDEN = ["terminate called", "Segmentation fault", "Aborted", "Exception raised from",
+             "frame #", "[json.exception", "std::bad_alloc", "what():", "Could not convert"]
+TIMEOUT = 120
+
+
+def run(binary, args, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    p = subprocess.run([binary] + args, capture_output=True, text=True, errors="replace",
+                       timeout=TIMEOUT, stdin=subprocess.DEVNULL, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+def non_finite_npy(root):
+    bad = []
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".npy"):
+                path = os.path.join(d, f)
+                try:
+                    a = np.load(path)
+                except Exception:  # fixtures with a bad format are the inputs themselves
+                    continue
+                if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                    bad.append(path)
+    return bad
+
+
+def check_case(binary, case, tmp):
+    sub = lambda s: s.format(tmp=tmp, out=os.path.join(tmp, "out"))
+    for before in case.get("before", []):
+        rc, text = run(binary, sub(before).split())
+        if rc != 0:
+            return [f"setup command failed ({rc}): {sub(before)}\n{text}"]
+    args = sub(case["args"]).split()
+    try:
+        rc, text = run(binary, args)
+    except subprocess.TimeoutExpired:
+        return [f"no answer within {TIMEOUT} s (a hang)"]
+    problems = []
+    if rc != case["code"]:
+        problems.append(f"exit code {rc}, expected {case['code']}")
+    for w in case.get("words", []):
+        if w not in text:
+            problems.append(f"message lacks '{w}'")
+    for w in case.get("absent", []) + FORBIDDEN:
+        if w in text:
+            problems.append(f"message holds '{w}'")
+    for f in case.get("missing", []):
+        if os.path.exists(sub(f)):
+            problems.append(f"{sub(f)} exists, but must not")
+    for f in case.get("kept", []):
+        if not os.path.exists(sub(f)):
+            problems.append(f"{sub(f)} was removed, but must be kept")
+    for f in non_finite_npy(os.path.join(tmp, "out")):
+        problems.append(f"{f} holds NaN or Inf")
+    if problems:
+        problems.append("output:\n" + text.strip()[:1500])
+    return problems
+
+
+def main():
+    binary = sys.argv[1]
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
+    has_torch = " train " in run(binary, ["--help"])[1]
+    failed, ran = [], 0
+    for case in CASES:
+        if only and only not in case["args"]:
+            continue
+        if case.get("torch") and not has_torch:
+            continue
+        tmp = tempfile.mkdtemp(prefix="sf_hostile_")
+        try:
+            make_fixtures(tmp)
+            problems = check_case(binary, case, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        ran += 1
+        status = "ok" if not problems else "FAILED"
+        print(f"[{status}] scoreflow {case['args']}")
+        if problems:
+            failed.append(case["args"])
+            for p in problems:
+                print("    " + p.replace("\n", "\n    "))
+    print(f"{ran - len(failed)} of {ran} hostile-input cases passed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
