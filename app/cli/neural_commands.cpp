@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -70,6 +71,7 @@ struct GenerateCommand {
 
 struct ExportCommand {
   fs::path model, out;
+  bool force = false;
 };
 
 // Small MLP steps are dominated by per-operation overhead: on 2 cores one LibTorch thread
@@ -357,7 +359,24 @@ int run_generate(GenerateCommand& c) {
   return 0;
 }
 
+// --out is one file, not a run directory: it is replaced only with --force, and only when it
+// is a TorchScript archive (a zip file), so a typo cannot overwrite a user's document.
+void check_export_target(const ExportCommand& c) {
+  if (!fs::exists(c.out)) return;
+  if (!c.force)
+    throw InvalidArgument(
+        fmt::format("export: '{}' exists; pass --force to replace it", c.out.string()));
+  char magic[4] = {};
+  std::ifstream(c.out, std::ios::binary).read(magic, 4);
+  if (!fs::is_regular_file(c.out) || std::string_view(magic, 4) != "PK\x03\x04")
+    throw InvalidArgument(fmt::format(
+        "export --force: '{}' is not a TorchScript file (not a zip archive), so it was left "
+        "untouched; choose another --out",
+        c.out.string()));
+}
+
 int run_export(const ExportCommand& c) {
+  check_export_target(c);
   auto m = load_model(c.model);
   auto* mlp = dynamic_cast<ResMlpImpl*>(m.net.get());
   if (!mlp)
@@ -471,6 +490,7 @@ void add_export(CLI::App& app, ExportCommand& c) {
   auto* e = app.add_subcommand("export", "write a trained MLP score model as TorchScript");
   e->add_option("--model", c.model, "directory written by scoreflow train")->required();
   e->add_option("--out,-o", c.out, "output .pt file")->required();
+  e->add_flag("--force", c.force, "replace an existing TorchScript file");
 }
 
 }  // namespace

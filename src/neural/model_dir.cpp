@@ -1,5 +1,7 @@
 #include <scoreflow/neural/model_dir.hpp>
 
+#include <sstream>
+
 #include <fmt/format.h>
 
 #include <scoreflow/core/error.hpp>
@@ -11,8 +13,9 @@ namespace fs = std::filesystem;
 void write_model(const fs::path& dir, ScoreNetImpl& net, const nlohmann::json& meta) {
   torch::serialize::OutputArchive archive;
   net.save(archive);
-  archive.save_to((dir / "model.pt.tmp").string());
-  fs::rename(dir / "model.pt.tmp", dir / "model.pt");
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(dir / "model.pt", bytes.str());
   write_json(dir / "model.json", meta);
 }
 

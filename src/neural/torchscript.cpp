@@ -1,10 +1,13 @@
 #include <scoreflow/neural/torchscript.hpp>
 
+#include <sstream>
+
 #include <torch/script.h>
 
 #include <fmt/format.h>
 
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/core/io.hpp>
 
 namespace sf {
 namespace {
@@ -66,7 +69,9 @@ void export_torchscript(ResMlpImpl& net, const std::string& path) {
   body += cfg.sde ? fmt::format("    return out / ({}).reshape(-1, 1)\n", std_code(cfg))
                   : "    return out\n";
   m.define(body);
-  m.save(path);
+  std::ostringstream bytes;
+  m.save(bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 TimeScoreFn load_torchscript_score(const std::string& path, std::int64_t dim) {

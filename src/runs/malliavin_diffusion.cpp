@@ -40,6 +40,9 @@ nlohmann::json run_malliavin_diffusion(const MalliavinDiffusionOptions& o, bool 
       forward_euler(*sde, start, o.regression.horizon, o.regression.steps, o.regression.seed + 7);
   const Particles gen = reverse_sde(*sde, *trained.model, prior, o.regression.horizon,
                                     o.regression.steps, o.regression.seed + 8);
+  check_finite_output("malliavin-diffusion: the generated samples",
+                      std::span<const double>(gen.data(), gen.n() * gen.d()),
+                      "the reverse SDE diverged; raise --steps or --train-steps");
   const double ell = median_distance(gen.rows(), data.heldout.rows());
   nlohmann::json summary = {{"command", "malliavin-diffusion"},
                             {"data", o.data},

@@ -84,6 +84,36 @@ nlohmann::json options_json(const SampleOptions& o) {
           {"seed", o.seed},     {"metric_n", o.metric_n}};
 }
 
+// Initial particles handed over by an application, checked like an --init-file.
+Particles given_particles(const Particles& x, const SampleOptions& o, const Target& target) {
+  check_dim("sample", "the initial particles", x.d(), target.dim());
+  if (x.n() != o.n)
+    throw InvalidArgument(
+        fmt::format("sample: {} initial particles were given, but n is {}", x.n(), o.n));
+  for (std::size_t i = 0; i < x.n() * x.d(); ++i)
+    if (!std::isfinite(x.data()[i]))
+      throw InvalidArgument(
+          fmt::format("sample: initial particle {} holds {}", i / x.d(), x.data()[i]));
+  return x;
+}
+
+// Refuses runs whose particle arrays (several copies live at once) or trajectory would not
+// fit in memory.
+void check_memory(const SampleOptions& o, std::size_t dim) {
+  constexpr double kCopies = 6, kBudget = 16e9;
+  const double bytes = kCopies * 8.0 * static_cast<double>(o.n) * static_cast<double>(dim);
+  if (bytes > kBudget)
+    throw InvalidArgument(fmt::format(
+        "sample: N = {} particles in d = {} need about {:.1f} GB, more than the {:.0f} GB "
+        "allowed; lower --n",
+        o.n, dim, bytes / 1e9, kBudget / 1e9));
+  if (!o.trajectory_every) return;
+  const double frames = static_cast<double>(o.steps / o.trajectory_every + 1);
+  check_memory_fits(
+      fmt::format("sample: trajectory.npy ({:.3g} frames of up to 200 particles)", frames),
+      frames * 200 * 8 * static_cast<double>(dim), "use a larger --trajectory-every");
+}
+
 // The keys whose values differ between two option sets, e.g. "steps (saved 100, given 200)".
 std::string differing_options(const nlohmann::json& saved, const nlohmann::json& given) {
   std::vector<std::string> diffs;
@@ -170,27 +200,11 @@ void validate(const SampleOptions& o) {
     throw InvalidArgument(
         fmt::format("sample: --snapshots is {}, but must lie in [0, {}] (they are for plots)",
                     o.snapshots, kMaxSnapshots));
-  if (o.trajectory_every) {
-    const double frames = static_cast<double>(o.steps / o.trajectory_every + 1);
-    check_memory_fits(
-        fmt::format("sample: trajectory.npy ({:.3g} frames of up to 200 particles)", frames),
-        frames * 200 * 8 * static_cast<double>(make_target(o.target)->dim()),
-        "use a larger --trajectory-every");
-  }
   if (!o.init.empty() && !o.init_file.empty())
     throw InvalidArgument(fmt::format(
         "sample: --init {} and --init-file {} both give the initial particles; pass one", o.init,
         o.init_file));
   if (o.force && o.resume) throw InvalidArgument("sample: --force and --resume exclude each other");
-  // Refuse runs whose particle arrays alone would not fit in memory (several copies live at once).
-  constexpr double kCopies = 6, kBudget = 16e9;
-  const auto t = make_target(o.target);
-  const double bytes = kCopies * 8.0 * static_cast<double>(o.n) * static_cast<double>(t->dim());
-  if (bytes > kBudget)
-    throw InvalidArgument(fmt::format(
-        "sample: N = {} particles in d = {} need about {:.1f} GB, more than the {:.0f} GB "
-        "allowed; lower --n",
-        o.n, t->dim(), bytes / 1e9, kBudget / 1e9));
 }
 
 nlohmann::json final_metrics(const Particles& all, const Target& target, std::uint64_t seed,
@@ -245,9 +259,16 @@ nlohmann::json final_metrics(const Particles& all, const Target& target, std::ui
 }
 
 nlohmann::json run_sample(const SampleOptions& o) {
+  return run_sample(o, SampleInputs{});
+}
+
+nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
   validate(o);
   set_thread_count(o.threads);
-  const auto base = make_target(o.target);
+  std::unique_ptr<Target> built;
+  if (!in.target) built = make_target(o.target);
+  const Target* base = in.target ? in.target : built.get();
+  check_memory(o, base->dim());
   const auto sampler = make_sampler(sampler_spec(o), *base, sampler_context(o));
   const nlohmann::json sampler_config = sampler->config();
   // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
@@ -255,7 +276,7 @@ nlohmann::json run_sample(const SampleOptions& o) {
       sampler->name() == "fk-corrector" ? sampler_config.at("beta").get<double>() : 1.0;
   std::unique_ptr<Target> tempered;
   if (power != 1.0) tempered = std::make_unique<Tempered>(*base, power);
-  const Target* target = tempered ? tempered.get() : base.get();
+  const Target* target = tempered ? tempered.get() : base;
   prepare_run_dir(o.out,
                   o.resume  ? RunDirMode::resume
                   : o.force ? RunDirMode::force
@@ -268,7 +289,8 @@ nlohmann::json run_sample(const SampleOptions& o) {
   saved.x = Particles(o.n, target->dim());
   std::optional<Checkpoint> resumed;
   if (o.resume) resumed = load_checkpoint(o.out, o, saved, trace);
-  if (!resumed) saved.x = initial_particles(o, *target);
+  if (!resumed)
+    saved.x = in.init ? given_particles(*in.init, o, *target) : initial_particles(o, *target);
   const std::size_t start_step = resumed ? resumed->step : 0;
   write_json(o.out / "run_options.json", options_json(o));
 
@@ -287,6 +309,7 @@ nlohmann::json run_sample(const SampleOptions& o) {
   ProgressObserver progress(o.steps,
                             fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
   std::vector<Observer*> observers{&tracer, &snaps, &ck};
+  observers.insert(observers.end(), in.observers.begin(), in.observers.end());
   if (o.trajectory_every) observers.push_back(&trajectory);
   if (!o.quiet) observers.push_back(&progress);
 
@@ -332,7 +355,7 @@ nlohmann::json run_sample(const SampleOptions& o) {
   summary["weighted"] = state.x.weighted();
   summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
   write_json(o.out / "summary.json", summary);
-  if (o.plot) plot_run(o.out);
+  if (o.plot && !in.target) plot_run(o.out);  // plot_run rebuilds the target from its spec
   return summary;
 }
 

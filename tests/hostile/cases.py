@@ -16,6 +16,7 @@ import numpy as np
 Q = "-q --no-plot --out {out}"  # a quiet sample run into {out}
 SAMPLE = "sample --n 50 --steps 10 " + Q
 BIG = "18446744073709551616"  # 2^64
+VE_MODEL = "train --data moons --n 500 --loss nc-dsm --sde ve --steps 20 --out {tmp}/ve"
 
 
 def make_fixtures(tmp):
@@ -213,16 +214,19 @@ CASES = [
             torch=True),
     failed("generate --model {tmp}/no_model --out {out}", "no_model", torch=True),
     refused("generate --model {tmp}/ve --n 0 --out {out}", "--n", torch=True,
-            before=["train --data moons --n 500 --loss nc-dsm --sde ve --steps 20 "
-                    "--out {tmp}/ve"]),
+            before=[VE_MODEL]),
     refused("generate --model {tmp}/ve --n 100000000000000 --out {out}", "GiB", "--n", torch=True,
-            before=["train --data moons --n 500 --loss nc-dsm --sde ve --steps 20 "
-                    "--out {tmp}/ve"]),
+            before=[VE_MODEL]),
     failed("generate --model {tmp}/ve --sampler ncsn --ncsn-eps 1e3 --n 200 --steps 20 --out {out}",
            "--ncsn-eps", missing=["{out}/samples.npy"], torch=True,
-           before=["train --data moons --n 500 --loss nc-dsm --sde ve --steps 20 --out {tmp}/ve"]),
+           before=[VE_MODEL]),
     failed("export --model {tmp}/no_model --out {tmp}/x.pt", "no_model", torch=True),
     refused("export --model {tmp}/no_model", "--out is required", torch=True),
+    refused("export --model {tmp}/ve --out {tmp}/user_dir/thesis.tex", "exists", "--force",
+            kept=["{tmp}/user_dir/thesis.tex"], torch=True, before=[VE_MODEL]),
+    refused("export --model {tmp}/ve --force --out {tmp}/user_dir/thesis.tex",
+            "not a TorchScript file", kept=["{tmp}/user_dir/thesis.tex"], torch=True,
+            before=[VE_MODEL]),
     refused("malliavin-diffusion --n-train 0 --out {out}", "--n-train", "at least 1", torch=True),
     refused("malliavin-diffusion --snapshots 7 --steps 250 --out {out}", "snapshots",
             "divide", torch=True),

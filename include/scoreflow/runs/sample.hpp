@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,16 @@ void validate(const SampleOptions& o);
 // Runs and writes samples.npy, trace.csv, summary.json, snapshots/ and plots. Returns the
 // summary.
 nlohmann::json run_sample(const SampleOptions& o);
+
+// What an application embedding the engine (the Python package) passes besides the options.
+struct SampleInputs {
+  // The target object; o.target then only names it (in run_options.json and the summary),
+  // and no plots are drawn (they rebuild the target from its spec). The caller keeps it alive.
+  const Target* target = nullptr;
+  std::optional<Particles> init;     // initial particles, instead of --init / --init-file
+  std::vector<Observer*> observers;  // e.g. a progress bar or an interrupt check
+};
+nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in);
 
 // Metrics of a particle set against a target (and exact reference samples when the target
 // has a sampler): mean/cov error, MMD², energy, sliced W2, KSD, KL, mode coverage.

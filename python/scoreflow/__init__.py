@@ -1,0 +1,383 @@
+"""scoreflow: score estimation and score-based sampling on a fast C++ engine.
+
+Targets, samplers, estimators and diagnostics over NumPy arrays (float64, N x d)::
+
+    import numpy as np, scoreflow as sf
+    target = sf.target("gauss:d=2")                      # a built-in, by spec
+    s = sf.mala(target, step_size=0.2, seed=1)
+    state = s.init(np.zeros((1000, 2)))
+    state, info = s.step(state, 100)                     # 100 steps; info of the last
+    out = sf.mala(target, step_size=0.2).run(n=1000, steps=500)
+    out["samples"], out["trace"], out["summary"]["metrics"]
+
+Your own target is a Python function ``f(x) -> (logp, score)`` over the whole batch
+(``sf.target(f, dim=d)``), a TorchScript file, or a ``torch.nn.Module`` whose ``forward``
+returns log pi (the score then comes from autograd in C++, with no Python at sampling time).
+
+Errors: bad arguments raise ValueError or TypeError naming the argument; files OSError;
+numerical failures (a sampler that diverges) RuntimeError; all with the command line's
+messages. Ctrl-C stops ``run`` within one step, keeping the last checkpoint, and raises
+KeyboardInterrupt.
+"""
+
+import json as _json
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+
+import numpy as _np
+
+from . import _scoreflow as _core
+
+__all__ = [
+    "Target", "target", "Sampler", "State", "sampler",
+    "ula", "mala", "annealed_ula", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
+    "kde", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "set_threads", "thread_count",
+]
+
+
+class Target:
+    """An unnormalised density pi on R^d: batched log pi and its score grad log pi.
+
+    Build one with :func:`target`. ``log_density(x)`` and ``score(x)`` take an (N, d) array and
+    return (N,) and (N, d) arrays; ``sample(n, seed)`` draws exact samples where the target has
+    an exact sampler (``can_sample``); ``log_normaliser`` is log Z when known, else None.
+    """
+
+    def __init__(self, core, name, keep=None, builtin=False):
+        self._core = core
+        self.name = name
+        self._keep = keep  # what the core refers to (a callable)
+        self._builtin = builtin  # a registry spec: runs rebuild it (and can plot it)
+
+    dim = property(lambda self: self._core.dim, doc="dimension d")
+    spec = property(lambda self: self._core.spec, doc="canonical spec string")
+    can_sample = property(lambda self: self._core.can_sample, doc="has an exact sampler")
+    log_normaliser = property(lambda self: self._core.log_normaliser, doc="log Z or None")
+
+    def log_density(self, x):
+        """log pi(x) up to the constant log Z, for an (N, d) array x; returns shape (N,)."""
+        return self._core.log_density(x)
+
+    def score(self, x):
+        """grad log pi(x) for an (N, d) array x; returns shape (N, d)."""
+        return self._core.score(x)
+
+    def sample(self, n, seed=0):
+        """n exact samples (ValueError if the target has no exact sampler)."""
+        return self._core.sample(_count(n, "n"), _count(seed, "seed", minimum=0))
+
+    def __repr__(self):
+        return f"scoreflow.Target({self.name!r}, dim={self.dim})"
+
+
+def target(source, dim=None, name=None):
+    """A target from a spec string, a Python callable, a TorchScript file or a torch module.
+
+    - ``target("gmm4")``, ``target("gauss:d=10,var=2")``: a built-in (``scoreflow targets``
+      on the command line lists them).
+    - ``target(f, dim=d)``: ``f(x) -> (logp, score)`` for the whole (N, d) batch, returning
+      arrays of shapes (N,) and (N, d). It is called once per evaluation from one thread;
+      the rest of each step runs on all cores. A wrong shape, a NaN or an exception in ``f``
+      raises a Python exception naming the step.
+    - ``target("model.pt")`` or ``target(path)`` of a TorchScript module with
+      ``forward(x: Tensor[N, d] float64) -> Tensor[N]`` (log pi), optionally ``score(x)``.
+    - ``target(module, dim=d)``: a ``torch.nn.Module`` with such a forward; it is scripted
+      with ``torch.jit.script`` and run in C++ (score by autograd there).
+    """
+    if isinstance(source, str):
+        if source.endswith(".pt") or _os.path.sep in source and _os.path.exists(source):
+            return Target(_core._target_torchscript(source, _count(dim or 0, "dim", 0)),
+                          name or source)
+        if dim is not None:
+            raise ValueError(f"target: dim={dim} is given, but a spec string sets its own "
+                             "dimension (e.g. 'gauss:d=5')")
+        return Target(_core._target_spec(source), name or source, builtin=True)
+    if _is_torch_module(source):
+        return _torch_module_target(source, dim, name)
+    if callable(source):
+        if dim is None:
+            raise ValueError("target: a callable needs dim=, the dimension of its points")
+        label = name or f"python:{getattr(source, '__name__', 'callable')}"
+        return Target(_core._target_callable(source, _count(dim, "dim"), label), label,
+                      keep=source)
+    raise TypeError(f"target: expected a spec string, a path to a TorchScript file, a "
+                    f"callable f(x) -> (logp, score) or a torch.nn.Module; got "
+                    f"{type(source).__name__}")
+
+
+def _is_torch_module(obj):
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(obj, (torch.nn.Module, torch.jit.ScriptModule))
+
+
+def _torch_module_target(module, dim, name):
+    import torch
+    scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module)
+    fd, path = _tempfile.mkstemp(suffix=".pt", prefix="scoreflow-target-")
+    _os.close(fd)
+    try:
+        torch.jit.save(scripted, path)
+        core = _core._target_torchscript(path, _count(dim or 0, "dim", 0))
+    finally:
+        _os.unlink(path)  # the module is loaded; the file is no longer needed
+    return Target(core, name or f"torch:{type(module).__name__}")
+
+
+class State:
+    """A sampler's state: positions ``x`` (N, d), ``log_weights`` (weighted samplers, else
+    None), ``grad`` (the cached score), ``step`` and ``log_normaliser`` (running log Z part of
+    weighted samplers). States are values: ``step`` returns a new one."""
+
+    def __init__(self, core):
+        self._core = core
+
+    x = property(lambda self: self._core.x)
+    log_weights = property(lambda self: self._core.log_weights)
+    grad = property(lambda self: self._core.grad)
+    step = property(lambda self: self._core.step)
+    log_normaliser = property(lambda self: self._core.log_normaliser)
+
+    def weights(self):
+        """Normalised weights (sum 1), uniform for unweighted samplers."""
+        lw = self.log_weights
+        if lw is None:
+            return _np.full(self.x.shape[0], 1.0 / self.x.shape[0])
+        w = _np.exp(lw - lw.max())
+        return w / w.sum()
+
+    def __repr__(self):
+        return f"scoreflow.State(step={self.step}, n={self.x.shape[0]}, d={self.x.shape[1]})"
+
+
+class Sampler:
+    """A sampler on a target, in the BlackJAX idiom.
+
+    ``state = s.init(x0)``; ``state, info = s.step(state)`` (or ``s.step(state, k)`` for k
+    steps; ``info`` describes the last: acceptance, ESS, ...); ``s.run(...)`` for a whole run
+    with trace, checkpoints and metrics. Random numbers are keyed by (seed, particle, step),
+    so the same seed gives the same numbers for any thread count, and a run split into
+    several ``step`` calls equals one call.
+    """
+
+    def __init__(self, name, target_, seed=0, steps=1000, init=None, **options):
+        if not isinstance(target_, Target):
+            target_ = target(target_)
+        self.name = name
+        self.target = target_
+        self.seed = _count(seed, "seed", 0)
+        self.steps = _count(steps, "steps")
+        self.init_spec = init or ""
+        self.options = options
+        self.spec = _spec(name, options)
+        self._core = _core._Sampler(target_._core, self.spec, self.seed, self.steps, self.init_spec)
+
+    config = property(lambda self: self._core.config, doc="the sampler's options, resolved")
+
+    def init(self, x0):
+        """The state at step 0 from initial positions x0, an (N, d) array."""
+        return State(self._core.init(x0))
+
+    def step(self, state, count=1, progress=None):
+        """Advances ``count`` steps; returns (new state, info of the last step). Ctrl-C raises
+        KeyboardInterrupt and leaves ``state`` as it was."""
+        if not isinstance(state, State):
+            raise TypeError(f"step: expected a scoreflow.State, got {type(state).__name__}")
+        core, info = self._core.step(state._core, _count(count, "count"), progress)
+        return State(core), info
+
+    def run(self, x0=None, n=1000, steps=None, out=None, checkpoint_every=0, resume=False,
+            force=False, trace_every=0, metric_n=1000, snapshots=0, threads=0, plot=False,
+            progress=True):
+        """A whole run, as ``scoreflow sample`` does it.
+
+        Starts from ``x0`` (N x d) or ``n`` draws from the sampler's ``init`` law (default
+        N(0, I)); runs ``steps`` steps (default: the sampler's); returns a dict with
+        ``samples`` (N, d), ``weights`` (N,), ``trace`` (a pandas DataFrame when pandas is
+        installed, else a dict of arrays) and ``summary`` (metrics, timing, options).
+
+        With ``out`` the run directory is kept (samples.npy, trace.csv, summary.json,
+        checkpoints): ``resume=True`` continues an interrupted run bit-identically, ``force``
+        replaces an earlier run there. Without ``out`` a temporary directory is used.
+        ``progress``: True shows a tqdm bar where tqdm is installed (silent otherwise); a
+        callable is called with the step number after every step.
+        """
+        steps = self.steps if steps is None else _count(steps, "steps")
+        if x0 is not None:
+            x0 = _np.asarray(x0, dtype=float)
+            n = x0.shape[0] if x0.ndim == 2 else n
+        builtin = self.target._builtin
+        options = dict(target=self.target.spec if builtin else self.target.name,
+                       sampler=self.spec, init=self.init_spec, n=_count(n, "n"), steps=steps,
+                       seed=self.seed, trace_every=_count(trace_every, "trace_every", 0),
+                       metric_n=_count(metric_n, "metric_n"),
+                       snapshots=_count(snapshots, "snapshots", 0),
+                       checkpoint_every=_count(checkpoint_every, "checkpoint_every", 0),
+                       threads=_count(threads, "threads", 0), force=bool(force),
+                       resume=bool(resume), plot=bool(plot) and builtin)
+        temporary = out is None
+        directory = _tempfile.mkdtemp(prefix="scoreflow-run-") if temporary else str(out)
+        if temporary:
+            _os.rmdir(directory)  # run_sample creates it, with its marker
+        options["out"] = directory
+        bar = None if callable(progress) else _progress_bar(steps, progress, self.name)
+        callback = progress if callable(progress) else (bar.update_to if bar else None)
+        try:
+            summary = _core._run_sample(options, None if builtin else self.target._core, x0,
+                                        callback)
+            return _read_run(directory, summary)
+        finally:
+            if bar:
+                bar.close()
+            if temporary and _os.path.isdir(directory):
+                _shutil.rmtree(directory)
+
+    def __repr__(self):
+        return f"scoreflow.Sampler({self.spec!r}, target={self.target.name!r})"
+
+
+def sampler(name, target_, **options):
+    """Any registered sampler by name, e.g. ``sampler("wfr", t, density="kde")``."""
+    return Sampler(name, target_, **options)
+
+
+def _factory(name, summary):
+    def make(target_, seed=0, steps=1000, init=None, **options):
+        return Sampler(name, target_, seed=seed, steps=steps, init=init, **options)
+    make.__name__ = name.replace("-", "_")
+    make.__doc__ = (f"{summary}\n\n``{make.__name__}(target, seed=0, steps=1000, init=None, "
+                    f"**options)``: options are those of ``--sampler {name}:key=value`` "
+                    f"(``scoreflow samplers`` lists them), e.g. step_size. ``steps`` is the run "
+                    f"length annealing schedules are laid out over. Returns a Sampler.")
+    return make
+
+
+ula = _factory("ula", "Unadjusted Langevin: x += h grad log pi(x) + sqrt(2h) xi.")
+mala = _factory("mala", "Metropolis-adjusted Langevin (acceptance in info['acceptance']).")
+annealed_ula = _factory("annealed-ula", "Annealed ULA along a path from the initial law to "
+                        "the target; fk_weights=true adds Feynman-Kac weights and log Z.")
+wfr = _factory("wfr", "Wasserstein-Fisher-Rao weighted Langevin; density=gmm|kde.")
+birth_death = _factory("birth-death", "Langevin with birth-death jumps (kernel density).")
+birth_death_kl = _factory("birth-death-kl", "Birth-death with the KL-gradient rates.")
+fk_corrector = _factory("fk-corrector", "Feynman-Kac corrector: samples pi^beta with weights.")
+sbtm = _factory("sbtm", "Score-based transport modelling: a network learns the particles' "
+                "score; deterministic transport.")
+
+
+def kde(data, at=None, bandwidth=None, log_weights=None):
+    """Parzen (Gaussian kernel) estimate from ``data`` (N, d) at the points ``at`` (M, d)
+    (default: the data). Returns (log_density (M,), score (M, d), bandwidth); bandwidth None
+    uses Silverman's rule."""
+    if bandwidth is not None and not (bandwidth > 0):
+        raise ValueError(f"kde: bandwidth is {bandwidth}, but must be positive and finite "
+                         "(None: Silverman's rule)")
+    return _core._kde(data, data if at is None else at, 0.0 if bandwidth is None else
+                      float(bandwidth), log_weights)
+
+
+def mmd2(x, y, bandwidth=None, log_weights_x=None, log_weights_y=None):
+    """MMD^2 between point sets x (N, d) and y (M, d) with the Gaussian kernel
+    exp(-|x - y|^2 / (2 l^2)); l = bandwidth, default the median pairwise distance. Optional
+    log-weights give weighted sets (V-statistic)."""
+    return _core.mmd2(x, y, bandwidth, log_weights_x, log_weights_y)
+
+
+def energy_distance(x, y, log_weights_x=None, log_weights_y=None):
+    """Energy distance 2E|X - Y| - E|X - X'| - E|Y - Y'| between (optionally weighted) sets."""
+    return _core.energy_distance(x, y, log_weights_x, log_weights_y)
+
+
+def sliced_w2(x, y, projections=128, seed=0, log_weights_x=None, log_weights_y=None):
+    """Sliced Wasserstein-2: sqrt of the mean over random directions of the exact 1-D W2^2
+    (the same directions for the same seed)."""
+    return _core.sliced_w2(x, y, _count(projections, "projections"), _count(seed, "seed", 0),
+                           log_weights_x, log_weights_y)
+
+
+def ksd2(x, score, log_weights=None, c=1.0, beta=-0.5):
+    """Kernel Stein discrepancy^2 with the IMQ kernel (c^2 + |x - y|^2)^beta, from points x
+    (N, d) and the target's score at them (N, d). Unweighted: U-statistic (unbiased, may be
+    slightly negative); weighted: V-statistic."""
+    return _core.ksd2(x, score, log_weights, c, beta)
+
+
+def ess(log_weights):
+    """Normalised effective sample size (sum w)^2 / (N sum w^2) in (0, 1] from log-weights."""
+    return _core.ess(log_weights)
+
+
+def set_threads(n):
+    """Threads for the engine's parallel loops (0: the OpenMP default). Results do not depend
+    on it."""
+    _core.set_threads(_count(n, "n", 0))
+
+
+def thread_count():
+    """The number of threads the engine's parallel loops use."""
+    return _core.thread_count()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _count(value, name, minimum=1):
+    """An integer argument >= minimum, refused (not wrapped) when negative or not whole."""
+    if isinstance(value, bool) or not isinstance(value, (int, _np.integer)):
+        if isinstance(value, (float, _np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name}: expected a whole number, got {value!r}")
+    value = int(value)
+    if value < minimum or value > 2**64 - 1:
+        raise ValueError(f"{name} is {value}, but must be a whole number from {minimum} to "
+                         f"{2**64 - 1}")
+    return value
+
+
+def _spec(name, options):
+    parts = []
+    for key, value in options.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, float):
+            value = repr(value)
+        parts.append(f"{key}={value}")
+    return name + (":" + ",".join(parts) if parts else "")
+
+
+def _progress_bar(total, wanted, label):
+    if not wanted:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+
+    class Bar(tqdm):
+        def update_to(self, step):
+            self.update(step - self.n)
+
+    return Bar(total=total, desc=label, leave=False)
+
+
+def _read_run(directory, summary):
+    samples = _np.load(_os.path.join(directory, "samples.npy"))
+    weights_file = _os.path.join(directory, "weights.npy")
+    weights = (_np.load(weights_file) if _os.path.exists(weights_file)
+               else _np.full(samples.shape[0], 1.0 / samples.shape[0]))
+    return dict(samples=samples, weights=weights,
+                trace=_read_trace(_os.path.join(directory, "trace.csv")), summary=summary)
+
+
+def _read_trace(path):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    values = _np.genfromtxt(path, delimiter=",", skip_header=1, ndmin=2)
+    columns = {name: values[:, i] for i, name in enumerate(header)}
+    try:
+        import pandas
+    except ImportError:
+        return columns
+    return pandas.DataFrame(columns)

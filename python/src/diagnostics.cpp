@@ -1,0 +1,137 @@
+// Diagnostics and the Parzen estimator over NumPy arrays, computed with the GIL released.
+#include <optional>
+
+#include <fmt/format.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/sliced_wasserstein.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/score/kernel_score.hpp>
+
+#include "arrays.hpp"
+#include "bindings.hpp"
+
+namespace sfpy {
+
+namespace {
+
+// Optional log-weights for the rows of `x`.
+std::optional<Array> log_weights_of(py::handle w, const char* name, const Array& x) {
+  if (w.is_none()) return std::nullopt;
+  Array a = as_array(w, name, 1);
+  if (a.shape(0) != x.shape(0))
+    throw py::value_error(
+        fmt::format("{}: has {} entries, but there are {} points", name, a.shape(0), x.shape(0)));
+  return a;
+}
+
+std::span<const double> span_of(const std::optional<Array>& a) {
+  return a ? values_of(*a) : std::span<const double>{};
+}
+
+// Two point sets of the same dimension.
+std::pair<Array, Array> pair_of(py::handle x, py::handle y) {
+  Array a = as_array(x, "x", 2);
+  Array b = as_array(y, "y", 2, static_cast<std::size_t>(a.shape(1)));
+  return {std::move(a), std::move(b)};
+}
+
+}  // namespace
+
+void bind_diagnostics(py::module_& m) {
+  m.def(
+      "mmd2",
+      [](py::handle x, py::handle y, std::optional<double> bandwidth, py::handle log_weights_x,
+         py::handle log_weights_y) {
+        const auto [a, b] = pair_of(x, y);
+        const auto wa = log_weights_of(log_weights_x, "log_weights_x", a);
+        const auto wb = log_weights_of(log_weights_y, "log_weights_y", b);
+        py::gil_scoped_release nogil;
+        const double ell = bandwidth ? *bandwidth : sf::median_distance(rows_of(a), rows_of(b));
+        return sf::mmd2(rows_of(a), rows_of(b), ell, span_of(wa), span_of(wb));
+      },
+      py::arg("x"), py::arg("y"), py::arg("bandwidth") = py::none(),
+      py::arg("log_weights_x") = py::none(), py::arg("log_weights_y") = py::none());
+  m.def(
+      "energy_distance",
+      [](py::handle x, py::handle y, py::handle log_weights_x, py::handle log_weights_y) {
+        const auto [a, b] = pair_of(x, y);
+        const auto wa = log_weights_of(log_weights_x, "log_weights_x", a);
+        const auto wb = log_weights_of(log_weights_y, "log_weights_y", b);
+        py::gil_scoped_release nogil;
+        return sf::energy_distance(rows_of(a), rows_of(b), span_of(wa), span_of(wb));
+      },
+      py::arg("x"), py::arg("y"), py::arg("log_weights_x") = py::none(),
+      py::arg("log_weights_y") = py::none());
+  m.def(
+      "sliced_w2",
+      [](py::handle x, py::handle y, std::size_t projections, std::uint64_t seed,
+         py::handle log_weights_x, py::handle log_weights_y) {
+        const auto [a, b] = pair_of(x, y);
+        const auto wa = log_weights_of(log_weights_x, "log_weights_x", a);
+        const auto wb = log_weights_of(log_weights_y, "log_weights_y", b);
+        py::gil_scoped_release nogil;
+        return sf::sliced_wasserstein2(rows_of(a), rows_of(b), projections, seed, span_of(wa),
+                                       span_of(wb));
+      },
+      py::arg("x"), py::arg("y"), py::arg("projections") = 128, py::arg("seed") = 0,
+      py::arg("log_weights_x") = py::none(), py::arg("log_weights_y") = py::none());
+  m.def(
+      "ksd2",
+      [](py::handle x, py::handle score, py::handle log_weights, double c, double beta) {
+        const Array a = as_array(x, "x", 2);
+        const Array s = as_array(score, "score", 2, static_cast<std::size_t>(a.shape(1)));
+        if (s.shape(0) != a.shape(0))
+          throw py::value_error(
+              fmt::format("score: has {} rows, but x has {}", s.shape(0), a.shape(0)));
+        const auto w = log_weights_of(log_weights, "log_weights", a);
+        py::gil_scoped_release nogil;
+        return sf::ksd2_imq(rows_of(a), rows_of(s), span_of(w), c, beta);
+      },
+      py::arg("x"), py::arg("score"), py::arg("log_weights") = py::none(), py::arg("c") = 1.0,
+      py::arg("beta") = -0.5);
+  m.def(
+      "ess",
+      [](py::handle log_weights) {
+        const Array w = as_array(log_weights, "log_weights", 1);
+        return sf::normalised_ess(values_of(w));
+      },
+      py::arg("log_weights"));
+  m.def(
+      "_kde",
+      [](py::handle data, py::handle at, double bandwidth, py::handle log_weights) {
+        const Array x = as_array(data, "data", 2);
+        const Array q = as_array(at, "at", 2, static_cast<std::size_t>(x.shape(1)));
+        const auto w = log_weights_of(log_weights, "log_weights", x);
+        if (!(bandwidth >= 0) || !std::isfinite(bandwidth))
+          throw py::value_error(fmt::format(
+              "bandwidth is {}, but must be positive and finite (None: Silverman's rule)",
+              bandwidth));
+        const auto nq = static_cast<std::size_t>(q.shape(0)),
+                   d = static_cast<std::size_t>(q.shape(1));
+        std::vector<double> logp(nq);
+        sf::Particles score(nq, d);
+        double h = bandwidth;
+        {
+          py::gil_scoped_release nogil;
+          if (h == 0) h = sf::silverman_bandwidth(rows_of(x), span_of(w));
+          sf::KernelDensity(rows_of(x), h, span_of(w))
+              .log_density_and_score(rows_of(q), logp, score.rows());
+        }
+        for (const double v : logp)
+          if (!std::isfinite(v))
+            throw py::value_error(fmt::format(
+                "kde: the log-density is {} at a query point with bandwidth {}; the bandwidth is "
+                "too small for the distance to the data",
+                v, h));
+        return py::make_tuple(to_numpy(std::move(logp), {static_cast<py::ssize_t>(nq)}),
+                              to_numpy(std::move(score)), h);
+      },
+      py::arg("data"), py::arg("at"), py::arg("bandwidth"), py::arg("log_weights") = py::none());
+}
+
+}  // namespace sfpy

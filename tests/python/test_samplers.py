@@ -1,0 +1,172 @@
+"""Samplers from Python against exact answers on Gaussian targets (tolerance: 4 standard
+errors of the Monte Carlo estimate), and the same numbers as the command line."""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import scoreflow as sf
+
+N = 4000
+Z = 4.0  # standard errors allowed
+
+
+def check_moments(x, mean, var, w=None, ess=None):
+    """Weighted sample mean and variance per coordinate within Z standard errors of the exact
+    N(mean, var) values; the effective sample size sets the error."""
+    n = x.shape[0]
+    w = np.full(n, 1.0 / n) if w is None else w / w.sum()
+    n_eff = (1.0 / np.sum(w**2)) if ess is None else ess
+    m = w @ x
+    v = w @ (x - m) ** 2
+    se_mean = np.sqrt(var / n_eff)
+    se_var = np.sqrt(2.0 * var**2 / n_eff)
+    assert np.all(np.abs(m - mean) < Z * se_mean), (m, mean, se_mean)
+    assert np.all(np.abs(v - var) < Z * se_var), (v, var, se_var)
+
+
+def test_ula_has_its_exact_stationary_variance():
+    # ULA on N(0, 1) is the AR(1) chain x' = (1 - h)x + sqrt(2h) xi: variance 1 / (1 - h/2).
+    h = 0.2
+    s = sf.ula(sf.target("gauss:d=2"), step_size=h, seed=3)
+    state, _ = s.step(s.init(np.zeros((N, 2))), 100)
+    check_moments(state.x, 0.0, 1.0 / (1.0 - h / 2))
+
+
+def test_mala_matches_the_exact_moments():
+    t = sf.target("gauss:d=2,mean=[1,-2],var=2")
+    s = sf.mala(t, step_size=0.5, seed=4)
+    state, info = s.step(s.init(np.zeros((N, 2))), 300)
+    assert 0.5 < info["acceptance"] <= 1.0
+    check_moments(state.x, np.array([1.0, -2.0]), 2.0)
+
+
+def across_seeds(make, seeds, n, steps):
+    """Weighted means and variances of independent runs: particles of one run are correlated
+    through resampling and interaction, so the error is measured across runs."""
+    means, variances = [], []
+    for seed in seeds:
+        out = make(seed).run(n=n, steps=steps, progress=False)
+        x, w = out["samples"], out["weights"]
+        assert x.shape == (n, 2) and w.shape == (n,) and np.isclose(w.sum(), 1.0)
+        m = w @ x
+        means.append(m)
+        variances.append(w @ (x - m) ** 2)
+    return np.array(means), np.array(variances)
+
+
+def check_across_seeds(means, variances, mean, var):
+    r = means.shape[0]
+    for est, exact in [(means, mean), (variances, var)]:
+        se = est.std(axis=0, ddof=1) / np.sqrt(r)
+        assert np.all(np.abs(est.mean(axis=0) - exact) < Z * se), (est.mean(axis=0), exact, se)
+
+
+GAUSS = sf.target("gauss:d=2")
+
+
+def test_annealed_ula_with_fk_weights_matches_the_exact_moments():
+    # From N(0, 2^2 I) to N(0, I) along the geometric path; at h = 0.01 the discretisation
+    # bias (~h/2 in the variance) is below the Monte Carlo error of 8 runs of 500.
+    means, variances = across_seeds(
+        lambda seed: sf.annealed_ula(GAUSS, seed=seed, steps=300, init="gauss:d=2,var=4",
+                                     step_size=0.01, fk_weights=True, path="geometric"),
+        range(8), 500, 300)
+    check_across_seeds(means, variances, 0.0, 1.0)
+
+
+def test_fk_corrector_samples_the_tempered_target(tmp_path):
+    # pi^beta for pi = N(0, I) is N(0, I / beta); the corrector needs a mixture target.
+    mixture = tmp_path / "one.json"
+    mixture.write_text('{"weights": [1], "means": [[0, 0]], "variances": [[1, 1]]}')
+    t = sf.target(f"gmm-file:path={mixture}")
+    means, variances = across_seeds(
+        lambda seed: sf.fk_corrector(t, seed=seed, steps=300, beta=2.0), range(8), 500, 300)
+    check_across_seeds(means, variances, 0.0, 0.5)
+
+
+# WFR with a kernel density and birth-death end with a variance about 13 % low on N(0, I) at
+# N = 500 (0.85 with bandwidth 0.1, 0.9 with the automatic one; smaller bandwidths are worse,
+# so it is the finite-N self-interaction of the kernel estimate, not its O(b^2) smoothing).
+# Recorded here so that a fix shows up as an unexpected pass; see the note on issue 15.
+@pytest.mark.xfail(strict=True, reason="finite-N kernel bias of the interacting samplers")
+@pytest.mark.parametrize("name,options", [
+    ("wfr", dict(step_size=0.01, density="kde")),
+    ("birth_death", dict(step_size=0.01)),
+])
+def test_kernel_samplers_match_the_exact_moments(name, options):
+    means, variances = across_seeds(
+        lambda seed: getattr(sf, name)(GAUSS, seed=seed, steps=300, init="gauss:d=2,var=4",
+                                       **options), range(8), 500, 300)
+    check_across_seeds(means, variances, 0.0, 1.0)
+
+
+def test_sbtm_transports_towards_the_target():
+    # SBTM is deterministic given its network; started at the target, the particles must stay
+    # there (its Fisher divergence is reported per step).
+    t = sf.target("gauss:d=2")
+    s = sf.sbtm(t, seed=7, steps=20, step_size=0.01)
+    x0 = t.sample(1000, seed=1)
+    state, info = s.step(s.init(x0), 20)
+    assert "fisher" in info and np.isfinite(info["fisher"])
+    check_moments(state.x, 0.0, 1.0)
+
+
+def test_steps_in_pieces_equal_one_call_and_states_are_values():
+    s = sf.mala(sf.target("gmm4"), step_size=0.1, seed=9)
+    start = s.init(np.zeros((200, 2)))
+    whole, _ = s.step(start, 30)
+    part, _ = s.step(start, 10)
+    part, _ = s.step(part, 20)
+    np.testing.assert_array_equal(whole.x, part.x)
+    assert start.step == 0 and np.all(start.x == 0)  # the old state is untouched
+    assert whole.step == 30
+
+
+def test_run_equals_the_command_line_bit_for_bit(tmp_path):
+    cli = os.environ.get("SCOREFLOW_CLI")
+    if not cli:
+        pytest.skip("SCOREFLOW_CLI is not set (ctest sets it)")
+    subprocess.run([cli, "sample", "--target", "gmm4", "--sampler", "mala:step_size=0.1",
+                    "--n", "300", "--steps", "50", "--seed", "11", "-q", "--no-plot", "--out",
+                    str(tmp_path / "cli")], check=True)
+    out = sf.mala("gmm4", step_size=0.1, seed=11).run(n=300, steps=50, progress=False)
+    np.testing.assert_array_equal(out["samples"], np.load(tmp_path / "cli" / "samples.npy"))
+
+
+def test_run_keeps_its_directory_and_resumes_bit_identically(tmp_path):
+    s = sf.ula("gauss:d=2", step_size=0.1, seed=12)
+    full = s.run(n=500, steps=60, out=tmp_path / "full", checkpoint_every=10, progress=False)
+    assert (tmp_path / "full" / "summary.json").exists()
+
+    def interrupt_at_25(step):
+        if step == 25:
+            raise KeyboardInterrupt  # what Ctrl-C raises while the callback runs
+
+    s2 = sf.ula("gauss:d=2", step_size=0.1, seed=12)
+    with pytest.raises(KeyboardInterrupt, match="step 25"):
+        s2.run(n=500, steps=60, out=tmp_path / "cut", checkpoint_every=10,
+               progress=interrupt_at_25)
+    resumed = s2.run(n=500, steps=60, out=tmp_path / "cut", checkpoint_every=10, resume=True,
+                     progress=False)
+    np.testing.assert_array_equal(full["samples"], resumed["samples"])
+    for column in ["step", "mean_error"]:
+        if column in full["trace"]:
+            np.testing.assert_array_equal(np.asarray(full["trace"][column]),
+                                          np.asarray(resumed["trace"][column]))
+
+
+def test_run_refuses_a_directory_it_did_not_write(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="not a scoreflow run directory"):
+        sf.ula("gauss:d=2", step_size=0.1).run(n=10, steps=5, out=tmp_path / "mine",
+                                               force=True, progress=False)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_divergence_is_a_runtime_error_naming_the_step():
+    s = sf.ula("gauss:d=2", step_size=10.0, seed=1)
+    with pytest.raises(RuntimeError, match="blew up at step"):
+        s.step(s.init(np.ones((100, 2))), 200)

@@ -1,0 +1,141 @@
+"""Targets from Python (built-in, callable, TorchScript, torch.nn.Module), arrays at the
+boundary, errors, diagnostics and the Parzen estimator against exact answers."""
+import math
+
+import numpy as np
+import pytest
+
+import scoreflow as sf
+
+torch = pytest.importorskip("torch")
+
+
+def gauss_logp_score(x):
+    return -0.5 * np.sum(x**2, axis=1) - np.log(2 * np.pi), -x
+
+
+class GaussModule(torch.nn.Module):
+    def forward(self, x):
+        return -0.5 * (x * x).sum(1) - math.log(2 * math.pi)
+
+
+def test_a_callable_a_torch_module_and_the_builtin_give_the_same_numbers():
+    x0 = np.random.default_rng(0).normal(size=(300, 2))
+    targets = [sf.target("gauss:d=2"), sf.target(gauss_logp_score, dim=2),
+               sf.target(GaussModule(), dim=2)]
+    for t in targets:
+        np.testing.assert_allclose(t.log_density(x0), targets[0].log_density(x0), atol=1e-12)
+        np.testing.assert_allclose(t.score(x0), -x0, atol=1e-12)
+    finals = []
+    for t in targets:
+        s = sf.mala(t, step_size=0.3, seed=2)
+        state, _ = s.step(s.init(x0), 50)
+        finals.append(state.x)
+    np.testing.assert_array_equal(finals[0], finals[1])  # same doubles, same accept decisions
+    np.testing.assert_allclose(finals[2], finals[0], atol=1e-9)
+
+
+def test_a_torchscript_file_is_a_target(tmp_path):
+    path = str(tmp_path / "g.pt")
+    torch.jit.save(torch.jit.script(GaussModule()), path)
+    t = sf.target(path, dim=2)
+    x = np.ones((4, 2))
+    np.testing.assert_allclose(t.score(x), -x, atol=1e-12)
+
+
+def test_a_callable_runs_through_run_with_checkpoints(tmp_path):
+    out = sf.ula(sf.target(gauss_logp_score, dim=2), step_size=0.1, seed=3).run(
+        n=200, steps=20, out=tmp_path / "run", progress=False)
+    ref = sf.ula("gauss:d=2", step_size=0.1, seed=3).run(n=200, steps=20, progress=False)
+    np.testing.assert_array_equal(out["samples"], ref["samples"])
+    assert (tmp_path / "run" / "checkpoint.json").exists()
+
+
+@pytest.mark.parametrize("bad,kind,words", [
+    (lambda x: (np.zeros(len(x)), np.zeros((len(x), 3))), ValueError, "score has shape"),
+    (lambda x: (np.zeros(len(x) + 1), -x), ValueError, "logp has shape"),
+    (lambda x: (np.full(len(x), np.nan), -x), ValueError, "holds nan"),
+    (lambda x: -x, TypeError, "expected a tuple"),
+    (lambda x: 1 / 0, RuntimeError, "ZeroDivisionError"),
+])
+def test_a_bad_callable_raises_naming_the_step(bad, kind, words):
+    s = sf.ula(sf.target(bad, dim=2), step_size=0.1)
+    with pytest.raises(kind, match=words) as e:
+        s.step(s.init(np.zeros((10, 2))), 5)
+    assert "step 0" in str(e.value)  # init evaluates the score
+
+
+def test_a_callable_failing_later_names_that_step():
+    calls = {"n": 0}
+
+    def flaky(x):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise ValueError("boom")
+        return gauss_logp_score(x)
+
+    s = sf.ula(sf.target(flaky, dim=2), step_size=0.1)
+    with pytest.raises(RuntimeError, match="step 3.*boom"):
+        s.step(s.init(np.zeros((10, 2))), 10)
+
+
+def test_arrays_are_converted_once_or_refused_by_name():
+    t = sf.target("gauss:d=2")
+    x = np.random.default_rng(1).normal(size=(50, 2))
+    expected = t.score(x)
+    np.testing.assert_array_equal(t.score(x.astype(np.float32).astype(np.float64)),
+                                  t.score(x.astype(np.float32)))
+    np.testing.assert_array_equal(t.score(np.asfortranarray(x)), expected)
+    np.testing.assert_array_equal(t.score(x.tolist()), expected)
+    with pytest.raises(ValueError, match=r"x: expected a 2-D array \(N, 2\), got shape \(50, 3\)"):
+        t.score(np.zeros((50, 3)))
+    with pytest.raises(ValueError, match=r"got shape \(4,\)"):
+        t.score(np.zeros(4))
+    with pytest.raises(TypeError, match="x: expected .* got dtype <U1"):
+        t.score(np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="x0"):
+        sf.ula(t, step_size=0.1).init(np.zeros((5, 3)))
+
+
+def test_library_errors_keep_the_command_line_messages():
+    with pytest.raises(ValueError, match="unknown target 'gaus'"):
+        sf.target("gaus")
+    with pytest.raises(ValueError, match="'d' is given twice"):
+        sf.target("gauss:d=2,d=3")
+    with pytest.raises(ValueError, match="step_size"):
+        sf.ula("gauss:d=2", step_size=-1.0)
+    with pytest.raises(ValueError, match="seed is -1"):
+        sf.ula("gauss:d=2", seed=-1)
+    with pytest.raises(TypeError, match="callable"):
+        sf.target(3.5)
+    with pytest.raises(ValueError, match="needs dim"):
+        sf.target(gauss_logp_score)
+
+
+def test_diagnostics_against_exact_values():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 2))
+    assert abs(sf.mmd2(x, x)) < 1e-12
+    assert abs(sf.energy_distance(x, x)) < 1e-12
+    assert sf.sliced_w2(x, x) < 1e-12
+    assert sf.sliced_w2(x, x + np.array([3.0, 0.0]), projections=512) > 1.0
+    assert sf.ess(np.zeros(10)) == pytest.approx(1.0)
+    assert sf.ess(np.array([0.0, -np.inf, -np.inf, -np.inf])) == pytest.approx(0.25)
+    # KSD of exact samples with the exact score is near 0 (a U-statistic: mean 0).
+    assert abs(sf.ksd2(x, -x)) < 0.02
+    assert sf.ksd2(x, -(x - 2.0)) > 0.1
+
+
+def test_kde_matches_the_formula():
+    rng = np.random.default_rng(3)
+    data, at, h = rng.normal(size=(50, 2)), rng.normal(size=(7, 2)), 0.4
+    logp, score, used = sf.kde(data, at, bandwidth=h)
+    diff = at[:, None, :] - data[None, :, :]
+    k = np.exp(-0.5 * np.sum(diff**2, axis=2) / h**2)
+    exact = np.log(k.mean(axis=1)) - np.log(2 * np.pi * h**2)
+    exact_score = -(k[:, :, None] * diff).sum(axis=1) / k.sum(axis=1)[:, None] / h**2
+    assert used == h
+    np.testing.assert_allclose(logp, exact, rtol=1e-10)
+    np.testing.assert_allclose(score, exact_score, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="bandwidth is -1"):
+        sf.kde(data, at, bandwidth=-1)
