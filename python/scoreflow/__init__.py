@@ -32,7 +32,8 @@ from . import _scoreflow as _core
 __all__ = [
     "Target", "target", "Sampler", "State", "sampler",
     "ula", "mala", "annealed_ula", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
-    "kde", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "set_threads", "thread_count",
+    "kde", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
+    "set_threads", "thread_count",
 ]
 
 
@@ -307,6 +308,25 @@ def ksd2(x, score, log_weights=None, c=1.0, beta=-0.5):
 def ess(log_weights):
     """Normalised effective sample size (sum w)^2 / (N sum w^2) in (0, 1] from log-weights."""
     return _core.ess(log_weights)
+
+
+def rhat(draws):
+    """Rank-normalised split-R-hat (Vehtari et al. 2021, as Stan and ArviZ compute it) of
+    draws shaped (chains, draws), or per quantity for (chains, draws, k). Values above 1.01
+    say the chains have not mixed."""
+    return _core._rhat(draws)
+
+
+def ess_bulk(draws):
+    """Bulk effective sample size (rank-normalised split chains) of draws shaped
+    (chains, draws) or (chains, draws, k)."""
+    return _core._ess_bulk(draws)
+
+
+def ess_tail(draws):
+    """Tail effective sample size: the smaller ESS of the indicators of the 5 % and 95 %
+    quantiles, for draws shaped (chains, draws) or (chains, draws, k)."""
+    return _core._ess_tail(draws)
 
 
 def set_threads(n):

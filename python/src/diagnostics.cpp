@@ -8,6 +8,7 @@
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/diagnostics/kl.hpp>
 #include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/mcmc_convergence.hpp>
 #include <scoreflow/diagnostics/sliced_wasserstein.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/score/kernel_score.hpp>
@@ -40,9 +41,40 @@ std::pair<Array, Array> pair_of(py::handle x, py::handle y) {
   return {std::move(a), std::move(b)};
 }
 
+// R̂ or ESS of (chains, draws) draws, or per quantity of (chains, draws, k) draws.
+py::object mcmc_diagnostic(py::handle draws, const std::string& which) {
+  py::array any = py::array::ensure(draws);
+  if (!any || (any.ndim() != 2 && any.ndim() != 3))
+    throw py::value_error(fmt::format(
+        "{}: expected draws of shape (chains, draws) or (chains, draws, k), got {} dimensions",
+        which, any ? any.ndim() : 0));
+  const auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(any);
+  const auto chains = static_cast<std::size_t>(a.shape(0)),
+             n = static_cast<std::size_t>(a.shape(1));
+  const std::size_t k = a.ndim() == 3 ? static_cast<std::size_t>(a.shape(2)) : 1;
+  const auto fn = which == "rhat"       ? &sf::rhat_rank
+                  : which == "ess_bulk" ? &sf::ess_bulk
+                                        : &sf::ess_tail;
+  std::vector<double> out(k), one(chains * n);
+  for (std::size_t q = 0; q < k; ++q) {
+    for (std::size_t i = 0; i < chains * n; ++i) one[i] = a.data()[i * k + q];
+    out[q] = fn({one, chains, n});
+  }
+  if (a.ndim() == 2) return py::float_(out[0]);
+  return to_numpy(std::move(out), {static_cast<py::ssize_t>(k)});
+}
+
+void bind_mcmc(py::module_& m) {
+  for (const char* which : {"rhat", "ess_bulk", "ess_tail"})
+    m.def((std::string("_") + which).c_str(),
+          [which = std::string(which)](py::handle draws) { return mcmc_diagnostic(draws, which); },
+          py::arg("draws"));
+}
+
 }  // namespace
 
 void bind_diagnostics(py::module_& m) {
+  bind_mcmc(m);
   m.def(
       "mmd2",
       [](py::handle x, py::handle y, std::optional<double> bandwidth, py::handle log_weights_x,

@@ -1,5 +1,7 @@
 #include <scoreflow/runs/observers.hpp>
 
+#include <scoreflow/diagnostics/mcmc_convergence.hpp>
+
 #include <scoreflow/core/checkpoint.hpp>
 
 namespace sf {
@@ -24,6 +26,32 @@ void CheckpointObserver::save(const SamplerState& s) {
              {"options", options_}});
   trace_.write(dir_ / "trace.csv");  // for a look at a run in progress; resume reads the copy
   last_ = s.step;
+}
+
+nlohmann::json TrajectoryObserver::convergence() const {
+  const std::size_t first = frames_ / 2, draws = frames_ - first;
+  if (draws < 8 || rows_ < 2) return {};
+  nlohmann::json rhat = nlohmann::json::array(), bulk = nlohmann::json::array(),
+                 tail = nlohmann::json::array();
+  std::vector<double> chains(rows_ * draws);
+  for (std::size_t k = 0; k < d_; ++k) {
+    for (std::size_t c = 0; c < rows_; ++c)
+      for (std::size_t f = 0; f < draws; ++f)
+        chains[c * draws + f] = values_[((first + f) * rows_ + c) * d_ + k];
+    const Chains x{chains, rows_, draws};
+    rhat.push_back(rhat_rank(x));
+    bulk.push_back(ess_bulk(x));
+    tail.push_back(ess_tail(x));
+  }
+  return {{"chains", rows_},
+          {"draws_per_chain", draws},
+          {"every", every_},
+          {"rhat", rhat},
+          {"ess_bulk", bulk},
+          {"ess_tail", tail},
+          {"method",
+           "rank-normalised split-R-hat and bulk/tail ESS (Vehtari et al. 2021) over "
+           "the second half of trajectory.npy, particles as chains"}};
 }
 
 }  // namespace sf

@@ -354,6 +354,7 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
     log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
   summary["weighted"] = state.x.weighted();
   summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
+  if (o.trajectory_every && !state.x.weighted()) summary["mcmc"] = trajectory.convergence();
   write_json(o.out / "summary.json", summary);
   if (o.plot && !in.target) plot_run(o.out);  // plot_run rebuilds the target from its spec
   return summary;

@@ -224,6 +224,11 @@ class TrajectoryObserver : public Observer {
     if (frames_ == 0) return;
     write_npy(file, {frames_, rows_, d_}, values_.data());
   }
+  // Rank-normalised split-R̂ and bulk/tail ESS per coordinate, with the kept particles as
+  // chains and the second half of the frames as draws (the first half is warm-up). Only
+  // meaningful for samplers whose particles are independent chains (not weighted or
+  // resampled); empty when there are fewer than 8 draws.
+  nlohmann::json convergence() const;
 
  private:
   void keep(const SamplerState& s) {
