@@ -32,7 +32,7 @@ from . import _scoreflow as _core
 __all__ = [
     "Target", "target", "Sampler", "State", "sampler",
     "ula", "mala", "annealed_ula", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
-    "kde", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
+    "kde", "malliavin_score", "heat_ball", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
     "set_threads", "thread_count",
 ]
 
@@ -279,6 +279,51 @@ def kde(data, at=None, bandwidth=None, log_weights=None):
                       float(bandwidth), log_weights)
 
 
+def malliavin_score(sde="ou-cubic", x0=1.5, t=1.0, paths=100000, steps=400, at=None,
+                    start=None, seed=1, bandwidth=0.0, regression="local-linear",
+                    reference=True, correction=True, sigma=1.0, out=None, force=False):
+    """Score grad log p_t of a diffusion dX = b(X, t) dt + sigma dW at query points, from
+    Malliavin weights along Euler paths: -E[delta | X_t = y] with standard errors
+    (``scoreflow estimate malliavin``).
+
+    ``sde``: a name with options (``scoreflow sdes`` lists them, e.g. "nonlinear",
+    "ou:theta=1"), or a ``torch.nn.Module`` whose ``forward(x, t)`` is the drift (scripted;
+    derivatives by autograd in C++; diffusion ``sigma``). ``x0``: the start point (number or
+    list), or ``start``: an (N, d) array of start points. ``at``: (M, d) query points (default
+    a quantile grid of X_t). Returns a dict with ``at``, ``score``, ``stderr``, ``reference``
+    (a Fokker-Planck solution where d <= 2 and the start is fixed) and ``summary``."""
+    with _RunDir(out, force) as run:
+        spec = _sde_spec(sde, sigma, run.scratch)
+        options = dict(sde=spec, x0=_point(x0), paths=_count(paths, "paths"),
+                       steps=_count(steps, "steps"), t=float(t), seed=_count(seed, "seed", 0),
+                       bandwidth=float(bandwidth), regression=regression,
+                       reference=bool(reference), no_correction=not correction,
+                       out=run.directory, force=run.force)
+        options.update(run.arrays(at=at, start=start))
+        summary = _core._malliavin(options)
+        return run.read(summary, ["at", "score", "stderr", "reference"])
+
+
+def heat_ball(sde="ou:theta=1,sigma=1.4142135623730951", x0=0.8, x0_std=0.5, t=1.0,
+              samples=400000, radius=2.5, steps=1000, at=None, start=None, seed=1,
+              reference=True, out=None, force=False):
+    """Local mean-value (heat-ball) estimates of the density, log-density, entropy and score
+    of a diffusion at time t from forward draws (``scoreflow estimate heatball``).
+
+    The start is N(x0, x0_std^2 I) (x0_std 0: the point x0) or rows of ``start``; ``at`` are
+    (M, d) query points. Returns a dict with ``at``, ``density``, ``log_density``,
+    ``entropy``, ``score``, ``score_se`` and ``summary``."""
+    with _RunDir(out, force) as run:
+        options = dict(sde=sde, x0=_point(x0), x0_std=float(x0_std), t=float(t),
+                       samples=_count(samples, "samples"), radius=float(radius),
+                       steps=_count(steps, "steps"), seed=_count(seed, "seed", 0),
+                       reference=bool(reference), out=run.directory, force=run.force)
+        options.update(run.arrays(at=at, start=start))
+        summary = _core._heat_ball(options)
+        return run.read(summary, ["at", "density", "log_density", "entropy", "score",
+                                  "score_se"])
+
+
 def mmd2(x, y, bandwidth=None, log_weights_x=None, log_weights_y=None):
     """MMD^2 between point sets x (N, d) and y (M, d) with the Gaussian kernel
     exp(-|x - y|^2 / (2 l^2)); l = bandwidth, default the median pairwise distance. Optional
@@ -341,6 +386,64 @@ def thread_count():
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+class _RunDir:
+    """The run directory of an estimator: the user's ``out`` (kept), or a temporary one.
+    Arrays given as arguments are written beside it as .npy files for the run to read."""
+
+    def __init__(self, out, force):
+        self.scratch = _tempfile.mkdtemp(prefix="scoreflow-")
+        self.keep = out is not None
+        self.directory = str(out) if self.keep else _os.path.join(self.scratch, "run")
+        self.force = bool(force)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _shutil.rmtree(self.scratch, ignore_errors=True)
+        return False
+
+    def arrays(self, **named):
+        paths = {}
+        for name, value in named.items():
+            if value is None:
+                continue
+            a = _np.asarray(value, dtype=float)
+            if a.ndim != 2 or a.shape[1] == 0:
+                raise ValueError(f"{name}: expected a 2-D array (N, d), got shape {a.shape}")
+            path = _os.path.join(self.scratch, f"{name}.npy")
+            _np.save(path, _np.ascontiguousarray(a))
+            paths[name] = path
+        return paths
+
+    def read(self, summary, names):
+        result = dict(summary=summary)
+        for name in names:
+            path = _os.path.join(self.directory, f"{name}.npy")
+            if _os.path.exists(path):
+                result[name] = _np.load(path)
+        return result
+
+
+def _point(x0):
+    values = _np.atleast_1d(_np.asarray(x0, dtype=float))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"x0: expected a number or a list of numbers, got {x0!r}")
+    return ",".join(repr(float(v)) for v in values)
+
+
+def _sde_spec(sde, sigma, scratch):
+    if isinstance(sde, str):
+        return sde
+    if _is_torch_module(sde):
+        import torch
+        scripted = sde if isinstance(sde, torch.jit.ScriptModule) else torch.jit.script(sde)
+        path = _os.path.join(scratch, "drift.pt")
+        torch.jit.save(scripted, path)
+        return f"script:path={path},sigma={float(sigma)!r}"
+    raise TypeError(f"sde: expected a name such as 'ou:theta=1' or a torch.nn.Module with "
+                    f"forward(x, t) -> drift; got {type(sde).__name__}")
 
 def _count(value, name, minimum=1):
     """An integer argument >= minimum, refused (not wrapped) when negative or not whole."""

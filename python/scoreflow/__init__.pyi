@@ -79,6 +79,17 @@ def sbtm(target_: Union[Target, str], seed: int = ..., steps: int = ...,
 
 def kde(data: ArrayLike, at: Optional[ArrayLike] = ..., bandwidth: Optional[float] = ...,
         log_weights: Optional[ArrayLike] = ...) -> Tuple[Array, Array, float]: ...
+def malliavin_score(sde: Any = ..., x0: Any = ..., t: float = ..., paths: int = ...,
+                    steps: int = ..., at: Optional[ArrayLike] = ...,
+                    start: Optional[ArrayLike] = ..., seed: int = ..., bandwidth: float = ...,
+                    regression: str = ..., reference: bool = ..., correction: bool = ...,
+                    sigma: float = ..., out: Union[str, PathLike, None] = ...,
+                    force: bool = ...) -> dict: ...
+def heat_ball(sde: str = ..., x0: Any = ..., x0_std: float = ..., t: float = ...,
+              samples: int = ..., radius: float = ..., steps: int = ...,
+              at: Optional[ArrayLike] = ..., start: Optional[ArrayLike] = ..., seed: int = ...,
+              reference: bool = ..., out: Union[str, PathLike, None] = ...,
+              force: bool = ...) -> dict: ...
 def mmd2(x: ArrayLike, y: ArrayLike, bandwidth: Optional[float] = ...,
          log_weights_x: Optional[ArrayLike] = ..., log_weights_y: Optional[ArrayLike] = ...) -> float: ...
 def energy_distance(x: ArrayLike, y: ArrayLike, log_weights_x: Optional[ArrayLike] = ...,

@@ -129,4 +129,5 @@ PYBIND11_MODULE(_scoreflow, m) {
   sfpy::bind_targets(m);
   sfpy::bind_samplers(m);
   sfpy::bind_diagnostics(m);
+  sfpy::bind_estimators(m);
 }

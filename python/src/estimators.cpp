@@ -1,0 +1,104 @@
+// The Malliavin and heat-ball estimators from Python: the same runs as `scoreflow estimate`,
+// options from a dict, results left in a run directory that the Python side reads.
+#include <map>
+#include <string>
+
+#include <fmt/format.h>
+#include <pybind11/stl.h>
+
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/runs/estimate_heat_ball.hpp>
+#include <scoreflow/runs/estimate_malliavin.hpp>
+
+#include "bindings.hpp"
+
+namespace sfpy {
+
+namespace py = pybind11;
+
+namespace {
+
+// Assigns d[key] to the field it names, refusing keys that are not options.
+class Fields {
+ public:
+  explicit Fields(const py::dict& d) {
+    for (const auto& [k, v] : d)
+      given_[k.cast<std::string>()] = py::reinterpret_borrow<py::object>(v);
+  }
+  template <class T>
+  Fields& set(const char* key, T& field) {
+    if (const auto it = given_.find(key); it != given_.end()) {
+      field = it->second.cast<T>();
+      given_.erase(it);
+    }
+    return *this;
+  }
+  void done(const char* who) const {
+    if (!given_.empty())
+      throw sf::InvalidArgument(fmt::format("{}: unknown option '{}'", who, given_.begin()->first));
+  }
+
+ private:
+  std::map<std::string, py::object> given_;
+};
+
+nlohmann::json malliavin(const py::dict& d) {
+  sf::MalliavinEstimateOptions o;
+  std::string out;
+  Fields(d)
+      .set("sde", o.sde)
+      .set("x0", o.x0)
+      .set("start", o.start)
+      .set("paths", o.paths)
+      .set("steps", o.steps)
+      .set("t", o.horizon)
+      .set("seed", o.seed)
+      .set("no_correction", o.no_correction)
+      .set("at", o.at)
+      .set("points", o.points)
+      .set("bandwidth", o.bandwidth)
+      .set("regression", o.regression)
+      .set("reference", o.reference)
+      .set("out", out)
+      .set("force", o.force)
+      .done("malliavin_score");
+  o.out = out;
+  py::gil_scoped_release nogil;
+  return sf::run_estimate_malliavin(o);
+}
+
+nlohmann::json heat_ball(const py::dict& d) {
+  sf::HeatBallEstimateOptions o;
+  std::string out;
+  Fields(d)
+      .set("sde", o.sde)
+      .set("x0", o.x0)
+      .set("x0_std", o.x0_std)
+      .set("start", o.start)
+      .set("t", o.time)
+      .set("radius", o.radius)
+      .set("samples", o.samples)
+      .set("tip", o.tip)
+      .set("score_tip", o.score_tip)
+      .set("source", o.source)
+      .set("steps", o.steps)
+      .set("seed", o.seed)
+      .set("at", o.at)
+      .set("points", o.points)
+      .set("reference", o.reference)
+      .set("out", out)
+      .set("force", o.force)
+      .done("heat_ball");
+  o.out = out;
+  py::gil_scoped_release nogil;
+  return sf::run_estimate_heat_ball(o);
+}
+
+}  // namespace
+
+void bind_estimators(py::module_& m) {
+  m.def("_malliavin", [](const py::dict& d) { return json_to_python(malliavin(d)); });
+  m.def("_heat_ball", [](const py::dict& d) { return json_to_python(heat_ball(d)); });
+}
+
+}  // namespace sfpy
