@@ -28,6 +28,7 @@
 #include <scoreflow/neural/trainer.hpp>
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/runs/sample.hpp>
+#include <scoreflow/runs/train.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 #include <scoreflow/targets/images.hpp>
@@ -38,356 +39,7 @@ namespace sf {
 namespace fs = std::filesystem;
 namespace {
 
-struct TrainCommand {
-  std::string data = "moons";
-  std::size_t n = 20000, n_heldout = 10000;
-  std::uint64_t data_seed = 0;
-  NetConfig net;
-  std::string hidden = "128,128,128";
-  std::string arch;  // empty: unet for images, else mlp
-  std::string sde;   // empty: none (vp when the loss is nc-dsm)
-  std::string cond;  // empty: fourier with an SDE, else none
-  TrainOptions train;
-  std::size_t checkpoint_every = 0;  // 0: about 10 checkpoints
-  std::size_t stop_after = 0;        // 0: run to --steps
-  int threads = 0;
-  fs::path out = "runs/train";
-  bool force = false, resume = false;
-};
-
-struct GenerateCommand {
-  fs::path model, torchscript;
-  std::string sde = "vp";
-  std::int64_t dim = 0;
-  GenerateOptions gen;
-  std::size_t n = 10000;
-  bool likelihood = false;
-  std::size_t likelihood_n = 1000, likelihood_steps = 100;
-  std::string reference;  // data to compare with (default: the model's held-out data)
-  int threads = 0;
-  fs::path out = "runs/generate";
-  bool force = false;
-};
-
-struct ExportCommand {
-  fs::path model, out;
-  bool force = false;
-};
-
-// Small MLP steps are dominated by per-operation overhead: on 2 cores one LibTorch thread
-// trained the 3×128 MLP 4.4× faster than two (894 vs 201 steps/s). Convolutions gain.
-void set_threads(int threads, bool big_model) {
-  set_thread_count(threads);  // checks the range
-  const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads > 0 ? threads : big_model ? all : 1);
-}
-
-torch::Tensor to_float_tensor(Particles& p) {
-  return as_tensor(p).to(torch::kFloat32).contiguous();
-}
-
-// The known score of the data for ESM: the target's analytic score, else the Parzen score
-// of the training points with Silverman's bandwidth.
-ScoreOfBatch esm_target(const TrainingData& data) {
-  if (data.target) {
-    const Target* t = data.target.get();
-    return batch_score([t](ConstRows x, Rows s) { t->score(x, s); });
-  }
-  auto kde =
-      std::make_shared<KernelDensity>(data.train.rows(), silverman_bandwidth(data.train.rows()));
-  return batch_score([kde](ConstRows x, Rows s) { kde->score(x, s); });
-}
-
-void resolve_net_config(TrainCommand& c, const TrainingData& data) {
-  c.net.dim = static_cast<std::int64_t>(data.train.d());
-  c.net.arch = !c.arch.empty() ? c.arch : data.images ? "unet" : "mlp";
-  c.net.hidden = parse_widths(c.hidden);
-  if (c.net.arch == "unet" && c.hidden == "128,128,128") c.net.hidden = {16};  // CPU-sized
-  std::string sde = c.sde;
-  if (sde.empty() && loss_registry().get(c.train.loss).factory.noise_conditional) sde = "vp";
-  if (!sde.empty()) c.net.sde = sde;
-  c.net.cond = !c.cond.empty() ? c.cond : c.net.sde ? "fourier" : "none";
-  c.net.validate();
-}
-
-void write_loss_csv(const fs::path& dir, const std::vector<TrainRecord>& history) {
-  CsvTable t({"step", "train_loss", "heldout_loss", "lr"});
-  for (const auto& r : history)
-    t.add_row({static_cast<double>(r.step), r.train_loss, r.heldout_loss, r.lr});
-  t.write(dir / "loss.csv");
-}
-
-// What a training run is: resuming with any of these changed would silently train another
-// model, so resume refuses it. --threads, --stop-after, --checkpoint-every may change.
-nlohmann::json train_identity(const TrainCommand& c) {
-  return {{"net", c.net.to_json()},   {"train", c.train.to_json()}, {"data", c.data}, {"n", c.n},
-          {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed}};
-}
-
-// The committed checkpoint of a training run, after checking it is this run's.
-std::optional<Checkpoint> train_checkpoint(const TrainCommand& c) {
-  const auto ck = read_checkpoint(c.out);
-  if (!ck) return std::nullopt;
-  const auto given = train_identity(c);
-  const auto& saved = ck->meta.at("options");
-  if (saved != given) {
-    const auto diff = nlohmann::json::diff(saved, given);
-    std::vector<std::string> keys;
-    for (const auto& op : diff) keys.push_back(op.at("path").get<std::string>());
-    throw InvalidArgument(fmt::format(
-        "train --resume: the options differ from those of the run in '{}' at {} (saved: {}); "
-        "resume with the run's own options",
-        c.out.string(), fmt::join(keys, ", "), saved.dump()));
-  }
-  if (ck->step > c.train.steps)
-    throw FormatError(fmt::format("{}: checkpoint at step {}, beyond the run's --steps {}",
-                                  ck->dir.string(), ck->step, c.train.steps));
-  return ck;
-}
-
-// Refuses a network or batch that cannot fit before LibTorch tries (it would throw bad_alloc
-// or print a stack trace). Weights, gradients, Adam's two moments, EMA and best copy are six
-// float32 copies of the parameters; a batch keeps a few activations per layer and width.
-void check_train_memory(const TrainCommand& c, const TrainingData& data) {
-  if (c.net.arch != "mlp") return;  // the U-Net is sized for 16×16 images
-  std::vector<double> widths{static_cast<double>(c.net.dim)};
-  for (const auto w : c.net.hidden) widths.push_back(static_cast<double>(w));
-  widths.push_back(static_cast<double>(c.net.dim));
-  double params = 0, units = 0;
-  for (std::size_t i = 0; i + 1 < widths.size(); ++i)
-    params += widths[i] * widths[i + 1] + widths[i + 1];
-  for (const double w : widths) units += w;
-  const double batch = static_cast<double>(std::max(c.train.batch, data.heldout.n()));
-  const double data_bytes =
-      12.0 * static_cast<double>((data.train.n() + data.heldout.n()) * data.train.d());
-  check_memory_fits(
-      fmt::format("train: a network of {:.3g} parameters with batch {}", params, c.train.batch),
-      6 * 4 * params + 8 * 4 * batch * units + data_bytes, "lower --hidden, --batch or --n");
-}
-
-int run_train(TrainCommand& c) {
-  c.train.validate();
-  check_memory_fits("train: the data", 16.0 * static_cast<double>(c.n + c.n_heldout) * 2,
-                    "lower --n or --heldout-n");
-  auto data = load_training_data(c.data, c.n, c.n_heldout, c.data_seed);
-  resolve_net_config(c, data);
-  check_train_memory(c, data);
-  set_threads(c.threads, c.net.arch == "unet");
-  prepare_run_dir(c.out,
-                  c.force    ? RunDirMode::force
-                  : c.resume ? RunDirMode::resume
-                             : RunDirMode::fresh,
-                  /*resumable=*/true);
-  remove_stale_files(c.out);
-  const auto resumed = c.resume ? train_checkpoint(c) : std::nullopt;
-  auto net = make_score_net(c.net, c.train.seed);
-  Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
-                  c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
-  if (resumed) {
-    trainer.load_checkpoint((resumed->dir / "trainer").string());
-    std::printf("resuming %s at step %zu\n", c.out.c_str(), trainer.step());
-  }
-  const auto save = [&] {
-    CheckpointWriter ck(c.out, trainer.step());
-    trainer.save_checkpoint((ck.dir() / "trainer").string());
-    ck.commit({{"options", train_identity(c)}});
-    write_loss_csv(c.out, trainer.history());
-  };
-  const std::size_t every =
-      c.checkpoint_every ? c.checkpoint_every : std::max<std::size_t>(1, c.train.steps / 10);
-  Progress progress(c.train.steps, "train");
-  const auto start = std::chrono::steady_clock::now();
-  const std::size_t first = trainer.step();
-  bool finished = true;
-  double last_heldout = NAN;
-  const std::size_t last = c.stop_after ? std::min(c.stop_after, c.train.steps) : c.train.steps;
-  const auto on_record = [&](const TrainRecord& r) {
-    last_heldout = r.heldout_loss;
-    progress.update(r.step,
-                    fmt::format("loss {:.4g} held-out {:.4g}", r.train_loss, r.heldout_loss));
-  };
-  while (trainer.step() < last && finished) {
-    const std::size_t until = std::min(last, (trainer.step() / every + 1) * every);
-    // One step at a time, so that Ctrl-C ends the run within one step.
-    while (trainer.step() < until && finished && !stop_requested())
-      finished = trainer.run(trainer.step() + 1, on_record);
-    if (trainer.step() > first) save();
-    if (stop_requested() && trainer.step() < last)
-      throw Interrupted(fmt::format(
-          "train: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
-          "continue with the same options and --resume",
-          stop_reason(), trainer.step(), c.train.steps, c.out.string()));
-  }
-  progress.finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  trainer.finalize();
-  const nlohmann::json meta = {
-      {"net", c.net.to_json()},   {"train", c.train.to_json()}, {"data", c.data},       {"n", c.n},
-      {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed},   {"images", data.images}};
-  write_model(c.out, trainer.net(), meta);
-  const double steps_run = static_cast<double>(trainer.step() - first);
-  nlohmann::json summary = meta;
-  summary["steps_done"] = trainer.step();
-  summary["stopped_early"] = !finished;
-  summary["heldout_loss"] = last_heldout;
-  summary["seconds"] = secs;
-  summary["steps_per_second"] = steps_run / secs;
-  summary["parameters"] = [&] {
-    std::int64_t k = 0;
-    for (const auto& p : trainer.net().parameters()) k += p.numel();
-    return k;
-  }();
-  write_json(c.out / "summary.json", summary);
-  plot_loss_curve(c.out / "loss.csv", c.out / "loss.png");
-  std::printf(
-      "trained %s (%s, %lld parameters) on %s: %zu steps, %.1f steps/s, held-out loss %.5g%s\n",
-      c.net.arch.c_str(), c.train.loss.c_str(),
-      static_cast<long long>(summary["parameters"].get<std::int64_t>()), c.data.c_str(),
-      trainer.step(), steps_run / secs, last_heldout, finished ? "" : " (stopped early)");
-  std::printf(
-      "wrote %s/{model.pt, model.json, loss.csv, loss.png, summary.json, checkpoint.json}\n",
-      c.out.c_str());
-  return 0;
-}
-
-void compare_with_reference(const Particles& gen, const Particles& ref, nlohmann::json& summary) {
-  const std::size_t m = std::min<std::size_t>({gen.n(), ref.n(), 10000});
-  const Particles g = strided_rows(gen, m), r = strided_rows(ref, m);
-  const double ell = median_distance(g.rows(), r.rows());
-  summary["energy_distance"] = energy_distance(g.rows(), r.rows());
-  summary["mmd2"] = mmd2(g.rows(), r.rows(), ell);
-  summary["mmd_bandwidth"] = ell;
-  summary["compared_points"] = m;
-}
-
-int run_generate(GenerateCommand& c) {
-  TimeScoreFn score;
-  std::optional<LoadedModel> model;
-  std::int64_t dim = c.dim;
-  LinearSde sde = LinearSde::by_name(c.sde);
-  bool images = false;
-  if (!c.torchscript.empty()) {
-    if (dim < 1) throw InvalidArgument("--torchscript needs --dim (the data dimension)");
-    set_threads(c.threads, dim > 16);
-    score = load_torchscript_score(c.torchscript.string(), dim);
-  } else {
-    if (c.model.empty())
-      throw InvalidArgument("give --model DIR (from scoreflow train) or --torchscript FILE");
-    model = load_model(c.model);
-    const auto& cfg = model->net->config();
-    if (!cfg.sde)
-      throw InvalidArgument(
-          fmt::format("model '{}' was trained with {} and has no SDE; generation needs nc-dsm",
-                      c.model.string(), model->meta["train"].value("loss", "?")));
-    sde = cfg.linear_sde();
-    set_threads(c.threads, cfg.arch == "unet");
-    dim = cfg.dim;
-    images = model->meta.value("images", false);
-    auto net = model->net;
-    score = [net](const torch::Tensor& x, double t) {
-      return net->score(x, torch::full({x.size(0)}, t, x.options()));
-    };
-  }
-  c.gen.validate(sde);
-  check_positive("generate", "--n", c.n);
-  // The points, the score, the noise and the sampler's temporaries: about eight float copies.
-  check_memory_fits(fmt::format("generate: {} points in d = {}", c.n, dim),
-                    8.0 * 4.0 * static_cast<double>(c.n) * static_cast<double>(dim), "lower --n");
-  prepare_run_dir(c.out, c.force ? RunDirMode::force : RunDirMode::fresh);
-  Progress progress(1000, "generate");
-  const auto start = std::chrono::steady_clock::now();
-  const auto x = generate(sde, score, static_cast<std::int64_t>(c.n), dim, c.gen,
-                          [&](double f) { progress.update(static_cast<std::size_t>(1000 * f)); });
-  progress.finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const Particles gen = to_particles(x);
-  check_finite_output("generate: samples", {gen.data(), gen.n() * gen.d()},
-                      "use more --steps, a smaller --ncsn-eps or --snr, or check the model");
-  write_npy(c.out / "samples.npy", {gen.n(), gen.d()}, gen.data());
-  nlohmann::json summary = {
-      {"sampler", c.gen.sampler}, {"steps", c.gen.steps}, {"n", c.n},
-      {"sde", sde.name()},        {"seconds", secs},      {"seed", c.gen.seed}};
-  // Held-out reference: the model's own data unless --reference names other data.
-  std::optional<Particles> ref;
-  std::string ref_name = c.reference;
-  if (ref_name.empty() && model) ref_name = model->meta.value("data", "");
-  if (!ref_name.empty()) {
-    const std::size_t rn = model ? model->meta.value("n_heldout", std::size_t{10000}) : 10000;
-    const std::uint64_t rs = model ? model->meta.value("data_seed", std::uint64_t{0}) : 0;
-    ref = load_training_data(ref_name, 10, rn, rs).heldout;
-    if (ref->d() != gen.d())
-      throw InvalidArgument(
-          fmt::format("reference '{}' has d = {}, the model d = {}", ref_name, ref->d(), gen.d()));
-    write_npy(c.out / "reference.npy", {ref->n(), ref->d()}, ref->data());
-    summary["reference"] = ref_name;
-    compare_with_reference(gen, *ref, summary);
-  }
-  if (c.likelihood && ref) {
-    const std::size_t m = std::min(c.likelihood_n, ref->n());
-    Particles sub = strided_rows(*ref, m);
-    LikelihoodOptions lo;
-    lo.steps = c.likelihood_steps;
-    lo.exact_trace = dim <= 4;
-    lo.seed = c.gen.seed;
-    auto xs = as_tensor(sub).to(torch::kFloat32);
-    torch::Tensor lp;
-    if (images) xs = dequantise_8bit(xs, c.gen.seed);
-    lp = log_likelihood(sde, score, xs, lo);
-    const double nll = -lp.mean().item<double>(),
-                 se = lp.std().item<double>() / std::sqrt(static_cast<double>(m));
-    summary["nll_nats"] = nll;
-    summary["nll_se"] = se;
-    summary["likelihood_points"] = m;
-    summary["likelihood_trace"] = lo.exact_trace ? "exact" : "hutchinson";
-    if (images) {
-      summary["bits_per_dim"] = bits_per_dim(nll, static_cast<std::size_t>(dim));
-      summary["bits_per_dim_se"] = se / (static_cast<double>(dim) * std::log(2.0));
-    }
-  }
-  write_json(c.out / "summary.json", summary);
-  const std::string title =
-      fmt::format("{} sampler, {} SDE, {} steps", c.gen.sampler, sde.name(), c.gen.steps);
-  if (images || dim == 256)
-    plot_image_grid(c.out / "samples.npy", kImageSide, 8, title, c.out / "samples.png");
-  else if (dim == 2 && ref)
-    plot_points_over_data(c.out / "samples.npy", c.out / "reference.npy", title,
-                          c.out / "samples.png");
-  std::printf("%s\n", summary.dump(2).c_str());
-  std::printf("wrote %s/{samples.npy, summary.json, samples.png}\n", c.out.c_str());
-  return 0;
-}
-
-// --out is one file, not a run directory: it is replaced only with --force, and only when it
-// is a TorchScript archive (a zip file), so a typo cannot overwrite a user's document.
-void check_export_target(const ExportCommand& c) {
-  if (!fs::exists(c.out)) return;
-  if (!c.force)
-    throw InvalidArgument(
-        fmt::format("export: '{}' exists; pass --force to replace it", c.out.string()));
-  char magic[4] = {};
-  std::ifstream(c.out, std::ios::binary).read(magic, 4);
-  if (!fs::is_regular_file(c.out) || std::string_view(magic, 4) != "PK\x03\x04")
-    throw InvalidArgument(fmt::format(
-        "export --force: '{}' is not a TorchScript file (not a zip archive), so it was left "
-        "untouched; choose another --out",
-        c.out.string()));
-}
-
-int run_export(const ExportCommand& c) {
-  check_export_target(c);
-  auto m = load_model(c.model);
-  auto* mlp = dynamic_cast<ResMlpImpl*>(m.net.get());
-  if (!mlp)
-    throw InvalidArgument(
-        "export supports the residual MLP (arch mlp); the U-Net is not exported yet");
-  export_torchscript(*mlp, c.out.string());
-  std::printf("wrote %s (TorchScript: forward(x, t) -> score)\n", c.out.c_str());
-  return 0;
-}
-
-void add_train(CLI::App& app, TrainCommand& c) {
+void add_train(CLI::App& app, TrainRunOptions& c) {
   auto* t = app.add_subcommand("train", "train a score network by score matching");
   t->add_option("--data", c.data, "moons, …, mnist256, fashion256, an N×d .npy, or a target spec")
       ->capture_default_str();
@@ -456,7 +108,7 @@ void add_train(CLI::App& app, TrainCommand& c) {
   t->add_flag("--resume", c.resume, "continue from the output directory's checkpoint");
 }
 
-void add_generate(CLI::App& app, GenerateCommand& c) {
+void add_generate(CLI::App& app, GenerateRunOptions& c) {
   auto* g = app.add_subcommand("generate", "sample from a trained diffusion model");
   g->add_option("--model", c.model, "directory written by scoreflow train");
   g->add_option("--torchscript", c.torchscript, "a TorchScript module forward(x, t) -> score");
@@ -486,7 +138,7 @@ void add_generate(CLI::App& app, GenerateCommand& c) {
   g->add_flag("--force", c.force, "overwrite the output directory");
 }
 
-void add_export(CLI::App& app, ExportCommand& c) {
+void add_export(CLI::App& app, ExportRunOptions& c) {
   auto* e = app.add_subcommand("export", "write a trained MLP score model as TorchScript");
   e->add_option("--model", c.model, "directory written by scoreflow train")->required();
   e->add_option("--out,-o", c.out, "output .pt file")->required();
@@ -496,17 +148,17 @@ void add_export(CLI::App& app, ExportCommand& c) {
 }  // namespace
 
 std::function<std::optional<int>()> add_neural_commands(CLI::App& app) {
-  auto train = std::make_shared<TrainCommand>();
-  auto gen = std::make_shared<GenerateCommand>();
-  auto exp = std::make_shared<ExportCommand>();
+  auto train = std::make_shared<TrainRunOptions>();
+  auto gen = std::make_shared<GenerateRunOptions>();
+  auto exp = std::make_shared<ExportRunOptions>();
   add_train(app, *train);
   add_generate(app, *gen);
   add_export(app, *exp);
   return [&app, train, gen, exp]() -> std::optional<int> {
     try {
-      if (app.got_subcommand("train")) return run_train(*train);
-      if (app.got_subcommand("generate")) return run_generate(*gen);
-      if (app.got_subcommand("export")) return run_export(*exp);
+      if (app.got_subcommand("train")) return (run_train(*train), 0);
+      if (app.got_subcommand("generate")) return (run_generate(*gen), 0);
+      if (app.got_subcommand("export")) return (run_export(*exp), 0);
     } catch (const c10::Error& e) {
       // LibTorch's own message, without its C++ stack trace; which command failed is ours.
       throw Error(fmt::format("{}: LibTorch failed: {}",

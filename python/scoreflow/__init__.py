@@ -32,7 +32,7 @@ from . import _scoreflow as _core
 __all__ = [
     "Target", "target", "Sampler", "State", "sampler",
     "ula", "mala", "annealed_ula", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
-    "kde", "malliavin_score", "heat_ball", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
+    "Model", "train", "kde", "malliavin_score", "heat_ball", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
     "set_threads", "thread_count",
 ]
 
@@ -324,6 +324,69 @@ def heat_ball(sde="ou:theta=1,sigma=1.4142135623730951", x0=0.8, x0_std=0.5, t=1
                                   "score_se"])
 
 
+class Model:
+    """A trained score model: the run directory written by :func:`train` (or
+    ``scoreflow train``). ``generate`` draws from it, ``export`` writes TorchScript that
+    ``torch.jit.load`` runs in Python (``forward(x, t) -> score``)."""
+
+    def __init__(self, directory, summary=None):
+        self.directory = str(directory)
+        if summary is None:
+            with open(_os.path.join(self.directory, "summary.json")) as f:
+                summary = _json.load(f)
+        self.summary = summary
+
+    def generate(self, n=10000, sampler="pc", steps=500, seed=1, likelihood=False,
+                 out=None, force=False, **options):
+        """n samples by the reverse SDE or probability-flow ODE (sampler: euler, ode-heun,
+        ode-rk4, pc, ncsn). ``likelihood=True`` adds the held-out negative log-likelihood
+        (nats; bits/dim for images) to the summary. Returns dict(samples=..., summary=...)."""
+        with _RunDir(out, force) as run:
+            summary = _core._generate(dict(model=self.directory, n=_count(n, "n"),
+                                           sampler=sampler, steps=_count(steps, "steps"),
+                                           seed=_count(seed, "seed", 0),
+                                           likelihood=bool(likelihood), out=run.directory,
+                                           force=run.force, **options))
+            return run.read(summary, ["samples"])
+
+    def export(self, path, force=False):
+        """Writes the model (an MLP) as TorchScript: ``torch.jit.load(path)(x, t)`` is the
+        score. An existing file is replaced only with force=True, and only if it is
+        TorchScript."""
+        _core._export(self.directory, str(path), bool(force))
+        return str(path)
+
+    def __repr__(self):
+        return f"scoreflow.Model({self.directory!r})"
+
+
+def train(data, loss="dsm", steps=2000, batch=256, lr=1e-3, hidden=(128, 128, 128), sde=None,
+          n=20000, n_heldout=10000, seed=1, data_seed=0, out=None, force=False, resume=False,
+          checkpoint_every=0, **options):
+    """Trains a score network by score matching and returns a :class:`Model`.
+
+    ``data``: an (N, d) NumPy array with N >= 10 (stored once, by content, under
+    ~/.cache/scoreflow/arrays; every tenth row is held out, as for ``scoreflow train --data
+    file.npy``, and ``n``, ``n_heldout`` do not apply), a data set name ("moons", "mnist256", ...) or a target spec. ``loss``: dsm, ism,
+    ism-hutchinson, ssm, esm or nc-dsm (noise-conditional, for generation; ``sde`` vp, ve or
+    subvp). Further options as in ``scoreflow train`` (optimizer, schedule, ema, sigma, ...).
+    With ``out`` the run directory is kept and ``resume=True`` continues it; Ctrl-C stops
+    after the current step with a checkpoint and raises KeyboardInterrupt."""
+    if not isinstance(data, str):
+        data = _stored_array(data)
+    directory = str(out) if out is not None else _tempfile.mkdtemp(prefix="scoreflow-model-")
+    if out is None:
+        _os.rmdir(directory)
+    summary = _core._train(dict(
+            data=data, loss=loss, steps=_count(steps, "steps"), batch=_count(batch, "batch"),
+            lr=float(lr), hidden=",".join(str(_count(h, "hidden")) for h in hidden),
+            sde=sde or "", n=_count(n, "n"), n_heldout=_count(n_heldout, "n_heldout", 0),
+            seed=_count(seed, "seed", 0), data_seed=_count(data_seed, "data_seed", 0),
+            out=directory, force=bool(force), resume=bool(resume),
+            checkpoint_every=_count(checkpoint_every, "checkpoint_every", 0), **options))
+    return Model(directory, summary)
+
+
 def mmd2(x, y, bandwidth=None, log_weights_x=None, log_weights_y=None):
     """MMD^2 between point sets x (N, d) and y (M, d) with the Gaussian kernel
     exp(-|x - y|^2 / (2 l^2)); l = bandwidth, default the median pairwise distance. Optional
@@ -424,6 +487,28 @@ class _RunDir:
             if _os.path.exists(path):
                 result[name] = _np.load(path)
         return result
+
+
+def _stored_array(data):
+    """The training array as an .npy file named by its content, in scoreflow's cache: a run
+    records its data by path, so the same array must keep the same path (for resume, and for
+    generate's held-out comparison)."""
+    import hashlib
+    a = _np.ascontiguousarray(_np.asarray(data, dtype=float))
+    if a.ndim != 2 or a.shape[1] == 0 or a.shape[0] < 10:
+        raise ValueError(f"data: expected an (N, d) array with N >= 10, got shape {a.shape}")
+    digest = hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()[:32]
+    cache = _os.environ.get("SCOREFLOW_DATA_DIR") or _os.path.join(
+        _os.path.expanduser("~"), ".cache", "scoreflow")
+    folder = _os.path.join(cache, "arrays")
+    _os.makedirs(folder, exist_ok=True)
+    path = _os.path.join(folder, f"{digest}.npy")
+    if not _os.path.exists(path):
+        fd, tmp = _tempfile.mkstemp(dir=folder, suffix=".npy.part")
+        with _os.fdopen(fd, "wb") as f:
+            _np.save(f, a)
+        _os.replace(tmp, path)
+    return path
 
 
 def _point(x0):

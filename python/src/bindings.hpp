@@ -11,5 +11,6 @@ pybind11::object json_to_python(const nlohmann::json& j);
 void bind_samplers(pybind11::module_& m);
 void bind_diagnostics(pybind11::module_& m);
 void bind_estimators(pybind11::module_& m);
+void bind_neural(pybind11::module_& m);
 
 }  // namespace sfpy

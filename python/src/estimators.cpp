@@ -1,6 +1,5 @@
 // The Malliavin and heat-ball estimators from Python: the same runs as `scoreflow estimate`,
 // options from a dict, results left in a run directory that the Python side reads.
-#include <map>
 #include <string>
 
 #include <fmt/format.h>
@@ -11,36 +10,13 @@
 #include <scoreflow/runs/estimate_malliavin.hpp>
 
 #include "bindings.hpp"
+#include "fields.hpp"
 
 namespace sfpy {
 
 namespace py = pybind11;
 
 namespace {
-
-// Assigns d[key] to the field it names, refusing keys that are not options.
-class Fields {
- public:
-  explicit Fields(const py::dict& d) {
-    for (const auto& [k, v] : d)
-      given_[k.cast<std::string>()] = py::reinterpret_borrow<py::object>(v);
-  }
-  template <class T>
-  Fields& set(const char* key, T& field) {
-    if (const auto it = given_.find(key); it != given_.end()) {
-      field = it->second.cast<T>();
-      given_.erase(it);
-    }
-    return *this;
-  }
-  void done(const char* who) const {
-    if (!given_.empty())
-      throw sf::InvalidArgument(fmt::format("{}: unknown option '{}'", who, given_.begin()->first));
-  }
-
- private:
-  std::map<std::string, py::object> given_;
-};
 
 nlohmann::json malliavin(const py::dict& d) {
   sf::MalliavinEstimateOptions o;

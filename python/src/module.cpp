@@ -130,4 +130,5 @@ PYBIND11_MODULE(_scoreflow, m) {
   sfpy::bind_samplers(m);
   sfpy::bind_diagnostics(m);
   sfpy::bind_estimators(m);
+  sfpy::bind_neural(m);
 }
