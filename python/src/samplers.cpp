@@ -14,6 +14,7 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "fields.hpp"
 #include "py_target.hpp"
 
 namespace sfpy {
@@ -87,41 +88,15 @@ struct PySampler {
 
 sf::SampleOptions sample_options(const py::dict& d) {
   sf::SampleOptions o;
-  for (const auto& [key, value] : d) {
-    const auto k = key.cast<std::string>();
-    if (k == "target")
-      o.target = value.cast<std::string>();
-    else if (k == "sampler")
-      o.sampler = value.cast<std::string>();
-    else if (k == "init")
-      o.init = value.cast<std::string>();
-    else if (k == "n")
-      o.n = value.cast<std::size_t>();
-    else if (k == "steps")
-      o.steps = value.cast<std::size_t>();
-    else if (k == "seed")
-      o.seed = value.cast<std::uint64_t>();
-    else if (k == "trace_every")
-      o.trace_every = value.cast<std::size_t>();
-    else if (k == "metric_n")
-      o.metric_n = value.cast<std::size_t>();
-    else if (k == "snapshots")
-      o.snapshots = value.cast<std::size_t>();
-    else if (k == "checkpoint_every")
-      o.checkpoint_every = value.cast<std::size_t>();
-    else if (k == "threads")
-      o.threads = value.cast<int>();
-    else if (k == "out")
-      o.out = value.cast<std::string>();
-    else if (k == "force")
-      o.force = value.cast<bool>();
-    else if (k == "resume")
-      o.resume = value.cast<bool>();
-    else if (k == "plot")
-      o.plot = value.cast<bool>();
-    else
-      throw sf::InvalidArgument(fmt::format("run: unknown option '{}'", k));
-  }
+  std::string out;
+  Fields f(d);
+  f.set("target", o.target).set("sampler", o.sampler).set("init", o.init).set("n", o.n);
+  f.set("steps", o.steps).set("seed", o.seed).set("trace_every", o.trace_every);
+  f.set("metric_n", o.metric_n).set("snapshots", o.snapshots);
+  f.set("checkpoint_every", o.checkpoint_every).set("threads", o.threads).set("out", out);
+  f.set("force", o.force).set("resume", o.resume).set("plot", o.plot);
+  f.done("run");
+  o.out = out;
   o.quiet = true;  // progress is the Python side's
   return o;
 }

@@ -170,3 +170,16 @@ def test_divergence_is_a_runtime_error_naming_the_step():
     s = sf.ula("gauss:d=2", step_size=10.0, seed=1)
     with pytest.raises(RuntimeError, match="blew up at step"):
         s.step(s.init(np.ones((100, 2))), 200)
+
+
+def test_ctrl_c_during_step_raises_and_leaves_the_state_as_it_was():
+    s = sf.ula("gauss:d=2", step_size=0.1, seed=1)
+    start = s.init(np.zeros((50, 2)))
+
+    def interrupt_at_3(step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        s.step(start, 10, progress=interrupt_at_3)
+    assert start.step == 0 and np.all(start.x == 0)
