@@ -87,7 +87,7 @@ def target(source, dim=None, name=None):
       with ``torch.jit.script`` and run in C++ (score by autograd there).
     """
     if isinstance(source, str):
-        if source.endswith(".pt") or _os.path.sep in source and _os.path.exists(source):
+        if _os.path.isfile(source) or (source.endswith(".pt") and ":" not in source):
             return Target(_core._target_torchscript(source, _count(dim or 0, "dim", 0)),
                           name or source)
         if dim is not None:
@@ -245,14 +245,22 @@ def sampler(name, target_, **options):
     return Sampler(name, target_, **options)
 
 
+_SAMPLER_ENTRIES = _core._sampler_entries()
+
+
 def _factory(name, summary):
     def make(target_, seed=0, steps=1000, init=None, **options):
         return Sampler(name, target_, seed=seed, steps=steps, init=init, **options)
     make.__name__ = name.replace("-", "_")
-    make.__doc__ = (f"{summary}\n\n``{make.__name__}(target, seed=0, steps=1000, init=None, "
-                    f"**options)``: options are those of ``--sampler {name}:key=value`` "
-                    f"(``scoreflow samplers`` lists them), e.g. step_size. ``steps`` is the run "
-                    f"length annealing schedules are laid out over. Returns a Sampler.")
+    description, parameters = _SAMPLER_ENTRIES.get(name, ("", ""))
+    make.__doc__ = (
+        f"{summary}\n\n{description}\n\n"
+        f"``{make.__name__}(target, seed=0, steps=1000, init=None, **options)`` returns a "
+        f"Sampler. ``target``: a Target or a spec string; ``seed``: random numbers are keyed "
+        f"by (seed, particle, step); ``steps``: the run length annealing schedules are laid "
+        f"out over; ``init``: spec of the initial law for ``run`` (default N(0, I)).\n\n"
+        f"Options (as ``--sampler {name}:key=value``), with their defaults:\n"
+        f"    {parameters or 'none'}")
     return make
 
 
@@ -260,7 +268,7 @@ ula = _factory("ula", "Unadjusted Langevin: x += h grad log pi(x) + sqrt(2h) xi.
 mala = _factory("mala", "Metropolis-adjusted Langevin (acceptance in info['acceptance']).")
 annealed_ula = _factory("annealed-ula", "Annealed ULA along a path from the initial law to "
                         "the target; fk_weights=true adds Feynman-Kac weights and log Z.")
-wfr = _factory("wfr", "Wasserstein-Fisher-Rao weighted Langevin; density=gmm|kde.")
+wfr = _factory("wfr", "Wasserstein-Fisher-Rao weighted Langevin (density ula-kernel or kde).")
 birth_death = _factory("birth-death", "Langevin with birth-death jumps (kernel density).")
 birth_death_kl = _factory("birth-death-kl", "Birth-death with the KL-gradient rates.")
 fk_corrector = _factory("fk-corrector", "Feynman-Kac corrector: samples pi^beta with weights.")

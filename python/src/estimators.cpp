@@ -39,6 +39,7 @@ nlohmann::json malliavin(const py::dict& d) {
       .set("force", o.force)
       .done("malliavin_score");
   o.out = out;
+  o.verbose = false;
   py::gil_scoped_release nogil;
   return sf::run_estimate_malliavin(o);
 }
@@ -66,6 +67,7 @@ nlohmann::json heat_ball(const py::dict& d) {
       .set("force", o.force)
       .done("heat_ball");
   o.out = out;
+  o.verbose = false;
   py::gil_scoped_release nogil;
   return sf::run_estimate_heat_ball(o);
 }

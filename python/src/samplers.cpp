@@ -188,7 +188,13 @@ void bind_samplers(py::module_& m) {
     }
     return json_to_python(summary);
   });
-  m.def("_sampler_names", [] { return sf::sampler_registry().names(); });
+  // name -> (description, options with defaults): the docstrings of the sampler factories.
+  m.def("_sampler_entries", [] {
+    py::dict d;
+    for (const auto& e : sf::sampler_registry().entries())
+      d[py::str(e.name)] = py::make_tuple(e.description, e.parameters);
+    return d;
+  });
 }
 
 }  // namespace sfpy

@@ -206,6 +206,7 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
   if (d <= 2)
     plot_score_estimate(o.out / "estimates.csv", d, o.out / "score.png",
                         {"heat-ball estimate", ref_name});
+  if (!o.verbose) return summary;
   std::printf("%zu points x %zu draws in %.2f s; score rms standard error %.4f%s\n", at.n(),
               o.samples, seconds, score_se_rms,
               reference ? fmt::format("; vs {}: density rel. RMSE {:.4f}, score RMSE {:.4f}, "

@@ -150,6 +150,7 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
   table.write(o.out / "score.csv");
   write_json(o.out / "summary.json", summary);
   if (d <= 2) plot_score_estimate(o.out / "score.csv", d, o.out / "score.png");
+  if (!o.verbose) return summary;
   std::printf("%zu paths x %zu steps in %.2f s (%.0f weights/s); mean standard error %.4f%s\n",
               o.paths, o.steps, seconds, static_cast<double>(o.paths) / seconds, mean_se,
               pde ? fmt::format("; RMSE vs Fokker-Planck {:.4f}", std::sqrt(sq)).c_str() : "");

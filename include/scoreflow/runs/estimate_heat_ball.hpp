@@ -28,6 +28,7 @@ struct HeatBallEstimateOptions {
   bool reference = true;
   std::filesystem::path out = "runs/heatball";
   bool force = false;
+  bool verbose = true;  // print a one-line report and what was written
 };
 
 // Runs and returns summary.json's contents (also written to the output directory).

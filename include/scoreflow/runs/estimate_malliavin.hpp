@@ -27,6 +27,7 @@ struct MalliavinEstimateOptions {
   bool save_paths = false;  // x_T.npy and delta.npy
   std::filesystem::path out = "runs/malliavin";
   bool force = false;
+  bool verbose = true;  // print a one-line report and what was written
 };
 
 // Runs and returns summary.json's contents (also written to the output directory).
