@@ -422,7 +422,9 @@ int sf::cli_main(int argc, char** argv) {
 
   // Commands that poll for a stop request end within one step on Ctrl-C, with a checkpoint;
   // the others keep the default action (end at once), as they have nothing to save.
-  if (*sample || app.got_subcommand("train")) install_stop_handlers();
+  // (`train` exists only in the LibTorch build, so it is looked up among the parsed commands.)
+  for (const auto* c : app.get_subcommands())
+    if (c->get_name() == "sample" || c->get_name() == "train") install_stop_handlers();
   try {
 #ifdef SCOREFLOW_HAS_TORCH
     if (const auto rc = run_neural()) return *rc;
