@@ -26,7 +26,9 @@ struct Chains {
 // reduction factor.
 double rhat_basic(const Chains& x);
 // Rank-normalised split-R̂: the larger of the bulk R̂ (ranks of the draws) and the tail
-// R̂ (ranks of |draw − median|).
+// R̂ (ranks of |draw − median|). Draws are folded about the median of all of them before
+// splitting, as R's posterior package does (ArviZ folds after splitting; the two differ only
+// when the draw count is odd).
 double rhat_rank(const Chains& x);
 // ESS of the given chains as they are (no splitting, no ranks).
 double ess_basic(const Chains& x);
