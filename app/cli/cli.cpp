@@ -261,24 +261,13 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
     throw InvalidArgument(fmt::format(
         "estimate kde: --bandwidth is {}, but must be positive (or 0 for Silverman's rule)",
         bandwidth));
-  const double silverman = silverman_bandwidth(x.rows());
-  const double h = bandwidth > 0 ? bandwidth : silverman;
-  const KernelDensity kde(x.rows(), h);
-  std::vector<double> lp(q.n());
-  Particles s(q.n(), q.d());
-  kde.log_density_and_score(q.rows(), lp, s.rows());
-  const std::string hint = fmt::format(
-      "at bandwidth {:g} the kernels vanish at that query point; use a larger --bandwidth "
-      "(Silverman's rule gives {:.4g}) or query points near the data",
-      h, silverman);
-  check_finite_output("estimate kde: log-density", lp, hint);
-  check_finite_output("estimate kde: score", {s.data(), q.n() * q.d()}, hint);
+  const KdeEstimate e = kde_estimate(x.rows(), q.rows(), bandwidth);
   prepare_run_dir(out, force ? RunDirMode::force : RunDirMode::fresh);
-  write_npy(out / "log_density.npy", {q.n()}, lp.data());
-  write_npy(out / "score.npy", {q.n(), q.d()}, s.data());
+  write_npy(out / "log_density.npy", {q.n()}, e.log_density.data());
+  write_npy(out / "score.npy", {q.n(), q.d()}, e.score.data());
   write_json(out / "summary.json",
-             {{"command", "estimate kde"}, {"data", data}, {"at", at}, {"bandwidth", h}});
-  std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", h,
+             {{"command", "estimate kde"}, {"data", data}, {"at", at}, {"bandwidth", e.bandwidth}});
+  std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", e.bandwidth,
               out.c_str());
   return 0;
 }

@@ -32,7 +32,9 @@ from . import _scoreflow as _core
 __all__ = [
     "Target", "target", "Sampler", "State", "sampler",
     "ula", "mala", "annealed_ula", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
-    "Model", "train", "kde", "malliavin_score", "heat_ball", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk", "ess_tail",
+    "Model", "train", "kde", "malliavin_score", "heat_ball", "kappa_draws", "FokkerPlanck",
+    "fokker_planck", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "rhat", "ess_bulk",
+    "ess_tail",
     "set_threads", "thread_count",
 ]
 
@@ -191,8 +193,8 @@ class Sampler:
         return State(core), info
 
     def run(self, x0=None, n=1000, steps=None, out=None, checkpoint_every=0, resume=False,
-            force=False, trace_every=0, metric_n=1000, snapshots=0, threads=0, plot=False,
-            progress=True):
+            force=False, trace_every=0, metric_n=1000, snapshots=0, trajectory_every=0,
+            threads=0, plot=False, progress=True):
         """A whole run, as ``scoreflow sample`` does it.
 
         Starts from ``x0`` (N x d) or ``n`` draws from the sampler's ``init`` law (default
@@ -205,6 +207,11 @@ class Sampler:
         replaces an earlier run there. Without ``out`` a temporary directory is used.
         ``progress``: True shows a tqdm bar where tqdm is installed (silent otherwise); a
         callable is called with the step number after every step.
+
+        ``trajectory_every=k`` keeps the first 200 particles every k steps: the result gains
+        ``trajectory`` (frames, m, d), and for unweighted samplers the summary's ``mcmc``
+        (R-hat and bulk/tail ESS per coordinate, the particles as chains, the second half as
+        draws) and the trace's running ``rhat_max``.
         """
         steps = self.steps if steps is None else _count(steps, "steps")
         if x0 is not None:
@@ -216,25 +223,21 @@ class Sampler:
                        seed=self.seed, trace_every=_count(trace_every, "trace_every", 0),
                        metric_n=_count(metric_n, "metric_n"),
                        snapshots=_count(snapshots, "snapshots", 0),
+                       trajectory_every=_count(trajectory_every, "trajectory_every", 0),
                        checkpoint_every=_count(checkpoint_every, "checkpoint_every", 0),
                        threads=_count(threads, "threads", 0), force=bool(force),
                        resume=bool(resume), plot=bool(plot) and builtin)
-        temporary = out is None
-        directory = _tempfile.mkdtemp(prefix="scoreflow-run-") if temporary else str(out)
-        if temporary:
-            _os.rmdir(directory)  # run_sample creates it, with its marker
-        options["out"] = directory
         bar = None if callable(progress) else _progress_bar(steps, progress, self.name)
         callback = progress if callable(progress) else (bar.update_to if bar else None)
-        try:
-            summary = _core._run_sample(options, None if builtin else self.target._core, x0,
-                                        callback)
-            return _read_run(directory, summary)
-        finally:
-            if bar:
-                bar.close()
-            if temporary and _os.path.isdir(directory):
-                _shutil.rmtree(directory)
+        with _RunDir(out, force) as run:
+            options["out"] = run.directory
+            try:
+                summary = _core._run_sample(options, None if builtin else self.target._core, x0,
+                                            callback)
+            finally:
+                if bar:
+                    bar.close()
+            return _read_run(run.directory, summary)
 
     def __repr__(self):
         return f"scoreflow.Sampler({self.spec!r}, target={self.target.name!r})"
@@ -330,6 +333,98 @@ def heat_ball(sde="ou:theta=1,sigma=1.4142135623730951", x0=0.8, x0_std=0.5, t=1
         summary = _core._heat_ball(options)
         return run.read(summary, ["at", "density", "log_density", "entropy", "score",
                                   "score_se"])
+
+
+def kappa_draws(dim, count, seed=0, first=0, x=None, t=None, radius=None):
+    """Exact draws of the kappa-measure, the mean-value weight of the heat ball written as a
+    probability measure (MATH.md 7; the sampler of ``scoreflow estimate heatball``).
+
+    Returns a dict with ``z`` (count, dim), ``rho`` and ``e`` (count,). Draw i depends only on
+    (seed, first + i), so blocks drawn with ``first`` = 0, k, 2k, ... join into one stream.
+    With a point ``x`` (dim,), a time ``t`` and a ``radius`` r it also returns the heat-ball
+    points: ``y`` (count, dim) and ``s`` (count,), with tau = t - s = r^2/(4 pi) e^-rho and
+    y = x + sqrt(tau) z; every point lies inside E(x, t; r)."""
+    dim, count = _count(dim, "dim"), _count(count, "count")
+    given = [v is not None for v in (x, t, radius)]
+    if any(given) and not all(given):
+        raise ValueError("kappa_draws: x, t and radius go together (the heat ball E(x, t; r)); "
+                         "give all three or none")
+    return _core._kappa(dim, count, _count(seed, "seed", 0), _count(first, "first", 0),
+                        None if x is None else _np.atleast_1d(_np.asarray(x, dtype=float)),
+                        float(t or 0.0), float(radius or 0.0))
+
+
+class FokkerPlanck:
+    """A finite-volume solution of the Fokker-Planck equation of a forward SDE started at a
+    point, in d = 1 or 2 (returned by :func:`fokker_planck`).
+
+    ``density``: cell averages, shape (cells,) or (cells_x, cells_y); ``centres``: the cell
+    centres per axis; ``mass``: the integral (1 up to the walls' leakage). ``score(points)``
+    and ``density_at(points)`` interpolate at (M, d) points inside the box."""
+
+    def __init__(self, core, sde, t):
+        self._core, self.sde, self.t = core, sde, t
+
+    @property
+    def density(self):
+        return self._core.density
+
+    @property
+    def centres(self):
+        return self._core.centres
+
+    @property
+    def mass(self):
+        return self._core.mass
+
+    def score(self, points):
+        """grad log p_t at (M, d) points (centred differences of log p, interpolated)."""
+        return self._core.score(points)
+
+    def density_at(self, points):
+        """p_t at (M, d) points (interpolated)."""
+        return self._core.density_at(points)
+
+    def __repr__(self):
+        shape = "x".join(str(len(c)) for c in self.centres)
+        return f"scoreflow.FokkerPlanck({self.sde!r}, t={self.t}, grid {shape})"
+
+
+def fokker_planck(sde, x0, t=1.0, lo=-5.0, hi=5.0, cells=1000, steps=2000, t0=1e-3,
+                  sigma=1.0):
+    """The reference law p_t of dX = b(X, t) dt + sigma(t) dW from X_0 = x0, solved on a grid
+    (d = 1 or 2; zero-flux walls; Crank-Nicolson, split by direction in 2-D) - the solution
+    the Malliavin and heat-ball estimates are checked against.
+
+    ``sde``: a name with options (``scoreflow sdes``) or a ``torch.nn.Module`` drift
+    ``forward(x, t)`` with diffusion ``sigma``. ``lo``, ``hi``, ``cells``: the box, a number
+    for every axis or one per axis. ``steps`` time steps from ``t0`` (the start is the exact
+    law of one Euler step of length t0) to ``t``."""
+    x0 = _np.atleast_1d(_np.asarray(x0, dtype=float))
+    if x0.ndim != 1 or x0.size not in (1, 2) or not _np.all(_np.isfinite(x0)):
+        raise ValueError(f"fokker_planck: x0 is {x0.tolist()}, but must be 1 or 2 finite "
+                         "numbers (the grid solver covers d = 1 and 2)")
+    d = x0.size
+
+    def per_axis(value, name, kind):
+        values = _np.atleast_1d(_np.asarray(value, dtype=float))
+        if values.size == 1:
+            values = _np.repeat(values, d)
+        if values.ndim != 1 or values.size != d:
+            raise ValueError(f"fokker_planck: {name} is {value!r}; give one value or {d}")
+        return [kind(v, name) for v in values]
+
+    def real(v, name):
+        if not _np.isfinite(v):
+            raise ValueError(f"fokker_planck: {name} is {v}, but must be finite")
+        return float(v)
+
+    with _tempfile.TemporaryDirectory(prefix="scoreflow-") as scratch:
+        spec = _sde_spec(sde, sigma, scratch)
+        core = _core._fokker_planck(spec, x0.tolist(), per_axis(lo, "lo", real),
+                                    per_axis(hi, "hi", real), per_axis(cells, "cells", _count),
+                                    float(t), _count(steps, "steps"), float(t0))
+    return FokkerPlanck(core, spec if isinstance(sde, str) else "script", float(t))
 
 
 class Model:
@@ -583,8 +678,12 @@ def _read_run(directory, summary):
     weights_file = _os.path.join(directory, "weights.npy")
     weights = (_np.load(weights_file) if _os.path.exists(weights_file)
                else _np.full(samples.shape[0], 1.0 / samples.shape[0]))
-    return dict(samples=samples, weights=weights,
-                trace=_read_trace(_os.path.join(directory, "trace.csv")), summary=summary)
+    out = dict(samples=samples, weights=weights,
+               trace=_read_trace(_os.path.join(directory, "trace.csv")), summary=summary)
+    trajectory_file = _os.path.join(directory, "trajectory.npy")
+    if _os.path.exists(trajectory_file):
+        out["trajectory"] = _np.load(trajectory_file)
+    return out
 
 
 def _read_trace(path):

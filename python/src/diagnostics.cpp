@@ -139,29 +139,14 @@ void bind_diagnostics(py::module_& m) {
         const Array x = as_array(data, "data", 2);
         const Array q = as_array(at, "at", 2, static_cast<std::size_t>(x.shape(1)));
         const auto w = log_weights_of(log_weights, "log_weights", x);
-        if (!(bandwidth >= 0) || !std::isfinite(bandwidth))
-          throw py::value_error(fmt::format(
-              "bandwidth is {}, but must be positive and finite (None: Silverman's rule)",
-              bandwidth));
-        const auto nq = static_cast<std::size_t>(q.shape(0)),
-                   d = static_cast<std::size_t>(q.shape(1));
-        std::vector<double> logp(nq);
-        sf::Particles score(nq, d);
-        double h = bandwidth;
+        sf::KdeEstimate e;
         {
           py::gil_scoped_release nogil;
-          if (h == 0) h = sf::silverman_bandwidth(rows_of(x), span_of(w));
-          sf::KernelDensity(rows_of(x), h, span_of(w))
-              .log_density_and_score(rows_of(q), logp, score.rows());
+          e = sf::kde_estimate(rows_of(x), rows_of(q), bandwidth, span_of(w));
         }
-        for (const double v : logp)
-          if (!std::isfinite(v))
-            throw py::value_error(fmt::format(
-                "kde: the log-density is {} at a query point with bandwidth {}; the bandwidth is "
-                "too small for the distance to the data",
-                v, h));
-        return py::make_tuple(to_numpy(std::move(logp), {static_cast<py::ssize_t>(nq)}),
-                              to_numpy(std::move(score)), h);
+        return py::make_tuple(
+            to_numpy(std::move(e.log_density), {static_cast<py::ssize_t>(q.shape(0))}),
+            to_numpy(std::move(e.score)), e.bandwidth);
       },
       py::arg("data"), py::arg("at"), py::arg("bandwidth"), py::arg("log_weights") = py::none());
 }

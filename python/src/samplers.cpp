@@ -93,6 +93,7 @@ sf::SampleOptions sample_options(const py::dict& d) {
   f.set("target", o.target).set("sampler", o.sampler).set("init", o.init).set("n", o.n);
   f.set("steps", o.steps).set("seed", o.seed).set("trace_every", o.trace_every);
   f.set("metric_n", o.metric_n).set("snapshots", o.snapshots);
+  f.set("trajectory_every", o.trajectory_every);
   f.set("checkpoint_every", o.checkpoint_every).set("threads", o.threads).set("out", out);
   f.set("force", o.force).set("resume", o.resume).set("plot", o.plot);
   f.done("run");

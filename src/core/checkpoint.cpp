@@ -55,7 +55,51 @@ bool is_temporary_name(const std::string& name) {
   return tmp || name.ends_with(kStagingSuffix);
 }
 
+// The committed checkpoint's directory and step as checkpoint.json names them; nullopt when
+// there is no pointer file.
+struct Pointer {
+  fs::path dir;
+  std::size_t step;
+};
+
+std::optional<Pointer> read_pointer(const fs::path& run_dir) {
+  const fs::path pointer = run_dir / kCheckpointPointer;
+  if (!fs::exists(pointer)) return std::nullopt;
+  const auto p = read_json(pointer);
+  if (!p.is_object() || !p.contains("dir") || !p["dir"].is_string() ||
+      p["dir"].get<std::string>().find('/') != std::string::npos || !p.contains("step") ||
+      !p["step"].is_number_unsigned())
+    throw FormatError(
+        fmt::format("{}: not a checkpoint pointer written by this version of scoreflow (expected "
+                    "{{\"dir\": \"checkpoint-...\", \"step\": k}})",
+                    pointer.string()));
+  return Pointer{run_dir / p["dir"].get<std::string>(), p["step"].get<std::size_t>()};
+}
+
 }  // namespace
+
+std::optional<std::size_t> committed_step(const fs::path& run_dir) {
+  const auto p = read_pointer(run_dir);
+  return p ? std::optional(p->step) : std::nullopt;
+}
+
+void check_resume_options(std::string_view who, const fs::path& run_dir,
+                          const nlohmann::json& saved, const nlohmann::json& given) {
+  if (saved == given) return;
+  std::vector<std::string> diffs;
+  for (const auto& op : nlohmann::json::diff(saved, given)) {
+    const nlohmann::json::json_pointer at(op.at("path").get<std::string>());
+    const auto value = [&](const nlohmann::json& j) {
+      return j.contains(at) ? j.at(at).dump() : std::string("nothing");
+    };
+    diffs.push_back(
+        fmt::format("{} (saved {}, given {})", at.to_string(), value(saved), value(given)));
+  }
+  throw InvalidArgument(fmt::format(
+      "{} --resume: the options differ from those of the run in '{}': {}; resume with the run's "
+      "own options",
+      who, run_dir.string(), fmt::join(diffs, "; ")));
+}
 
 std::uint64_t file_checksum(const fs::path& file) {
   const int fd = ::open(file.c_str(), O_RDONLY);
@@ -97,7 +141,7 @@ void CheckpointWriter::commit(const nlohmann::json& meta) {
   sync_path(staging_);
   crash_point("checkpoint-manifest");
   const fs::path final_dir = run_dir_ / checkpoint_name(step_);
-  const auto previous = read_checkpoint(run_dir_);
+  const auto previous = read_pointer(run_dir_);
   if (previous && previous->dir == final_dir) {
     // Runs are deterministic: the committed checkpoint of this step holds the same state.
     fs::remove_all(staging_);
@@ -115,17 +159,11 @@ void CheckpointWriter::commit(const nlohmann::json& meta) {
 }
 
 std::optional<Checkpoint> read_checkpoint(const fs::path& run_dir) {
+  const auto p = read_pointer(run_dir);
+  if (!p) return std::nullopt;
   const fs::path pointer = run_dir / kCheckpointPointer;
-  if (!fs::exists(pointer)) return std::nullopt;
-  const auto p = read_json(pointer);
-  if (!p.is_object() || !p.contains("dir") || !p["dir"].is_string() ||
-      p["dir"].get<std::string>().find('/') != std::string::npos)
-    throw FormatError(
-        fmt::format("{}: not a checkpoint pointer written by this version of scoreflow (expected "
-                    "{{\"dir\": \"checkpoint-...\", \"step\": k}})",
-                    pointer.string()));
   Checkpoint ck;
-  ck.dir = run_dir / p["dir"].get<std::string>();
+  ck.dir = p->dir;
   const fs::path manifest = ck.dir / kManifest;
   if (!fs::exists(manifest))
     throw FormatError(fmt::format("{} names '{}', which has no {}: the checkpoint was damaged",
@@ -147,19 +185,16 @@ std::optional<Checkpoint> read_checkpoint(const fs::path& run_dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(fmt::format("{}: malformed manifest: {}", manifest.string(), e.what()));
   }
-  if (p.value("step", ck.step) != ck.step)
+  if (p->step != ck.step)
     throw FormatError(fmt::format("{} says step {}, but its manifest says step {}",
-                                  pointer.string(), p.value("step", ck.step), ck.step));
+                                  pointer.string(), p->step, ck.step));
   return ck;
 }
 
 void remove_stale_files(const fs::path& run_dir) {
   if (!fs::is_directory(run_dir)) return;
   std::optional<fs::path> live;
-  if (fs::exists(run_dir / kCheckpointPointer)) {
-    const auto p = read_json(run_dir / kCheckpointPointer);
-    if (p.contains("dir") && p["dir"].is_string()) live = run_dir / p["dir"].get<std::string>();
-  }
+  if (const auto p = read_pointer(run_dir)) live = p->dir;
   std::vector<fs::path> doomed;
   for (auto it = fs::recursive_directory_iterator(run_dir);
        it != fs::recursive_directory_iterator(); ++it) {

@@ -290,7 +290,8 @@ void check_options(const ForwardSde& sde, ConstRows x0, const MalliavinOptions& 
     if (!std::isfinite(x0.data[i]))
       throw InvalidArgument(fmt::format("malliavin: starting point {} is not finite", i / x0.d));
   check_memory_fits("malliavin: the paths' snapshots",
-                    malliavin_memory_bytes(x0.n, x0.d, opt.snapshots));
+                    malliavin_memory_bytes(x0.n, x0.d, opt.snapshots),
+                    "use fewer paths or snapshots");
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ Particles start_points(const MalliavinEstimateOptions& o) {
   const std::size_t d = rows.shape[1];
   check_memory_fits("estimate malliavin: the paths",
                     malliavin_memory_bytes(o.paths, d, 1) +
-                        8.0 * static_cast<double>(o.paths) * static_cast<double>(d));
+                        8.0 * static_cast<double>(o.paths) * static_cast<double>(d),
+                    "use fewer paths or snapshots");
   Particles p(o.paths, d);
   for (std::size_t i = 0; i < o.paths; ++i)
     std::copy_n(&rows.values[(i % rows.shape[0]) * d], d, p.row(i));

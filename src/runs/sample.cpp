@@ -90,10 +90,7 @@ Particles given_particles(const Particles& x, const SampleOptions& o, const Targ
   if (x.n() != o.n)
     throw InvalidArgument(
         fmt::format("sample: {} initial particles were given, but n is {}", x.n(), o.n));
-  for (std::size_t i = 0; i < x.n() * x.d(); ++i)
-    if (!std::isfinite(x.data()[i]))
-      throw InvalidArgument(
-          fmt::format("sample: initial particle {} holds {}", i / x.d(), x.data()[i]));
+  check_all_finite(x.rows(), "sample: the initial particles");
   return x;
 }
 
@@ -114,19 +111,6 @@ void check_memory(const SampleOptions& o, std::size_t dim) {
       frames * 200 * 8 * static_cast<double>(dim), "use a larger --trajectory-every");
 }
 
-// The keys whose values differ between two option sets, e.g. "steps (saved 100, given 200)".
-std::string differing_options(const nlohmann::json& saved, const nlohmann::json& given) {
-  std::vector<std::string> diffs;
-  for (const auto& [k, v] : given.items())
-    if (!saved.contains(k) || saved[k] != v)
-      diffs.push_back(fmt::format("{} (saved {}, given {})", k,
-                                  saved.contains(k) ? saved[k].dump() : "nothing", v.dump()));
-  for (const auto& [k, v] : saved.items())
-    if (!given.contains(k))
-      diffs.push_back(fmt::format("{} (saved {}, given nothing)", k, v.dump()));
-  return fmt::format("{}", fmt::join(diffs, "; "));
-}
-
 void check_finite_values(const std::vector<double>& v, const fs::path& file, bool allow_minus_inf) {
   for (std::size_t i = 0; i < v.size(); ++i)
     if (std::isnan(v[i]) || v[i] == INFINITY || (!allow_minus_inf && v[i] == -INFINITY))
@@ -141,22 +125,11 @@ std::optional<Checkpoint> load_checkpoint(const fs::path& dir, const SampleOptio
                                           SamplerState& into, CsvTable& trace) {
   const auto ck = read_checkpoint(dir);
   if (!ck) {
-    if (fs::exists(dir / "run_options.json")) {
-      const auto saved = read_json(dir / "run_options.json");
-      if (saved != options_json(o))
-        throw InvalidArgument(fmt::format(
-            "--resume: the options differ from those of the run in '{}': {}; resume with the "
-            "run's own options",
-            dir.string(), differing_options(saved, options_json(o))));
-    }
+    if (fs::exists(dir / "run_options.json"))
+      check_resume_options("sample", dir, read_json(dir / "run_options.json"), options_json(o));
     return std::nullopt;
   }
-  const auto& saved = ck->meta.at("options");
-  if (saved != options_json(o))
-    throw InvalidArgument(fmt::format(
-        "--resume: the options differ from those of the run in '{}': {}; resume with the run's "
-        "own options",
-        dir.string(), differing_options(saved, options_json(o))));
+  check_resume_options("sample", dir, ck->meta.at("options"), options_json(o));
   if (ck->step > o.steps)
     throw FormatError(fmt::format("{}: checkpoint at step {}, beyond the run's --steps {}",
                                   ck->dir.string(), ck->step, o.steps));
@@ -298,19 +271,21 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
   if (resumed) sampler->load_extra(resumed->dir.string());
   state.log_normaliser = saved.log_normaliser;
   state.start_scale = saved.start_scale;
-  TraceObserver tracer(*target, o, *sampler, trace);
+  TrajectoryObserver trajectory(o.trajectory_every, 200);
+  if (resumed) trajectory.restore(resumed->dir / "trajectory.npy");
+  TraceObserver tracer(*target, o, *sampler, trace, o.trajectory_every ? &trajectory : nullptr);
   SnapshotObserver snaps(o.out / "snapshots", o);
   const std::size_t ck_every =
       o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
   if (resumed) tracer.restore(resumed->meta.at("trace_state"));
-  CheckpointObserver ck(o.out, ck_every, trace, tracer, *sampler, options_json(o));
-  if (resumed) ck.mark_committed(start_step);
-  TrajectoryObserver trajectory(o.trajectory_every, 200);
+  CheckpointObserver ck(o.out, ck_every, trace, tracer, trajectory, *sampler, options_json(o));
   ProgressObserver progress(o.steps,
                             fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
-  std::vector<Observer*> observers{&tracer, &snaps, &ck};
-  observers.insert(observers.end(), in.observers.begin(), in.observers.end());
+  // The trajectory sees each step first: the trace's R̂ column reads it.
+  std::vector<Observer*> observers;
   if (o.trajectory_every) observers.push_back(&trajectory);
+  observers.insert(observers.end(), {&tracer, &snaps, &ck});
+  observers.insert(observers.end(), in.observers.begin(), in.observers.end());
   if (!o.quiet) observers.push_back(&progress);
 
   const RunResult r = run(*sampler, state, o.steps, observers);

@@ -91,17 +91,7 @@ nlohmann::json train_identity(const TrainRunOptions& c) {
 std::optional<Checkpoint> train_checkpoint(const TrainRunOptions& c) {
   const auto ck = read_checkpoint(c.out);
   if (!ck) return std::nullopt;
-  const auto given = train_identity(c);
-  const auto& saved = ck->meta.at("options");
-  if (saved != given) {
-    const auto diff = nlohmann::json::diff(saved, given);
-    std::vector<std::string> keys;
-    for (const auto& op : diff) keys.push_back(op.at("path").get<std::string>());
-    throw InvalidArgument(fmt::format(
-        "train --resume: the options differ from those of the run in '{}' at {} (saved: {}); "
-        "resume with the run's own options",
-        c.out.string(), fmt::join(keys, ", "), saved.dump()));
-  }
+  check_resume_options("train", c.out, ck->meta.at("options"), train_identity(c));
   if (ck->step > c.train.steps)
     throw FormatError(fmt::format("{}: checkpoint at step {}, beyond the run's --steps {}",
                                   ck->dir.string(), ck->step, c.train.steps));

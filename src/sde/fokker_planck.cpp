@@ -136,13 +136,23 @@ FokkerPlanckSolution solve_fokker_planck(const ForwardSde& sde, const std::vecto
     throw InvalidArgument(
         fmt::format("fokker-planck: x0 has dimension {}, the grid {}", x0.size(), d));
   for (const auto& a : axes) {
-    if (!(a.hi > a.lo) || a.cells < 3)
+    if (!(a.hi > a.lo) || !std::isfinite(a.hi - a.lo) || a.cells < 3)
       throw InvalidArgument(
           fmt::format("fokker-planck: grid axis [{}, {}] with {} cells; need "
-                      "lo < hi and at least 3 cells",
+                      "finite lo < hi and at least 3 cells",
                       a.lo, a.hi, a.cells));
   }
+  if (sde.dim() && sde.dim() != d)
+    throw InvalidArgument(
+        fmt::format("fokker-planck: the SDE '{}' is written for d = {}, the grid "
+                    "has d = {}",
+                    sde.name(), sde.dim(), d));
+  double cells = 1;
+  for (const auto& a : axes) cells *= static_cast<double>(a.cells);
+  // The density, one work copy and the tridiagonal systems of one sweep.
+  check_memory_fits("fokker-planck grid", 6 * 8 * cells, "use fewer cells");
   check_positive_finite("fokker-planck", "t0", opt.t0);
+  check_positive_finite("fokker-planck", "horizon", opt.horizon);
   check_positive("fokker-planck", "steps", opt.steps);
   if (!(opt.horizon > opt.t0))
     throw InvalidArgument(

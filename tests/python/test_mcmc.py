@@ -88,3 +88,29 @@ def test_the_command_line_reports_them_in_summary_json(tmp_path):
         chains = traj[half:, :, k].T
         assert mcmc["rhat"][k] == pytest.approx(reference_rhat(chains), rel=1e-10)
         assert mcmc["rhat"][k] < 1.05  # stationary chains; short ones sit a little above 1
+
+
+def test_the_trace_follows_rhat_and_a_resumed_run_reports_the_same(tmp_path):
+    # The trace's rhat_max is the largest R-hat over the trajectory so far; its last row is the
+    # summary's. A run stopped midway and resumed ends with the same trajectory and trace.
+    def run(out, progress=False, **kw):
+        return sf.mala("gauss:d=2", step_size=0.3, seed=3).run(
+            n=64, steps=120, out=out, trajectory_every=2, trace_every=10, checkpoint_every=10,
+            progress=progress, **kw)
+
+    full = run(tmp_path / "full")
+    rhat = np.asarray(full["trace"]["rhat_max"])
+    assert np.isnan(rhat[0]) and np.all(np.isfinite(rhat[-5:]))
+    assert np.isclose(rhat[-1], max(full["summary"]["mcmc"]["rhat"]), rtol=1e-9, atol=0)  # CSV: 10 digits
+    assert full["trajectory"].shape == (61, 64, 2)
+
+    def stop_at_55(step):
+        if step == 55:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", progress=stop_at_55)
+    resumed = run(tmp_path / "cut", resume=True)
+    np.testing.assert_array_equal(full["trajectory"], resumed["trajectory"])
+    np.testing.assert_array_equal(rhat, np.asarray(resumed["trace"]["rhat_max"]))
+    assert full["summary"]["mcmc"] == resumed["summary"]["mcmc"]

@@ -55,9 +55,9 @@ inline void check_finite_output(std::string_view what, std::span<const double> v
 }
 
 // Refuses an allocation larger than physical memory before any work is done, so a run
-// that could never finish fails in a second instead of swapping for an hour.
-inline void check_memory_fits(std::string_view what, double bytes,
-                              std::string_view hint = "use fewer paths or snapshots") {
+// that could never finish fails in a second instead of swapping for an hour. `hint` says
+// which option to lower.
+inline void check_memory_fits(std::string_view what, double bytes, std::string_view hint) {
   const double physical =
       static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   if (physical > 0 && bytes > 0.8 * physical)

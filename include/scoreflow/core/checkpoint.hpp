@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,15 @@ struct Checkpoint {
 // with its size and checksum); nullopt when none was ever committed. Throws FormatError,
 // naming the file, on a checkpoint that was damaged after it was written.
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& run_dir);
+
+// The step of run_dir's committed checkpoint from its pointer file alone (no verification):
+// for a writer deciding whether a step is already saved. nullopt when none was committed.
+std::optional<std::size_t> committed_step(const std::filesystem::path& run_dir);
+
+// Refuses to resume the run in run_dir with options other than those it was started with,
+// naming each differing key (a JSON pointer) with its saved and given values.
+void check_resume_options(std::string_view who, const std::filesystem::path& run_dir,
+                          const nlohmann::json& saved, const nlohmann::json& given);
 
 // Removes what a killed run left half-written in run_dir: staging directories, checkpoint
 // directories that checkpoint.json no longer names, and temporary files of atomic writes.

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,11 +33,55 @@ constexpr std::size_t kMaxMetricN = 5000;  // particles for the other O(N²) met
 // is a fair subsample).
 Particles head(const Particles& x, std::size_t m);
 
+// Positions of the first `m` particles every k steps (and at the start), for path plots and
+// the convergence of unweighted samplers: trajectory.npy holds (frames, m, d). It is kept in
+// every checkpoint, so a resumed run ends with the same file and the same R̂.
+class TrajectoryObserver : public Observer {
+ public:
+  TrajectoryObserver(std::size_t every, std::size_t m) : every_(every), m_(m) {}
+  void on_start(const SamplerState& s) override {
+    if (frames_ == 0) keep(s);  // a resumed run already holds the frames up to its step
+  }
+  bool on_step(const SamplerState& s, const StepInfo&) override {
+    if (every_ && s.step % every_ == 0) keep(s);
+    return true;
+  }
+  void write(const fs::path& file) const {
+    if (frames_ == 0) return;
+    write_npy(file, {frames_, rows_, d_}, values_.data());
+  }
+  // The frames a checkpoint holds (written by write()).
+  void restore(const fs::path& file);
+  // Rank-normalised split-R̂ and bulk/tail ESS per coordinate, with the kept particles as
+  // chains and the second half of the frames as draws (the first half is warm-up). Only
+  // meaningful for samplers whose particles are independent chains (not weighted or
+  // resampled); empty when there are fewer than 8 draws.
+  nlohmann::json convergence() const;
+  // The largest R̂ over the coordinates so far, as convergence() defines it; NaN with fewer
+  // than 8 draws. The trace's running check of mixing.
+  double max_rhat() const;
+
+ private:
+  void keep(const SamplerState& s) {
+    rows_ = std::min(m_, s.x.n()), d_ = s.x.d();
+    values_.insert(values_.end(), s.x.data(), s.x.data() + rows_ * d_);
+    ++frames_;
+  }
+  // Coordinate k of the second half of the frames, chain-major, as the R̂ functions take it.
+  std::vector<double> second_half(std::size_t k) const;
+  std::size_t every_, m_, rows_ = 0, d_ = 0, frames_ = 0;
+  std::vector<double> values_;
+};
+
 // Cheap per-step metrics on a prefix of the particles against fixed reference samples.
 class TraceObserver : public Observer {
  public:
-  TraceObserver(const Target& t, const SampleOptions& o, const Sampler& sampler, CsvTable& table)
+  // `trajectory` (may be null) gives the running R̂ column of unweighted samplers; it must
+  // see each step before the tracer does.
+  TraceObserver(const Target& t, const SampleOptions& o, const Sampler& sampler, CsvTable& table,
+                const TrajectoryObserver* trajectory = nullptr)
       : target_(t),
+        trajectory_(trajectory),
         o_(o),
         step_size_(sampler.config().value("step_size", NAN)),
         ksd_applies_(sampler.grad_is_target_score()),
@@ -51,9 +94,9 @@ class TraceObserver : public Observer {
     }
   }
   static std::vector<std::string> columns() {
-    return {"step",      "time",       "acceptance", "lambda", "ess",  "resamplings",
-            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2", "mode_entropy",
-            "fisher",    "train_loss", "kl",         "dkl_dt"};
+    return {"step",      "time",       "acceptance", "lambda", "ess",     "resamplings",
+            "jump_rate", "mean_error", "mmd2",       "energy", "ksd2",    "mode_entropy",
+            "fisher",    "train_loss", "kl",         "dkl_dt", "rhat_max"};
   }
   void on_start(const SamplerState& s) override {
     if (s.step == 0) record(s, {});
@@ -132,13 +175,15 @@ class TraceObserver : public Observer {
     if (!std::isnan(kl) && !std::isnan(last_kl_) && time > last_time_)
       dkl = (kl - last_kl_) / (time - last_time_);
     last_kl_ = kl, last_time_ = time;
+    const double rhat = trajectory_ && !s.x.weighted() ? trajectory_->max_rhat() : NAN;
     table_.add_row({static_cast<double>(s.step), time, acceptance_.take(), info.lambda,
                     s.x.weighted() ? normalised_ess(s.x.log_weights()) : NAN, resamplings,
                     jumps_.take(), mean_err, mmd, energy, ksd, ent, fisher_.take(),
-                    train_loss_.take(), kl, dkl});
+                    train_loss_.take(), kl, dkl, rhat});
   }
 
   const Target& target_;
+  const TrajectoryObserver* trajectory_;
   const SampleOptions& o_;
   double step_size_;
   bool ksd_applies_;
@@ -185,11 +230,13 @@ class SnapshotObserver : public Observer {
 class CheckpointObserver : public Observer {
  public:
   CheckpointObserver(fs::path dir, std::size_t every, const CsvTable& trace,
-                     const TraceObserver& tracer, const Sampler& sampler, nlohmann::json options)
+                     const TraceObserver& tracer, const TrajectoryObserver& trajectory,
+                     const Sampler& sampler, nlohmann::json options)
       : dir_(std::move(dir)),
         every_(every),
         trace_(trace),
         tracer_(tracer),
+        trajectory_(trajectory),
         sampler_(sampler),
         options_(std::move(options)) {}
   bool on_step(const SamplerState& s, const StepInfo&) override {
@@ -198,46 +245,15 @@ class CheckpointObserver : public Observer {
   }
   // Commits the state unless this step is already committed.
   void save(const SamplerState& s);
-  void mark_committed(std::size_t step) { last_ = step; }
 
  private:
   fs::path dir_;
   std::size_t every_;
   const CsvTable& trace_;
   const TraceObserver& tracer_;
+  const TrajectoryObserver& trajectory_;
   const Sampler& sampler_;
   nlohmann::json options_;
-  std::optional<std::size_t> last_;
-};
-
-// Positions of the first `m` particles every k steps (and at the start), for path plots:
-// trajectory.npy holds (frames, m, d).
-class TrajectoryObserver : public Observer {
- public:
-  TrajectoryObserver(std::size_t every, std::size_t m) : every_(every), m_(m) {}
-  void on_start(const SamplerState& s) override { keep(s); }
-  bool on_step(const SamplerState& s, const StepInfo&) override {
-    if (every_ && s.step % every_ == 0) keep(s);
-    return true;
-  }
-  void write(const fs::path& file) const {
-    if (frames_ == 0) return;
-    write_npy(file, {frames_, rows_, d_}, values_.data());
-  }
-  // Rank-normalised split-R̂ and bulk/tail ESS per coordinate, with the kept particles as
-  // chains and the second half of the frames as draws (the first half is warm-up). Only
-  // meaningful for samplers whose particles are independent chains (not weighted or
-  // resampled); empty when there are fewer than 8 draws.
-  nlohmann::json convergence() const;
-
- private:
-  void keep(const SamplerState& s) {
-    rows_ = std::min(m_, s.x.n()), d_ = s.x.d();
-    values_.insert(values_.end(), s.x.data(), s.x.data() + rows_ * d_);
-    ++frames_;
-  }
-  std::size_t every_, m_, rows_ = 0, d_ = 0, frames_ = 0;
-  std::vector<double> values_;
 };
 
 class ProgressObserver : public Observer {

@@ -1,0 +1,126 @@
+"""What driving scoreflow from Python costs, measured side by side in one session.
+
+1. A built-in target: ULA on gmm-grid16 (N = 20,000, 1,000 steps) through
+   `scoreflow bench ula` (C++) and through `scoreflow.ula(...).step(state, 1000)` (Python),
+   and one Python call per step.
+2. A NumPy callable target f(x) -> (log p, score) for N(0, I), N = 20,000, d = 2: the time
+   per ULA step, the part spent inside f, and the rest set against the same step on the
+   built-in `gauss:d=2` (whose score costs next to nothing): the difference is what the
+   callable path adds beyond the callable itself.
+3. scoreflow's ULA on that NumPy target against a plain NumPy ULA loop on the same target.
+
+Usage: /usr/bin/python3 bench/python_overhead.py BUILD_DIR [--repeats 5]
+Prints one JSON object; every figure is the median of the repeats.
+"""
+import argparse
+import json
+import subprocess
+import time
+
+import numpy as np
+
+import scoreflow as sf
+
+N, D, H = 20000, 2, 0.01
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def builtin_from_python(cli, repeats):
+    steps = 1000
+    bench = json.loads(subprocess.run([cli, "bench", "ula", "--repeats", str(repeats)],
+                                      check=True, capture_output=True, text=True).stdout)
+    cpp = bench["median_seconds"] / steps
+    sampler = sf.ula("gmm-grid16", step_size=H, seed=7)
+    start = sampler.init(sf.target("gauss:d=2").sample(N, seed=0))
+    whole = median_time(lambda: sampler.step(start, steps), repeats) / steps
+
+    def one_call_per_step():
+        state = start
+        for _ in range(steps):
+            state, _ = sampler.step(state)
+
+    per_call = median_time(one_call_per_step, repeats) / steps
+    return {"cpp_seconds_per_step": cpp, "python_seconds_per_step": whole,
+            "python_one_call_per_step_seconds": per_call,
+            "python_over_cpp": whole / cpp, "one_call_per_step_over_cpp": per_call / cpp}
+
+
+class Timed:
+    """N(0, I) in NumPy, timing its own calls."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.calls = 0
+
+    def __call__(self, x):
+        t0 = time.perf_counter()
+        out = -0.5 * np.einsum("ij,ij->i", x, x), -x
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+
+def numpy_callable(repeats, steps=200):
+    f = Timed()
+    target = sf.target(f, dim=D, name="gauss-numpy")
+    x0 = np.random.default_rng(0).standard_normal((N, D))
+    sampler = sf.ula(target, step_size=H, seed=7)
+    start = sampler.init(x0)
+    per_step, inside = [], []
+    for _ in range(repeats):
+        f.seconds, f.calls = 0.0, 0
+        t0 = time.perf_counter()
+        sampler.step(start, steps)
+        per_step.append((time.perf_counter() - t0) / steps)
+        inside.append(f.seconds / f.calls)
+    builtin = sf.ula("gauss:d=2", step_size=H, seed=7)
+    b_start = builtin.init(x0)
+    builtin_step = median_time(lambda: builtin.step(b_start, steps), repeats) / steps
+    step, f_time = float(np.median(per_step)), float(np.median(inside))
+    return {"seconds_per_step": step, "seconds_inside_callable": f_time,
+            "builtin_gauss_seconds_per_step": builtin_step,
+            "overhead_seconds_per_step": step - f_time - builtin_step}
+
+
+def numpy_ula(repeats, steps=200):
+    f = Timed()
+    x0 = np.random.default_rng(0).standard_normal((N, D))
+
+    def plain():
+        rng = np.random.default_rng(7)
+        x = x0.copy()
+        _, score = f(x)
+        for _ in range(steps):
+            x = x + H * score + np.sqrt(2 * H) * rng.standard_normal(x.shape)
+            _, score = f(x)
+        return x
+
+    numpy_step = median_time(plain, repeats) / steps
+    sampler = sf.ula(sf.target(f, dim=D), step_size=H, seed=7)
+    start = sampler.init(x0)
+    ours = median_time(lambda: sampler.step(start, steps), repeats) / steps
+    return {"numpy_seconds_per_step": numpy_step, "scoreflow_seconds_per_step": ours,
+            "speedup": numpy_step / ours}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("build")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(json.dumps({"threads": sf.thread_count(), "n": N, "d": D,
+                      "builtin": builtin_from_python(f"{args.build}/scoreflow", args.repeats),
+                      "numpy_callable": numpy_callable(args.repeats),
+                      "numpy_ula": numpy_ula(args.repeats)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
