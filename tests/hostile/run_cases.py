@@ -4,7 +4,7 @@
 Each case gives a command line, the exit code it must end with, words its message must hold
 (and words it must not), and files that must not exist afterwards. Every case must also end
 without a crash, a hang, a LibTorch stack trace or a raw library exception, and every .npy it
-left behind must be finite. Usage: run_cases.py SCOREFLOW_BIN [--only SUBSTRING]
+left behind must be finite. Usage: run_cases.py SCOREFLOW_BIN [--only SUBSTRING] [--torch-only]
 """
 import os
 import shutil
@@ -93,8 +93,11 @@ def main():
     binary = sys.argv[1]
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
     has_torch = " train " in run(binary, ["--help"])[1]
+    # --torch-only: the optimised build runs the cases that need LibTorch; the sanitizer
+    # build (part of `make test`) runs all the others, under stricter checks.
+    torch_only = "--torch-only" in sys.argv
     cases = [c for c in CASES if (not only or only in c["args"]) and
-             (has_torch or not c.get("torch"))]
+             (has_torch or not c.get("torch")) and (not torch_only or c.get("torch"))]
     # Cases are independent (each has its own directory) and mostly wait on process start-up,
     # so a few run at once; the report keeps the table's order.
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
