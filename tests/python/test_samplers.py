@@ -87,32 +87,35 @@ def test_fk_corrector_samples_the_tempered_target(tmp_path):
     check_across_seeds(means, variances, 0.0, 0.5)
 
 
-def kernel_fixed_point(h, b):
-    """The variance the kernel samplers converge to on N(0, 1) with a Gaussian kernel of
-    bandwidth b, as N grows. With Gaussian pi, kernel and start, the mean-field dynamics keep
-    the law Gaussian: a ULA move maps its variance v to (1 - h)^2 v + 2h, and the reweighting
-    by exp(-h (log(K_b * rho) - log pi)) adds h (1 - 1/(v + b^2)) to its precision. The
-    smoothing of the density estimate leaves the fixed point below 1 (0.936 at b = 0.5)."""
+def kernel_fixed_point(h, b, rate):
+    """The variance the kernel samplers converge to on N(0, 1) as N grows. With Gaussian pi,
+    kernel and start, the mean-field dynamics keep the law Gaussian: a ULA move maps its
+    variance v to (1 - h)^2 v + 2h, and the reweighting by exp(-rate (log rho_hat - log pi))
+    adds rate (1 - 1/(v + b^2)) to its precision, where rho_hat = K_b * rho is the KDE
+    (b its bandwidth) and, for WFR's ULA-kernel mixture, the law of the moved particles
+    itself (b = 0, rate 1 - e^-h). The KDE's smoothing leaves the fixed point below 1
+    (0.936 at b = 0.5)."""
     v = 1.0
     for _ in range(20000):
         moved = (1 - h) ** 2 * v + 2 * h
-        v = 1 / (1 / moved + h * (1 - 1 / (moved + b * b)))
+        v = 1 / (1 / moved + rate * (1 - 1 / (moved + b * b)))
     return v
 
 
 # In 1-D at a fixed bandwidth, so that the particle's own kernel in its density estimate
 # (an O(1/(N b)) bias that in 2-D at N = 500 took the variance 10-15 % low) stays below the
 # Monte Carlo error; the answer is the mean-field fixed point above, 8 SE away from 1.
-@pytest.mark.parametrize("name,options", [
-    ("wfr", dict(density="kde", bandwidth=0.5)),
-    ("birth_death", dict(bandwidth=0.5)),
+@pytest.mark.parametrize("name,options,b,rate", [
+    ("wfr", dict(density="kde", bandwidth=0.5), 0.5, 0.01),
+    ("birth_death", dict(bandwidth=0.5), 0.5, 0.01),
+    ("wfr", dict(density="ula-kernel"), 0.0, 1 - np.exp(-0.01)),
 ])
-def test_kernel_samplers_reach_their_exact_mean_field_variance(name, options):
+def test_kernel_samplers_reach_their_exact_mean_field_variance(name, options, b, rate):
     g = sf.target("gauss:d=1")
     means, variances = across_seeds(
         lambda seed: getattr(sf, name)(g, seed=seed, steps=200, init="gauss:d=1",
                                        step_size=0.01, **options), range(8), 1000, 200, d=1)
-    check_across_seeds(means, variances, 0.0, kernel_fixed_point(0.01, 0.5))
+    check_across_seeds(means, variances, 0.0, kernel_fixed_point(0.01, b, rate))
 
 
 def test_sbtm_transports_towards_the_target():
