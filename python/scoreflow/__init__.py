@@ -349,8 +349,18 @@ def kappa_draws(dim, count, seed=0, first=0, x=None, t=None, radius=None):
     if any(given) and not all(given):
         raise ValueError("kappa_draws: x, t and radius go together (the heat ball E(x, t; r)); "
                          "give all three or none")
-    return _core._kappa(dim, count, _count(seed, "seed", 0), _count(first, "first", 0),
-                        None if x is None else _np.atleast_1d(_np.asarray(x, dtype=float)),
+    if x is not None:
+        x = _np.atleast_1d(_np.asarray(x, dtype=float))
+        if not _np.all(_np.isfinite(x)):
+            raise ValueError(f"kappa_draws: x is {x.tolist()}, but must be finite")
+    # z, rho, e and, with a point, y and s; refused before allocating what cannot fit.
+    need = 8.0 * count * (2 * dim + 3 if x is not None else dim + 2)
+    physical = _os.sysconf("SC_PAGE_SIZE") * _os.sysconf("SC_PHYS_PAGES")
+    if need > 0.8 * physical:
+        raise MemoryError(f"kappa_draws: {count} draws in dimension {dim} need "
+                          f"{need / 2**30:.3g} GiB, more than this machine has; draw them in "
+                          "blocks with first=")
+    return _core._kappa(dim, count, _count(seed, "seed", 0), _count(first, "first", 0), x,
                         float(t or 0.0), float(radius or 0.0))
 
 

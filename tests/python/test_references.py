@@ -50,6 +50,10 @@ def test_kappa_draws_refuse_half_a_ball():
         sf.kappa_draws(2, 10, x=[0, 0, 0], t=1.0, radius=1.0)
     with pytest.raises(ValueError, match="dim is 0"):
         sf.kappa_draws(0, 10)
+    with pytest.raises(ValueError, match="must be finite"):
+        sf.kappa_draws(2, 10, x=[0, np.nan], t=1.0, radius=1.0)
+    with pytest.raises(MemoryError, match="in blocks"):
+        sf.kappa_draws(2, 10**15)
 
 
 def ou_law(x0, t, theta=1.0, sigma=np.sqrt(2.0)):
