@@ -24,14 +24,14 @@ namespace sf {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr double kStep = 0.01;
+constexpr double kSbtmStep = 0.01;
 
 std::unique_ptr<Sampler> make(const std::string& kind, const std::string& path, const Target& t,
                               std::size_t steps, std::uint64_t seed) {
   register_torch_parts();
   const std::string name = kind == "sbtm" ? "sbtm" : path.empty() ? "ula" : "annealed-ula";
   const std::string spec =
-      fmt::format("{}:step_size={:.17g}{}", name, kStep, path.empty() ? "" : ",path=" + path);
+      fmt::format("{}:step_size={:.17g}{}", name, kSbtmStep, path.empty() ? "" : ",path=" + path);
   return make_sampler(spec, t, {seed, steps, "", false});
 }
 
@@ -109,7 +109,8 @@ void run_e2(const ExperimentOptions& o) {
     run_from_normal(*s, *t, gn, gsteps, o.seed, at, [&](std::size_t step, const Particles& x) {
       const fs::path f = o.out / "plots" / fmt::format("{}_step{}.npy", name, step);
       write_npy(f, {x.n(), x.d()}, x.data());
-      panels.push_back({fmt::format("SBTM t = {:g}", static_cast<double>(step) * kStep), f, {}});
+      panels.push_back(
+          {fmt::format("SBTM t = {:g}", static_cast<double>(step) * kSbtmStep), f, {}});
     });
     plot_particle_panels(*t, panels, o.out / fmt::format("{}_sbtm.png", name));
     std::printf("%s: snapshots written\n", name.c_str());

@@ -27,16 +27,16 @@ namespace sf {
 namespace fs = std::filesystem;
 namespace {
 
-struct Budget {
+struct DiffusionBudget {
   std::size_t n_train, n_eval, steps, gen_steps, image_steps, image_eval;
 };
 
-struct Row {
+struct DiffusionRow {
   std::string part, data, loss, sde, sampler;
   double energy, mmd, floor_energy, floor_mmd, train_s, extra;
 };
 
-std::string md_table(const std::vector<Row>& rows) {
+std::string diffusion_table(const std::vector<DiffusionRow>& rows) {
   std::string md =
       "| part | data | loss | SDE | sampler | energy distance | MMD² | data-vs-data energy | "
       "data-vs-data MMD² | "
@@ -50,10 +50,10 @@ std::string md_table(const std::vector<Row>& rows) {
 }
 
 // Generate, compare with held-out data and plot.
-Row evaluate(const std::string& part, const std::string& name, const std::string& loss,
-             const LinearSde& sde, const std::string& sampler, const Trained& model,
-             const TrainingData& data, const Particles& fresh, const Budget& b, const fs::path& out,
-             std::uint64_t seed) {
+DiffusionRow evaluate(const std::string& part, const std::string& name, const std::string& loss,
+                      const LinearSde& sde, const std::string& sampler, const Trained& model,
+                      const TrainingData& data, const Particles& fresh, const DiffusionBudget& b,
+                      const fs::path& out, std::uint64_t seed) {
   GenerateOptions g;
   g.sampler = sampler;
   g.steps = sampler == "ncsn"            ? b.gen_steps / 5
@@ -79,7 +79,7 @@ Row evaluate(const std::string& part, const std::string& name, const std::string
   return {part, name, loss, sde.name(), sampler, e, m, fe, fm, model.seconds, NAN};
 }
 
-Row images(const Budget& b, const fs::path& out, std::uint64_t seed) {
+DiffusionRow images(const DiffusionBudget& b, const fs::path& out, std::uint64_t seed) {
   auto data = load_training_data("mnist256", 10, 10, 0);
   const auto sde = LinearSde::by_name("vp");
   const Trained model = train_score_net(data, {"nc-dsm", "vp", 50, b.image_steps, seed, true, {}});
@@ -102,11 +102,11 @@ void run_e6(const ExperimentOptions& o) {
   prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
   fs::create_directories(o.out / "plots");
   torch::set_num_threads(1);
-  const Budget b =
-      o.quick ? Budget{4000, 1000, 1500, 200, 30, 20} : Budget{20000, 10000, 20000, 500, 4000, 500};
+  const DiffusionBudget b = o.quick ? DiffusionBudget{4000, 1000, 1500, 200, 30, 20}
+                                    : DiffusionBudget{20000, 10000, 20000, 500, 4000, 500};
   const std::vector<std::string> sets =
       o.quick ? std::vector<std::string>{"moons", "8gaussians"} : dataset_names();
-  std::vector<Row> rows;
+  std::vector<DiffusionRow> rows;
   const auto vp = LinearSde::by_name("vp");
   const auto load = [&](const std::string& name) {
     return load_training_data(name, b.n_train, b.n_eval, o.seed);
@@ -152,7 +152,7 @@ void run_e6(const ExperimentOptions& o) {
     csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", r.part, r.data, r.loss, r.sde,
                        r.sampler, r.energy, r.mmd, r.floor_energy, r.floor_mmd, r.train_s, r.extra);
   write_file_atomic(o.out / "table.csv", csv);
-  const std::string md = md_table(rows);
+  const std::string md = diffusion_table(rows);
   write_file_atomic(o.out / "table.md", md);
   std::printf("%s\nwrote %s/{table.md, table.csv, *.png}\n", md.c_str(), o.out.c_str());
 }
