@@ -1,6 +1,7 @@
 #include <scoreflow/sde/fokker_planck.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 
@@ -14,11 +15,12 @@ namespace sf {
 namespace {
 
 // Tridiagonal operator of one line: (A p)_i = lower_i p_{i−1} + diag_i p_i + upper_i p_{i+1},
-// the centred flux divergence with zero flux through both ends.
+// the centred flux divergence with zero flux through both ends. Rebuilt in place for each
+// line, so a sweep allocates nothing.
 struct LineOperator {
   std::vector<double> lower, diag, upper;
-  LineOperator(const double* b_face, std::size_t m, double diffusion, double dx)
-      : lower(m, 0.0), diag(m, 0.0), upper(m, 0.0) {
+  void assign(const double* b_face, std::size_t m, double diffusion, double dx) {
+    for (auto* v : {&lower, &diag, &upper}) v->assign(m, 0.0);
     const double k = diffusion / dx;
     for (std::size_t i = 0; i + 1 < m; ++i) {  // face between cells i and i + 1
       const double left = (0.5 * b_face[i] + k) / dx, right = (0.5 * b_face[i] - k) / dx;
@@ -56,35 +58,59 @@ void theta_step(const LineOperator& a_old, const LineOperator& a_new, double tau
   for (std::size_t i = 0; i < m; ++i) p[i * stride] = std::max(rhs[i], 0.0);
 }
 
-// Drift component `comp` at the faces normal to `axis`, for every line: returns
-// values[line · (m − 1) + face].
-std::vector<double> face_drift(const ForwardSde& sde, const std::vector<GridAxis>& axes,
-                               std::size_t axis, double t) {
-  const std::size_t d = axes.size();
-  const std::size_t m = axes[axis].cells;
-  const std::size_t lines = d == 1 ? 1 : axes[1 - axis].cells;
-  std::vector<double> pts(lines * (m - 1) * d);
-  for (std::size_t l = 0; l < lines; ++l)
-    for (std::size_t f = 0; f + 1 < m; ++f) {
-      double* q = &pts[(l * (m - 1) + f) * d];
-      q[axis] = axes[axis].lo + static_cast<double>(f + 1) * axes[axis].width();
-      if (d == 2) q[1 - axis] = axes[1 - axis].center(l);
-    }
-  const std::size_t n = lines * (m - 1);
-  thread_local std::vector<double> b;
-  b.resize(n * d);
-  sde.drift(pts.data(), n, d, t, b.data(), nullptr, nullptr);
-  std::vector<double> out(n);
-  for (std::size_t k = 0; k < n; ++k) out[k] = b[k * d + axis];
-  return out;
-}
+// The drift component normal to one axis at that axis's faces, for every line:
+// values[line · (m − 1) + face]. The face points are laid out once, and the last two
+// evaluations are kept: a Strang step asks for the same times more than once.
+class FaceDrift {
+ public:
+  FaceDrift(const ForwardSde& sde, const std::vector<GridAxis>& axes, std::size_t axis)
+      : sde_(sde), axis_(axis), d_(axes.size()) {
+    const std::size_t m = axes[axis].cells, lines = d_ == 1 ? 1 : axes[1 - axis].cells;
+    n_ = lines * (m - 1);
+    points_.resize(n_ * d_);
+    for (std::size_t l = 0; l < lines; ++l)
+      for (std::size_t f = 0; f + 1 < m; ++f) {
+        double* q = &points_[(l * (m - 1) + f) * d_];
+        q[axis] = axes[axis].lo + static_cast<double>(f + 1) * axes[axis].width();
+        if (d_ == 2) q[1 - axis] = axes[1 - axis].center(l);
+      }
+  }
+
+  // Valid until the second call after this one.
+  const std::vector<double>& at(double t) {
+    for (std::size_t e = 0; e < 2; ++e)
+      if (filled_[e] && times_[e] == t) {
+        last_used_ = e;
+        return values_[e];
+      }
+    const std::size_t e = 1 - last_used_;
+    drift_.resize(n_ * d_);
+    sde_.drift(points_.data(), n_, d_, t, drift_.data(), nullptr, nullptr);
+    values_[e].resize(n_);
+    for (std::size_t k = 0; k < n_; ++k) values_[e][k] = drift_[k * d_ + axis_];
+    times_[e] = t;
+    filled_[e] = true;
+    last_used_ = e;
+    return values_[e];
+  }
+
+ private:
+  const ForwardSde& sde_;
+  std::size_t axis_, d_, n_ = 0;
+  std::vector<double> points_, drift_;
+  std::array<std::vector<double>, 2> values_;
+  std::array<double, 2> times_{};
+  std::array<bool, 2> filled_{};
+  std::size_t last_used_ = 1;
+};
 
 // One θ-step of length tau along `axis` from time t.
-void axis_step(const ForwardSde& sde, const std::vector<GridAxis>& axes, std::size_t axis, double t,
-               double tau, double theta, std::vector<double>& p) {
+void axis_step(FaceDrift& drift, const ForwardSde& sde, const std::vector<GridAxis>& axes,
+               std::size_t axis, double t, double tau, double theta, std::vector<double>& p) {
   const std::size_t d = axes.size(), m = axes[axis].cells;
   const std::size_t lines = d == 1 ? 1 : axes[1 - axis].cells;
-  const auto b_old = face_drift(sde, axes, axis, t), b_new = face_drift(sde, axes, axis, t + tau);
+  const auto& b_old = drift.at(t);
+  const auto& b_new = drift.at(t + tau);
   const double s_old = sde.sigma(t), s_new = sde.sigma(t + tau), dx = axes[axis].width();
   // x-major storage: along x cells are ny apart; along y they are adjacent.
   const std::size_t stride = (d == 2 && axis == 0) ? axes[1].cells : 1;
@@ -92,8 +118,9 @@ void axis_step(const ForwardSde& sde, const std::vector<GridAxis>& axes, std::si
   // thread count.
   parallel_rows(lines, [&](std::size_t l) {
     thread_local std::vector<double> rhs, c;
-    const LineOperator a_old(&b_old[l * (m - 1)], m, 0.5 * s_old * s_old, dx);
-    const LineOperator a_new(&b_new[l * (m - 1)], m, 0.5 * s_new * s_new, dx);
+    thread_local LineOperator a_old, a_new;
+    a_old.assign(&b_old[l * (m - 1)], m, 0.5 * s_old * s_old, dx);
+    a_new.assign(&b_new[l * (m - 1)], m, 0.5 * s_new * s_new, dx);
     double* start = d == 1 ? p.data() : (axis == 0 ? &p[l] : &p[l * axes[1].cells]);
     theta_step(a_old, a_new, tau, theta, start, stride, m, rhs, c);
   });
@@ -149,8 +176,8 @@ FokkerPlanckSolution solve_fokker_planck(const ForwardSde& sde, const std::vecto
                     sde.name(), sde.dim(), d));
   double cells = 1;
   for (const auto& a : axes) cells *= static_cast<double>(a.cells);
-  // The density, one work copy and the tridiagonal systems of one sweep.
-  check_memory_fits("fokker-planck grid", 6 * 8 * cells, "use fewer cells");
+  // The density and, per axis, the face points, one drift evaluation and two kept ones.
+  check_memory_fits("fokker-planck grid", 13 * 8 * cells, "use fewer cells");
   check_positive_finite("fokker-planck", "t0", opt.t0);
   check_positive_finite("fokker-planck", "horizon", opt.horizon);
   check_positive("fokker-planck", "steps", opt.steps);
@@ -158,15 +185,17 @@ FokkerPlanckSolution solve_fokker_planck(const ForwardSde& sde, const std::vecto
     throw InvalidArgument(
         fmt::format("fokker-planck: horizon {} must exceed t0 {}", opt.horizon, opt.t0));
   std::vector<double> p = initial_density(sde, x0, axes, opt.t0);
+  std::vector<FaceDrift> drift;
+  for (std::size_t axis = 0; axis < d; ++axis) drift.emplace_back(sde, axes, axis);
   const double dt = (opt.horizon - opt.t0) / static_cast<double>(opt.steps);
   for (std::size_t n = 0; n < opt.steps; ++n) {
     const double t = opt.t0 + dt * static_cast<double>(n), theta = n < 4 ? 1.0 : 0.5;
     if (d == 1) {
-      axis_step(sde, axes, 0, t, dt, theta, p);
+      axis_step(drift[0], sde, axes, 0, t, dt, theta, p);
     } else {
-      axis_step(sde, axes, 0, t, 0.5 * dt, theta, p);
-      axis_step(sde, axes, 1, t, dt, theta, p);
-      axis_step(sde, axes, 0, t + 0.5 * dt, 0.5 * dt, theta, p);
+      axis_step(drift[0], sde, axes, 0, t, 0.5 * dt, theta, p);
+      axis_step(drift[1], sde, axes, 1, t, dt, theta, p);
+      axis_step(drift[0], sde, axes, 0, t + 0.5 * dt, 0.5 * dt, theta, p);
     }
   }
   return FokkerPlanckSolution(axes, std::move(p));
