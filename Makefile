@@ -57,10 +57,10 @@ run: build
 # Two tests run side by side, each with its OpenMP threads: threads that spin while they wait
 # (OpenMP's default) steal the other test's cores, which made the suite several times slower
 # (two E3 runs together: 41 s spinning, 16 s passive).
-export OMP_WAIT_POLICY := passive
+TEST_ENV := OMP_WAIT_POLICY=passive
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && $(TEST_ENV) ctest --output-on-failure -j $(JOBS)
 	$(MAKE) test-asan
 
 # Address/UB sanitizer build of everything that does not need LibTorch. Not tuned for this
@@ -72,7 +72,7 @@ test-asan: deps data
 	  '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG' -DSCOREFLOW_SANITIZE=ON \
 	  -DSCOREFLOW_WITH_TORCH=OFF -DSCOREFLOW_NATIVE=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE slow \
+	cd $(ASAN_BUILD) && $(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE slow \
 	  -E '$(ASAN_SKIP)'
 
 # Long statistical runs whose code paths the quick tests already take under the sanitizers;

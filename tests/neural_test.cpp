@@ -158,7 +158,9 @@ TEST_P(NoiseConditional, LearnsTheDiffusedGaussianScore) {
   auto net = std::make_shared<ResMlpImpl>(c);
   TrainOptions o;
   o.loss = GetParam();
-  o.steps = 3000;
+  // 1,500 steps reach 0.085 or less for every loss (3,000 reached 0.064): half the time, the
+  // same verdict.
+  o.steps = 1500;
   o.lr = 2e-3;
   o.eval_every = 1000;
   Trainer tr(net, o, train, heldout);
@@ -179,6 +181,7 @@ TEST_P(NoiseConditional, LearnsTheDiffusedGaussianScore) {
     // Weighted like the loss: std(t)·score error relative to std(t)·|score| ≈ O(1).
     const double rel =
         std::sqrt(((got - ref).pow(2).sum(1).mean() / ref.pow(2).sum(1).mean()).item<double>());
+    std::printf("%s t = %.1f: relative score error %.4f\n", GetParam().c_str(), t, rel);
     EXPECT_LT(rel, 0.15) << GetParam() << " t = " << t;
   }
 }
