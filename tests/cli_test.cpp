@@ -192,6 +192,14 @@ TEST_F(Cli, FeynmanKacCorrectorSamplesATemperedMixture) {
   EXPECT_EQ(summary["sampler_config"]["beta"], 2.0);
   EXPECT_EQ(summary["target_power"], 2.0);
   EXPECT_TRUE(fs::exists(dir / "fkc" / "particles.png"));
+  // The trace's KSD against π² reads the state's score: from N(0, 1) it falls as the
+  // particles reach the tempered mixture (with a zero or stale score it did not).
+  const CsvTable trace = CsvTable::read(dir / "fkc" / "trace.csv");
+  const std::size_t ksd = trace.column("ksd2");
+  const double first = trace.rows().front()[ksd], last = trace.rows().back()[ksd];
+  std::printf("fk-corrector trace: KSD^2 %.4g at the start, %.4g at the end\n", first, last);
+  EXPECT_TRUE(std::isfinite(first) && std::isfinite(last));
+  EXPECT_LT(last, 0.1 * first);
   expect_error(scoreflow("sample --target banana --sampler fk-corrector " + out("x")),
                "not a Gaussian mixture");
   expect_error(
@@ -257,8 +265,7 @@ TEST_F(Cli, EstimateHeatBallWritesEstimatesAgainstTheExactLaw) {
   expect_error(scoreflow("estimate heatball --radius 5 " + out("a")), "use a radius <= 3.545");
   expect_error(scoreflow("estimate heatball --t 0 " + out("b")), "--t is 0");
   expect_error(scoreflow("estimate heatball --x0 1,2,3 " + out("c")), "give the query points");
-  expect_error(scoreflow("estimate heatball --sde ou-cubic --steps 0 " + out("d")),
-               "--steps is 0");
+  expect_error(scoreflow("estimate heatball --sde ou-cubic --steps 0 " + out("d")), "--steps is 0");
   expect_error(scoreflow("estimate heatball --tip 0 " + out("e")), "tip");
   EXPECT_FALSE(fs::exists(dir / "a"));  // checked before anything is written
 }

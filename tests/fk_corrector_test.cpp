@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include <scoreflow/core/rng.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
@@ -47,6 +48,38 @@ TEST(FkCorrector, DiffusedMixtureEndpoints) {
   q0.log_density(x.rows(), b);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(a[i], b[i], 1e-12);
   EXPECT_LT(vp.alpha(1.0), 0.01);  // q_T is close to N(0, I)
+}
+
+// β ∇log q_0 by central differences of the mixture's log-density.
+double tempered_score_fd(const GaussianMixture& q, double beta, double x) {
+  const double h = 1e-5;
+  Particles at(2, 1, {x - h, x + h});
+  std::vector<double> lp(2);
+  q.log_density(at.rows(), lp);
+  return beta * (lp[1] - lp[0]) / (2 * h);
+}
+
+// The state's grad is the score of the law the run samples, at the particles it holds: after
+// init, after every move and after every resampling (the trace's KSD reads it).
+TEST(FkCorrector, StateHoldsTheTargetScoreAtItsParticles) {
+  const double beta = 2;
+  const GaussianMixture data = make_mix1d(2.0, "mix1d-near");
+  const FkCorrector fk(data,
+                       FkCorrectorConfig{beta, 40, 5, {}, resampler_by_name("systematic"), 0.95});
+  SamplerState s = fk.init(standard_normals(200, 1, 1));
+  const auto expect_target_score = [&](const std::string& when) {
+    ASSERT_EQ(s.grad.n(), s.x.n()) << when;
+    for (std::size_t i = 0; i < s.x.n(); ++i)
+      ASSERT_NEAR(s.grad(i, 0), tempered_score_fd(data, beta, s.x(i, 0)), 1e-5)
+          << when << ", particle " << i << " at " << s.x(i, 0);
+  };
+  expect_target_score("after init");
+  std::size_t resampled = 0;
+  for (int k = 0; k < 40; ++k) {
+    resampled += fk.step(s).resampled;
+    expect_target_score("after step " + std::to_string(k + 1));
+  }
+  EXPECT_GT(resampled, 0u);  // the resampled states were checked too
 }
 
 class FkTemperatures : public ::testing::TestWithParam<double> {};

@@ -45,10 +45,15 @@ double FkCorrector::time_at(std::size_t step) const {
   return cfg_.schedule.horizon * (1 - static_cast<double>(step) / static_cast<double>(cfg_.steps));
 }
 
+void FkCorrector::target_score(SamplerState& s) const {
+  s.grad.reshape(s.x.n(), s.x.d());
+  data_.score(s.x.rows(), s.grad.rows());
+  for (double& v : s.grad.values()) v *= cfg_.beta;
+}
+
 SamplerState FkCorrector::init(Particles x, std::size_t step) const {
   check_dim("fk-corrector", "initial particles", x.d(), data_.dim());
   SamplerState s;
-  s.grad = Particles(x.n(), x.d());
   s.step = step;
   if (step == 0) {
     // Importance weights from N(0, I) to q_T^β (exact; q_T is nearly N(0, I) anyway).
@@ -67,6 +72,7 @@ SamplerState FkCorrector::init(Particles x, std::size_t step) const {
     s.x = std::move(x);
     if (s.x.log_weights().empty()) s.x.log_weights().assign(s.x.n(), 0.0);
   }
+  target_score(s);
   return s;
 }
 
@@ -75,13 +81,14 @@ StepInfo FkCorrector::step(SamplerState& s) const {
   const double dtau = cfg_.schedule.horizon / static_cast<double>(cfg_.steps);
   const double t = time_at(s.step), b = cfg_.schedule.g2(t), beta = cfg_.beta;
   const GaussianMixture qt = diffuse(data_, cfg_.schedule, t);
-  qt.score(s.x.rows(), s.grad.rows());
+  Particles path(n, d);  // ∇log q_t at the current points
+  qt.score(s.x.rows(), path.rows());
   // Weights at the current point, then the annealed reverse move (f = −½b x, g² = b).
   std::vector<double> inc(n);
   const double div_f = -0.5 * b * static_cast<double>(d);
   parallel_rows(n, [&](std::size_t i) {
     double s2 = 0;
-    for (std::size_t k = 0; k < d; ++k) s2 += s.grad(i, k) * s.grad(i, k);
+    for (std::size_t k = 0; k < d; ++k) s2 += path(i, k) * path(i, k);
     inc[i] = ((beta - 1) * div_f + 0.5 * b * beta * (beta - 1) * s2) * dtau;
   });
   add_log_weights(s, inc);
@@ -89,9 +96,10 @@ StepInfo FkCorrector::step(SamplerState& s) const {
   parallel_rows(n, [&](std::size_t i) {
     Draws rng(cfg_.seed, Stream::langevin_noise, i, s.step);
     for (std::size_t k = 0; k < d; ++k)
-      s.x(i, k) += (0.5 * b * s.x(i, k) + beta * b * s.grad(i, k)) * dtau + noise * rng.normal();
+      s.x(i, k) += (0.5 * b * s.x(i, k) + beta * b * path(i, k)) * dtau + noise * rng.normal();
   });
   ++s.step;
+  target_score(s);
   StepInfo info;
   maybe_resample(s, resample_, cfg_.ess_threshold, cfg_.seed, info);
   return info;

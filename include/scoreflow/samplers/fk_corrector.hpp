@@ -40,6 +40,9 @@ class FkCorrector : public Sampler {
 
  private:
   double time_at(std::size_t step) const;  // forward time t at reverse step `step`
+  // s.grad ← β∇log q_0 at s.x: the score of the law the run samples, which the trace's KSD
+  // needs (the move itself uses ∇log q_t at the time of the step).
+  void target_score(SamplerState& s) const;
   const GaussianMixture& data_;
   FkCorrectorConfig cfg_;
   ResampleFn resample_;
