@@ -58,6 +58,14 @@ class Target:
     can_sample = property(lambda self: self._core.can_sample, doc="has an exact sampler")
     log_normaliser = property(lambda self: self._core.log_normaliser, doc="log Z or None")
 
+    @property
+    def timings(self):
+        """For a Python callable target: ``calls`` of the function, the ``seconds`` the engine
+        spent evaluating the target in all and the ``seconds_in_callable`` of those inside the
+        function; the difference is the cost of crossing into Python. None for other targets."""
+        stats = getattr(self._core, "timings", None)
+        return dict(stats) if stats is not None else None
+
     def log_density(self, x):
         """log pi(x) up to the constant log Z, for an (N, d) array x; returns shape (N,)."""
         return self._core.log_density(x)
@@ -353,13 +361,6 @@ def kappa_draws(dim, count, seed=0, first=0, x=None, t=None, radius=None):
         x = _np.atleast_1d(_np.asarray(x, dtype=float))
         if not _np.all(_np.isfinite(x)):
             raise ValueError(f"kappa_draws: x is {x.tolist()}, but must be finite")
-    # z, rho, e and, with a point, y and s; refused before allocating what cannot fit.
-    need = 8.0 * count * (2 * dim + 3 if x is not None else dim + 2)
-    physical = _os.sysconf("SC_PAGE_SIZE") * _os.sysconf("SC_PHYS_PAGES")
-    if need > 0.8 * physical:
-        raise MemoryError(f"kappa_draws: {count} draws in dimension {dim} need "
-                          f"{need / 2**30:.3g} GiB, more than this machine has; draw them in "
-                          "blocks with first=")
     return _core._kappa(dim, count, _count(seed, "seed", 0), _count(first, "first", 0), x,
                         float(t or 0.0), float(radius or 0.0))
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <pybind11/stl.h>
 
+#include <scoreflow/core/check.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/runs/estimate_heat_ball.hpp>
 #include <scoreflow/runs/estimate_malliavin.hpp>
@@ -91,6 +92,10 @@ py::dict kappa(std::size_t n, std::size_t count, std::uint64_t seed, std::size_t
     sf::check_dim("kappa_draws", "point x", at.size(), n);
     sf::check_positive_finite("kappa_draws", "radius", r);
     sf::check_finite("kappa_draws", "t", t);
+    // The heat-ball points (y, s) on top of what kappa_sample checks for itself.
+    sf::check_memory_fits(fmt::format("kappa_draws: {} draws and points in dimension {}", count, n),
+                          8.0 * static_cast<double>(count) * static_cast<double>(3 * n + 7),
+                          "draw them in blocks (first = 0, k, 2k, ...)");
   }
   sf::KappaDraws k;
   sf::Particles y;

@@ -102,11 +102,20 @@ void bind_targets(py::module_& m) {
       "_target_spec",
       [](const std::string& spec) -> std::shared_ptr<sf::Target> { return sf::make_target(spec); },
       py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "_target_callable",
-      [](py::function f, std::size_t dim, const std::string& name) -> std::shared_ptr<sf::Target> {
-        return std::make_shared<PyCallableTarget>(std::move(f), dim, name);
+  py::class_<PyCallableTarget, sf::Target, std::shared_ptr<PyCallableTarget>>(m, "_CallableTarget")
+      .def_property_readonly("timings", [](const PyCallableTarget& t) {
+        const auto c = t.timings();
+        py::dict d;
+        d["calls"] = c.calls;
+        d["seconds"] = c.seconds;
+        d["seconds_in_callable"] = c.seconds_in_callable;
+        return d;
       });
+  m.def("_target_callable",
+        [](py::function f, std::size_t dim,
+           const std::string& name) -> std::shared_ptr<PyCallableTarget> {
+          return std::make_shared<PyCallableTarget>(std::move(f), dim, name);
+        });
   m.def(
       "_target_torchscript",
       [](const std::string& path, std::size_t dim) -> std::shared_ptr<sf::Target> {

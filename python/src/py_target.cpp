@@ -1,5 +1,7 @@
 #include "py_target.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -10,9 +12,9 @@ namespace sfpy {
 
 namespace {
 
-// The values of one returned array, checked for shape and finiteness.
-std::vector<double> returned_values(py::handle obj, const std::string& what,
-                                    std::vector<py::ssize_t> shape) {
+// One returned array, checked for shape: float64 C-contiguous arrays are kept as they are,
+// anything else convertible is converted once.
+py::array returned_array(py::handle obj, const std::string& what, std::vector<py::ssize_t> shape) {
   py::array a;
   try {
     a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(obj);
@@ -38,16 +40,27 @@ std::vector<double> returned_values(py::handle obj, const std::string& what,
     e.python_type = "ValueError";
     throw e;
   }
-  const auto* p = static_cast<const double*>(a.data());
-  std::vector<double> v(p, p + a.size());
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) {
-      const std::size_t row = shape.size() == 2 ? i / static_cast<std::size_t>(shape[1]) : i;
-      CallableError e(fmt::format("{} holds {} at row {}", what, v[i], row));
-      e.python_type = "ValueError";
-      throw e;
-    }
-  return v;
+  return a;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+[[noreturn]] void not_finite(const char* what, double value, std::size_t row) {
+  CallableError e(fmt::format("{} holds {} at row {}", what, value, row));
+  e.python_type = "ValueError";
+  throw e;
+}
+
+// Copies `count` returned values into out, refusing a non-finite one (rows `width` wide):
+// the check and the copy are one pass.
+void copy_finite(const double* from, std::size_t count, std::size_t width, const char* what,
+                 double* out) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(from[i])) not_finite(what, from[i], i / width);
+    out[i] = from[i];
+  }
 }
 
 }  // namespace
@@ -58,8 +71,11 @@ PyCallableTarget::PyCallableTarget(py::function f, std::size_t dim, std::string 
 }
 
 PyCallableTarget::~PyCallableTarget() {
-  py::gil_scoped_acquire gil;  // the function object is released under the GIL
+  py::gil_scoped_acquire gil;  // Python objects are released under the GIL
   f_ = py::function();
+  last_x_ = py::array_t<double>();
+  logp_array_ = py::object();
+  score_array_ = py::object();
 }
 
 void PyCallableTarget::evaluate(sf::ConstRows x) const {
@@ -69,14 +85,19 @@ void PyCallableTarget::evaluate(sf::ConstRows x) const {
                     "target has dimension {}",
                     name_, x.d, dim_));
   const std::size_t count = x.n * x.d;
-  if (last_x_.size() == count && std::memcmp(last_x_.data(), x.data, count * sizeof(double)) == 0)
+  if (score_ && static_cast<std::size_t>(last_x_.size()) == count &&
+      std::memcmp(last_x_.data(), x.data, count * sizeof(double)) == 0)
     return;
   py::gil_scoped_acquire gil;
+  // A copy, not a view: f may keep its argument, and the engine moves the particles next.
   py::array_t<double> arg({static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
   std::memcpy(arg.mutable_data(), x.data, count * sizeof(double));
   py::object result;
+  const auto called = std::chrono::steady_clock::now();
   try {
     result = f_(arg);
+    timings_.seconds_in_callable += seconds_since(called);
+    ++timings_.calls;
   } catch (py::error_already_set& e) {
     CallableError err(fmt::format("the target callable raised {}", e.what()));
     err.python_type = "RuntimeError";
@@ -91,24 +112,40 @@ void PyCallableTarget::evaluate(sf::ConstRows x) const {
     throw e;
   }
   const auto t = result.cast<py::tuple>();
-  auto logp = returned_values(t[0], "the callable's logp", {static_cast<py::ssize_t>(x.n)});
-  auto score = returned_values(t[1], "the callable's score",
-                               {static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
-  last_x_.assign(x.data, x.data + count);
-  last_logp_ = std::move(logp);
-  last_score_ = std::move(score);
+  score_ = nullptr;  // nothing is kept until both arrays pass
+  auto logp = returned_array(t[0], "the callable's logp", {static_cast<py::ssize_t>(x.n)});
+  auto score = returned_array(t[1], "the callable's score",
+                              {static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
+  // log π is refused here even where only the score is used: a NaN there means f is wrong.
+  const auto* lp = static_cast<const double*>(logp.data());
+  for (std::size_t i = 0; i < x.n; ++i)
+    if (!std::isfinite(lp[i])) not_finite("the callable's logp", lp[i], i);
+  last_x_ = std::move(arg);
+  logp_ = lp;
+  score_ = static_cast<const double*>(score.data());
+  logp_array_ = std::move(logp);
+  score_array_ = std::move(score);
 }
 
 void PyCallableTarget::log_density(sf::ConstRows x, std::span<double> out) const {
+  const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   evaluate(x);
-  std::copy(last_logp_.begin(), last_logp_.end(), out.begin());
+  std::copy(logp_, logp_ + x.n, out.begin());
+  timings_.seconds += seconds_since(start);
 }
 
 void PyCallableTarget::score(sf::ConstRows x, sf::Rows out) const {
+  const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   evaluate(x);
-  std::copy(last_score_.begin(), last_score_.end(), out.data);
+  copy_finite(score_, x.n * x.d, x.d, "the callable's score", out.data);
+  timings_.seconds += seconds_since(start);
+}
+
+PyCallableTarget::Timings PyCallableTarget::timings() const {
+  std::lock_guard lock(mutex_);
+  return timings_;
 }
 
 }  // namespace sfpy

@@ -42,19 +42,31 @@ double max_abs(const Particles& x) {
   return m;
 }
 
+// The largest |coordinate|, or NaN if any is not finite: one pass, as it runs every step.
+double max_abs_if_finite(const Particles& x) {
+  const double* v = x.data();
+  double m = 0;
+  bool finite = true;
+  for (std::size_t i = 0; i < x.n() * x.d(); ++i) {
+    finite &= std::isfinite(v[i]);
+    m = std::max(m, std::abs(v[i]));
+  }
+  return finite ? m : NAN;
+}
+
 void check_divergence(const Sampler& sampler, const SamplerState& s) {
-  const std::size_t bad = first_non_finite(s.x.rows());
-  if (bad < s.x.n())
+  const double largest = max_abs_if_finite(s.x);
+  if (std::isnan(largest)) {
+    const std::size_t bad = first_non_finite(s.x.rows());
     throw NumericalError(fmt::format("{}: particle {} became non-finite at step {} (value {}); {}",
                                      sampler.name(), bad, s.step, s.x(bad, 0),
                                      sampler.divergence_hint()));
-  const double limit = kBlowUpFactor * s.start_scale;
-  if (max_abs(s.x) > limit)
+  }
+  if (largest > kBlowUpFactor * s.start_scale)
     throw NumericalError(fmt::format(
         "{}: the particles blew up at step {}: a coordinate reached {:.3g}, more than {:.0e} "
         "times the largest starting coordinate ({:.3g}); {}",
-        sampler.name(), s.step, max_abs(s.x), kBlowUpFactor, s.start_scale,
-        sampler.divergence_hint()));
+        sampler.name(), s.step, largest, kBlowUpFactor, s.start_scale, sampler.divergence_hint()));
 }
 
 }  // namespace

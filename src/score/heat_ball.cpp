@@ -3,6 +3,9 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/format.h>
+
+#include <scoreflow/core/check.hpp>
 #include <scoreflow/core/rng.hpp>
 
 namespace sf {
@@ -23,6 +26,10 @@ KappaDraws kappa_sample(std::size_t n, std::size_t first, std::size_t count, std
 void kappa_sample(std::size_t n, std::size_t first, std::size_t count, std::uint64_t seed,
                   KappaDraws& k) {
   check_positive("kappa_sample", "dimension n", n);
+  // z, ρ, E and the n + 4 normals of each draw.
+  check_memory_fits(fmt::format("kappa_sample: {} draws in dimension {}", count, n),
+                    8.0 * static_cast<double>(count) * static_cast<double>(2 * n + 6),
+                    "draw them in blocks (first = 0, k, 2k, ...)");
   k.n = n;
   k.z.reshape(count, n);
   k.rho.resize(count);

@@ -34,14 +34,26 @@ std::string Gaussian::spec() const {
   return fmt::format("gauss:d={},mean={},cov={}", dim(), format_list(m), format_list(c));
 }
 
+// Both run once per particle per step: plain loops, since Eigen's dynamic-size temporaries
+// cost a heap allocation each (in 2-D that was most of a ULA step).
 double Gaussian::log_density_row(const double* x) const {
-  const Eigen::VectorXd r = Eigen::Map<const Eigen::VectorXd>(x, mean_.size()) - mean_;
-  return log_norm_ - 0.5 * r.dot(precision_ * r);
+  const auto d = static_cast<Eigen::Index>(mean_.size());
+  double q = 0;
+  for (Eigen::Index i = 0; i < d; ++i) {
+    double pr = 0;
+    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(i, j) * (x[j] - mean_(j));
+    q += (x[i] - mean_(i)) * pr;
+  }
+  return log_norm_ - 0.5 * q;
 }
 
 void Gaussian::score_row(const double* x, double* g) const {
-  const Eigen::VectorXd r = Eigen::Map<const Eigen::VectorXd>(x, mean_.size()) - mean_;
-  Eigen::Map<Eigen::VectorXd>(g, mean_.size()) = -(precision_ * r);
+  const auto d = static_cast<Eigen::Index>(mean_.size());
+  for (Eigen::Index i = 0; i < d; ++i) {
+    double pr = 0;
+    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(i, j) * (x[j] - mean_(j));
+    g[i] = -pr;
+  }
 }
 
 void Gaussian::sample(std::uint64_t seed, Rows out) const {

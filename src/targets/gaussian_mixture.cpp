@@ -150,11 +150,15 @@ void GaussianMixture::component_terms(const double* x, double* logt, double* pr)
         pr[k * d_ + j] = iv[j] * r;
         q += r * r * iv[j];
       }
-    } else {
-      const Eigen::VectorXd r =
-          Eigen::Map<const Eigen::VectorXd>(x, d_) - Eigen::Map<const Eigen::VectorXd>(mu, d_);
-      Eigen::Map<Eigen::VectorXd>(pr + k * d_, d_) = precision_[k] * r;
-      q = r.dot(precision_[k] * r);
+    } else {  // plain loops: an Eigen temporary here is a heap allocation per row
+      const Eigen::MatrixXd& p = precision_[k];
+      for (std::size_t i = 0; i < d_; ++i) {
+        double s = 0;
+        for (std::size_t j = 0; j < d_; ++j)
+          s += p(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) * (x[j] - mu[j]);
+        pr[k * d_ + i] = s;
+        q += (x[i] - mu[i]) * s;
+      }
     }
     logt[k] = log_const_[k] - 0.5 * q;
   }

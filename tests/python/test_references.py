@@ -1,5 +1,7 @@
 """The parts the estimators are built from, from Python: exact kappa draws and Fokker-Planck
 reference solutions, against closed forms."""
+import os
+
 import numpy as np
 import pytest
 
@@ -52,8 +54,12 @@ def test_kappa_draws_refuse_half_a_ball():
         sf.kappa_draws(0, 10)
     with pytest.raises(ValueError, match="must be finite"):
         sf.kappa_draws(2, 10, x=[0, np.nan], t=1.0, radius=1.0)
-    with pytest.raises(MemoryError, match="in blocks"):
+    with pytest.raises(ValueError, match="in blocks"):
         sf.kappa_draws(2, 10**15)
+    # 104 bytes a draw with the heat-ball points, 80 without: only the points tip it over.
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with pytest.raises(ValueError, match="draws and points.*in blocks"):
+        sf.kappa_draws(2, int(0.9 * physical / 104), x=[0, 0], t=1.0, radius=1.0)
 
 
 def ou_law(x0, t, theta=1.0, sigma=np.sqrt(2.0)):

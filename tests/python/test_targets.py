@@ -51,6 +51,24 @@ def test_a_callable_runs_through_run_with_checkpoints(tmp_path):
     assert (tmp_path / "run" / "checkpoint.json").exists()
 
 
+def test_a_callable_runs_once_per_evaluation_and_reports_its_timings():
+    calls = []
+
+    def f(x):
+        calls.append(len(x))
+        return -0.5 * (x * x).sum(1), -x
+
+    t = sf.target(f, dim=2)
+    s = sf.mala(t, step_size=0.1, seed=1)
+    s.step(s.init(np.zeros((50, 2))), 10)
+    # MALA asks for log pi and the score at the same points: one call at init, one a step.
+    assert len(calls) == 11
+    timings = t.timings
+    assert timings["calls"] == 11
+    assert timings["seconds"] >= timings["seconds_in_callable"] > 0
+    assert sf.target("gauss:d=2").timings is None
+
+
 @pytest.mark.parametrize("bad,kind,words", [
     (lambda x: (np.zeros(len(x)), np.zeros((len(x), 3))), ValueError, "score has shape"),
     (lambda x: (np.zeros(len(x) + 1), -x), ValueError, "logp has shape"),
