@@ -6,10 +6,11 @@
 // the finiteness check in the same pass.
 #pragma once
 
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
 #include <mutex>
 #include <string>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
 
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/targets/target.hpp>

@@ -35,13 +35,14 @@ std::string Gaussian::spec() const {
 }
 
 // Both run once per particle per step: plain loops, since Eigen's dynamic-size temporaries
-// cost a heap allocation each (in 2-D that was most of a ULA step).
+// cost a heap allocation each (in 2-D that was most of a ULA step). The precision matrix is
+// symmetric, so row i is read as column i, which is contiguous.
 double Gaussian::log_density_row(const double* x) const {
   const auto d = static_cast<Eigen::Index>(mean_.size());
   double q = 0;
   for (Eigen::Index i = 0; i < d; ++i) {
     double pr = 0;
-    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(i, j) * (x[j] - mean_(j));
+    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(j, i) * (x[j] - mean_(j));
     q += (x[i] - mean_(i)) * pr;
   }
   return log_norm_ - 0.5 * q;
@@ -51,7 +52,7 @@ void Gaussian::score_row(const double* x, double* g) const {
   const auto d = static_cast<Eigen::Index>(mean_.size());
   for (Eigen::Index i = 0; i < d; ++i) {
     double pr = 0;
-    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(i, j) * (x[j] - mean_(j));
+    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(j, i) * (x[j] - mean_(j));
     g[i] = -pr;
   }
 }

@@ -151,11 +151,10 @@ void GaussianMixture::component_terms(const double* x, double* logt, double* pr)
         q += r * r * iv[j];
       }
     } else {  // plain loops: an Eigen temporary here is a heap allocation per row
-      const Eigen::MatrixXd& p = precision_[k];
+      const double* p = precision_[k].data();  // symmetric: column i is row i, contiguous
       for (std::size_t i = 0; i < d_; ++i) {
         double s = 0;
-        for (std::size_t j = 0; j < d_; ++j)
-          s += p(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) * (x[j] - mu[j]);
+        for (std::size_t j = 0; j < d_; ++j) s += p[i * d_ + j] * (x[j] - mu[j]);
         pr[k * d_ + i] = s;
         q += (x[i] - mu[i]) * s;
       }
