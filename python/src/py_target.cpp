@@ -71,11 +71,12 @@ PyCallableTarget::PyCallableTarget(py::function f, std::size_t dim, std::string 
 }
 
 PyCallableTarget::~PyCallableTarget() {
-  py::gil_scoped_acquire gil;  // Python objects are released under the GIL
-  f_ = py::function();
-  last_x_ = py::array_t<double>();
-  logp_array_ = py::object();
-  score_array_ = py::object();
+  // Released here, under the GIL: the members' own destructors run after it is dropped.
+  py::gil_scoped_acquire gil;
+  f_.release().dec_ref();
+  last_x_.release().dec_ref();
+  logp_array_.release().dec_ref();
+  score_array_.release().dec_ref();
 }
 
 void PyCallableTarget::evaluate(sf::ConstRows x) const {

@@ -36,12 +36,6 @@ namespace {
 // long before they overflow to Inf.
 constexpr double kBlowUpFactor = 1e8;
 
-double max_abs(const Particles& x) {
-  double m = 0;
-  for (std::size_t i = 0; i < x.n() * x.d(); ++i) m = std::max(m, std::abs(x.data()[i]));
-  return m;
-}
-
 // The largest |coordinate|, or NaN if any is not finite: one pass, as it runs every step.
 double max_abs_if_finite(const Particles& x) {
   const double* v = x.data();
@@ -75,7 +69,7 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
               std::span<Observer* const> observers) {
   const auto start = std::chrono::steady_clock::now();
   RunResult r;
-  if (!(state.start_scale > 0)) state.start_scale = std::max(1.0, max_abs(state.x));
+  if (!(state.start_scale > 0)) state.start_scale = std::max(1.0, max_abs_if_finite(state.x));
   for (auto* o : observers) o->on_start(state);
   while (state.step < total_steps) {
     const StepInfo info = sampler.step(state);

@@ -79,7 +79,7 @@ class FaceDrift {
   // Valid until the second call after this one.
   const std::vector<double>& at(double t) {
     for (std::size_t e = 0; e < 2; ++e)
-      if (filled_[e] && times_[e] == t) {
+      if (times_[e] == t) {
         last_used_ = e;
         return values_[e];
       }
@@ -89,7 +89,6 @@ class FaceDrift {
     values_[e].resize(n_);
     for (std::size_t k = 0; k < n_; ++k) values_[e][k] = drift_[k * d_ + axis_];
     times_[e] = t;
-    filled_[e] = true;
     last_used_ = e;
     return values_[e];
   }
@@ -99,8 +98,7 @@ class FaceDrift {
   std::size_t axis_, d_, n_ = 0;
   std::vector<double> points_, drift_;
   std::array<std::vector<double>, 2> values_;
-  std::array<double, 2> times_{};
-  std::array<bool, 2> filled_{};
+  std::array<double, 2> times_{NAN, NAN};  // NaN: nothing kept yet (equals no time)
   std::size_t last_used_ = 1;
 };
 

@@ -34,27 +34,30 @@ std::string Gaussian::spec() const {
   return fmt::format("gauss:d={},mean={},cov={}", dim(), format_list(m), format_list(c));
 }
 
-// Both run once per particle per step: plain loops, since Eigen's dynamic-size temporaries
-// cost a heap allocation each (in 2-D that was most of a ULA step). The precision matrix is
-// symmetric, so row i is read as column i, which is contiguous.
+namespace {
+
+// Row i of P(x − μ). Runs once per coordinate per particle per step: plain loops, since
+// Eigen's dynamic-size temporaries cost a heap allocation each (in 2-D that was most of a
+// ULA step). P is symmetric, so row i is read as column i, which is contiguous.
+double precision_residual(const Eigen::MatrixXd& precision, const Eigen::VectorXd& mean,
+                          const double* x, Eigen::Index i) {
+  double pr = 0;
+  for (Eigen::Index j = 0; j < mean.size(); ++j) pr += precision(j, i) * (x[j] - mean(j));
+  return pr;
+}
+
+}  // namespace
+
 double Gaussian::log_density_row(const double* x) const {
-  const auto d = static_cast<Eigen::Index>(mean_.size());
   double q = 0;
-  for (Eigen::Index i = 0; i < d; ++i) {
-    double pr = 0;
-    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(j, i) * (x[j] - mean_(j));
-    q += (x[i] - mean_(i)) * pr;
-  }
+  for (Eigen::Index i = 0; i < mean_.size(); ++i)
+    q += (x[i] - mean_(i)) * precision_residual(precision_, mean_, x, i);
   return log_norm_ - 0.5 * q;
 }
 
 void Gaussian::score_row(const double* x, double* g) const {
-  const auto d = static_cast<Eigen::Index>(mean_.size());
-  for (Eigen::Index i = 0; i < d; ++i) {
-    double pr = 0;
-    for (Eigen::Index j = 0; j < d; ++j) pr += precision_(j, i) * (x[j] - mean_(j));
-    g[i] = -pr;
-  }
+  for (Eigen::Index i = 0; i < mean_.size(); ++i)
+    g[i] = -precision_residual(precision_, mean_, x, i);
 }
 
 void Gaussian::sample(std::uint64_t seed, Rows out) const {
