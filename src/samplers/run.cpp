@@ -20,10 +20,11 @@ SamplerState target_state(const Target& t, Particles x, std::size_t step, const 
   s.grad = Particles(x.n(), x.d());
   s.x = std::move(x);
   s.step = step;
-  t.score(s.x.rows(), s.grad.rows());
   if (cache == Cache::log_density_and_score) {
     s.logp.resize(s.x.n());
-    t.log_density(s.x.rows(), s.logp);
+    t.log_density_and_score(s.x.rows(), s.logp, s.grad.rows());
+  } else {
+    t.score(s.x.rows(), s.grad.rows());
   }
   return s;
 }

@@ -4,8 +4,10 @@
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/targets/analytic.hpp>
+#include <scoreflow/targets/cox_process.hpp>
 #include <scoreflow/targets/gaussian.hpp>
 #include <scoreflow/targets/gaussian_mixture.hpp>
+#include <scoreflow/targets/logistic_regression.hpp>
 #include <scoreflow/targets/spec.hpp>
 
 namespace sf {
@@ -60,6 +62,46 @@ std::unique_ptr<Target> make_gauss(const Spec& s) {
   return std::make_unique<Gaussian>(mean, cov);
 }
 
+std::unique_ptr<Target> make_logreg(const Spec& s) {
+  s.allow_only({"data", "path", "label"});
+  if (s.has("data") == s.has("path"))
+    throw InvalidArgument(fmt::format(
+        "{}: give one of data=NAME ({}) or path=FILE.csv (inputs and a 0/1 label column)",
+        s.text(), fmt::join(logistic_regression_datasets(), ", ")));
+  if (s.has("label") && !s.has("path"))
+    throw InvalidArgument(fmt::format("{}: label= goes with path=FILE.csv", s.text()));
+  LabelledData data = s.has("data") ? load_logistic_regression_dataset(s.string("data", ""))
+                                    : read_labelled_csv(s.string("path", ""),
+                                                        s.string("label", ""));
+  return std::make_unique<LogisticRegression>(std::move(data), s.text());
+}
+
+std::unique_ptr<Target> make_lgcp(const Spec& s) {
+  s.allow_only({"grid", "sigma2", "beta", "mu", "whiten", "path", "window"});
+  if (s.has("window") != s.has("path"))
+    throw InvalidArgument(fmt::format(
+        "{}: a point file needs its window: path=FILE.csv,window=[x0,x1,y0,y1] (without both, "
+        "the Finnish pines in [-5,5] x [-8,2])",
+        s.text()));
+  PointPattern data;
+  if (s.has("path")) {
+    const auto w = s.list("window");
+    if (w.size() != 4)
+      throw InvalidArgument(
+          fmt::format("{}: window has {} values; give [x0,x1,y0,y1]", s.text(), w.size()));
+    data = read_point_pattern(s.string("path", ""), {w[0], w[1], w[2], w[3]});
+  } else {
+    data = load_finpines();
+  }
+  CoxProcessConfig c;
+  c.grid = s.count("grid", c.grid);
+  c.sigma2 = s.number("sigma2", c.sigma2);
+  c.beta = s.number("beta", c.beta);
+  c.mu = s.number("mu", std::log(static_cast<double>(data.points.size())) - c.sigma2 / 2);
+  c.whiten = s.flag("whiten", false);
+  return std::make_unique<CoxProcess>(data, c, s.text());
+}
+
 template <class T, class... Args>
 TargetFactory fixed(Args... args) {
   return [=](const Spec& s) -> std::unique_ptr<Target> {
@@ -107,6 +149,13 @@ void add_builtins(TargetRegistry& r) {
            s.allow_only({"d", "scale"});
            return std::make_unique<Funnel>(s.count("d", 10), s.number("scale", 3.0));
          }});
+  r.add({"logreg", "data=breast-cancer|sonar|ionosphere, or path=FILE.csv (label=LAST column)",
+         "Bayesian logistic regression, standardised inputs, intercept, N(0, I) prior",
+         make_logreg});
+  r.add({"lgcp",
+         "grid=40, sigma2=1.91, beta=1/33, mu=log(points)-sigma2/2, whiten=false (x = mu + L z), "
+         "path=FILE.csv with window=[x0,x1,y0,y1] (default: Finnish pines)",
+         "log-Gaussian Cox process posterior on a grid x grid lattice (d = grid^2)", make_lgcp});
   r.add({"ring", "cx=4, cy=0, radius=1, noise=0.2", "ring of given radius with radial noise",
          [](const Spec& s) -> std::unique_ptr<Target> {
            s.allow_only({"cx", "cy", "radius", "noise"});

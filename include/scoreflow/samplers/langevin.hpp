@@ -20,6 +20,13 @@ struct LangevinConfig {
 void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step,
                    Rows out);
 
+// Metropolis–Hastings for Langevin proposals y = x + h g_x + √(2h) ξ towards a density p
+// (lp = log p, g = ∇log p at x and y): row i is accepted when log u < log p(y) − log p(x)
+// + (|y − x − h g_x|² − |x − y − h g_y|²)/(4h), u keyed by (seed, i, step).
+std::vector<char> mala_accept(ConstRows x, ConstRows gx, std::span<const double> lpx, ConstRows y,
+                              ConstRows gy, std::span<const double> lpy, double h,
+                              std::uint64_t seed, std::size_t step);
+
 class Ula : public Sampler {
  public:
   Ula(const Target& target, LangevinConfig cfg);
@@ -55,24 +62,30 @@ struct AnnealedConfig {
   // so weighted particles follow π_λ and the weights estimate log Z. Geometric path only
   // (it starts at the normalised N(0, I)); with ULA moves the estimate keeps ULA's O(h) bias.
   bool fk_weights = false;
+  // Annealed importance sampling (Neal 2001): each move is a MALA step that leaves π_λ
+  // invariant, so the FK weights estimate Z without the time-step bias (needs fk_weights).
+  bool metropolis = false;
   Resampler resampler{};
   double ess_threshold = 0.5;
 };
 
-// ULA on ∇log π_λ with λ = schedule(step): from N(0, I) towards the target.
+// ULA on ∇log π_λ with λ = schedule(step): from N(0, I) towards the target; with
+// `metropolis`, MALA moves on π_λ ("ais"), and the state caches the target's log π and score.
 class AnnealedUla : public Sampler {
  public:
-  bool grad_is_target_score() const override { return false; }
+  bool grad_is_target_score() const override { return cfg_.metropolis; }
   AnnealedUla(const Target& target, AnnealedConfig cfg);
-  std::string name() const override { return "annealed-ula"; }
+  std::string name() const override { return cfg_.metropolis ? "ais" : "annealed-ula"; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;
 
  private:
   double lambda_at(std::size_t step) const { return cfg_.schedule.lambda(step, cfg_.total_steps); }
-  // Adds Δλ (log π − log π_0) at the current positions to the log-weights.
-  void reweight(SamplerState& s, double dlambda) const;
+  // Adds Δλ (log π − log π_0) at the current positions to the log-weights (logp = log π).
+  void reweight(SamplerState& s, double dlambda, std::span<const double> logp) const;
+  // One MALA move of every particle on π_λ of the geometric path.
+  double metropolis_move(SamplerState& s, double lambda) const;
 
   const Target& target_;
   AnnealedConfig cfg_;

@@ -24,6 +24,11 @@ class Target {
   virtual void log_density(ConstRows x, std::span<double> out) const = 0;
   // out row i = ∇log π(x_i).
   virtual void score(ConstRows x, Rows out) const = 0;
+  // Both at once; targets whose two share work (a matrix product) override it.
+  virtual void log_density_and_score(ConstRows x, std::span<double> logp, Rows grad) const {
+    log_density(x, logp);
+    score(x, grad);
+  }
 
   // Exact i.i.d. samples; draws are keyed by (seed, row) so any thread count agrees.
   virtual bool can_sample() const { return false; }
