@@ -7,6 +7,7 @@
 
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/diagnostics/kl.hpp>
+#include <scoreflow/diagnostics/log_normaliser.hpp>
 #include <scoreflow/diagnostics/ksd.hpp>
 #include <scoreflow/diagnostics/mcmc_convergence.hpp>
 #include <scoreflow/diagnostics/sliced_wasserstein.hpp>
@@ -75,6 +76,26 @@ void bind_mcmc(py::module_& m) {
 
 void bind_diagnostics(py::module_& m) {
   bind_mcmc(m);
+  m.def(
+      "_log_z",
+      [](const sf::Target& t, py::handle x, py::handle log_weights, std::size_t draws,
+         std::uint64_t seed, const std::string& proposal) {
+        const Array a = as_array(x, "x", 2, t.dim());
+        const auto w = log_weights_of(log_weights, "log_weights", a);
+        if (proposal != "gaussian" && proposal != "kde")
+          throw py::value_error(fmt::format(
+              "log_z: proposal is '{}', but must be 'gaussian' or 'kde'", proposal));
+        sf::LogZEstimate e{};
+        {
+          py::gil_scoped_release nogil;
+          e = proposal == "gaussian"
+                  ? sf::log_normaliser_is_gaussian(rows_of(a), span_of(w), t, draws, seed)
+                  : sf::log_normaliser_is(rows_of(a), span_of(w), t, draws, seed);
+        }
+        return py::make_tuple(e.log_z, e.std_error, e.ess);  // Python objects need the GIL
+      },
+      py::arg("target"), py::arg("x"), py::arg("log_weights"), py::arg("draws"), py::arg("seed"),
+      py::arg("proposal"));
   m.def(
       "mmd2",
       [](py::handle x, py::handle y, std::optional<double> bandwidth, py::handle log_weights_x,

@@ -218,10 +218,20 @@ nlohmann::json final_metrics(const Particles& all, const Target& target, std::ui
     m["modes_total"] = modes.size();
   }
   if (x.n() > 1) {
-    const auto is = log_normaliser_is(x.rows(), lw, target, x.n(), seed);
-    m["log_z_is"] = is.log_z;
-    m["log_z_is_se"] = is.std_error;
-    if (exact_log_z) m["log_z_is_error"] = is.log_z - *exact_log_z;
+    // A kernel mixture fits in low dimension; beyond it every kernel misses the target.
+    const bool kde = target.dim() <= 3;
+    m["log_z_is_proposal"] = kde ? "kde" : "gaussian";
+    try {
+      const auto is = kde ? log_normaliser_is(x.rows(), lw, target, x.n(), seed)
+                          : log_normaliser_is_gaussian(x.rows(), lw, target, 10 * x.n(), seed);
+      m["log_z_is"] = is.log_z;
+      m["log_z_is_se"] = is.std_error;
+      m["log_z_is_ess"] = is.ess;
+      if (exact_log_z) m["log_z_is_error"] = is.log_z - *exact_log_z;
+    } catch (const NumericalError& e) {
+      // A diagnostic that cannot be computed (collapsed particles) must not cost the run.
+      m["log_z_is_unavailable"] = e.what();
+    }
   }
   if (log_z_fk) {
     m["log_z_fk"] = *log_z_fk;

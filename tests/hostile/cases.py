@@ -47,6 +47,8 @@ def make_fixtures(tmp):
     for name, text in configs.items():
         with open(os.path.join(tmp, name), "w") as f:
             f.write(text)
+    with open(os.path.join(tmp, "labels.csv"), "w") as f:
+        f.write("x1,x2,label\n0.5,1.0,0\n-0.2,0.3,1\n1.1,-0.4,2\n")
     with open(os.path.join(tmp, "binary.toml"), "wb") as f:
         f.write(bytes(range(256)))
     json_files = {
@@ -116,6 +118,16 @@ CASES = [
     refused("sample --target gauss:d=2,var=nan " + Q, "var='nan'", "finite"),
     refused("sample --target gauss:d=200000 " + Q, "d x d covariance", "GiB"),
     refused("sample --target gaus " + Q, "gaus", "valid"),
+    refused("sample --target logreg:data=german " + Q, "'german' is not known", "sonar",
+            missing=["{out}/samples.npy"]),
+    refused("sample --target logreg " + Q, "data=NAME", "path=FILE.csv"),
+    failed("sample --target logreg:path={tmp}/labels.csv " + Q, "labels.csv", "row 3",
+           "must be 0 or 1", missing=["{out}/samples.npy"]),
+    refused("sample --target lgcp:grid=0 " + Q, "grid=0", "positive whole number"),
+    refused("sample --target lgcp:grid=101 " + Q, "grid is 101", "[1, 100]"),
+    refused("sample --target lgcp:grid=40,beta=-1 " + Q, "beta", "positive"),
+    refused("sample --target lgcp:path={tmp}/labels.csv " + Q, "window=[x0,x1,y0,y1]"),
+    refused("sample --sampler ais --init gauss:d=2,var=4 " + Q, "ais", "--init"),
     refused("sample --sampler ula:step_size=0.1,step_size=0.2 " + Q, "given twice"),
     refused("sample --sampler ula:step_size=0.1 --step-size 0.2 " + Q, "given twice"),
     refused("sample --n 100000000000 --target gauss:d=100 " + Q, "GB", "--n"),
