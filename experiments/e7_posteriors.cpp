@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -31,9 +32,9 @@ namespace {
 
 struct PosteriorCase {
   std::string name, spec;
-  std::size_t n, steps;                   // the budget: n particles (or chains) × steps
+  std::size_t n, steps;                       // the budget: n particles (or chains) × steps
   std::size_t gold_runs, gold_n, gold_steps;  // AIS for log Z
-  std::size_t chains, warmup, draws;      // MALA for the moments
+  std::size_t chains, warmup, draws;          // MALA for the moments
 };
 
 std::vector<PosteriorCase> cases(bool quick) {
@@ -42,15 +43,14 @@ std::vector<PosteriorCase> cases(bool quick) {
             {"sonar", "logreg:data=sonar", 100, 300, 2, 200, 500, 8, 300, 1000},
             {"ionosphere", "logreg:data=ionosphere", 100, 300, 2, 200, 500, 8, 300, 1000},
             {"lgcp-16", "lgcp:grid=16,whiten=true", 50, 200, 2, 100, 300, 8, 200, 600}};
-  return {
-      {"breast-cancer", "logreg:data=breast-cancer", 200, 1000, 4, 1000, 4000, 16, 5000, 40000},
-      {"sonar", "logreg:data=sonar", 200, 1000, 4, 1000, 4000, 16, 5000, 40000},
-      {"ionosphere", "logreg:data=ionosphere", 200, 1000, 4, 1000, 4000, 16, 5000, 40000},
-      {"lgcp-40", "lgcp:grid=40,whiten=true", 100, 500, 4, 100, 1000, 8, 500, 4000}};
+  return {{"breast-cancer", "logreg:data=breast-cancer", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+          {"sonar", "logreg:data=sonar", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+          {"ionosphere", "logreg:data=ionosphere", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+          {"lgcp-40", "lgcp:grid=40,whiten=true", 100, 500, 4, 100, 1000, 8, 1000, 12000}};
 }
 
-// SBTM trains a network of the particles' dimension at every step; beyond this it has too
-// few particles per dimension to learn a score (and costs more than the whole budget).
+// SBTM retrains a network on the particles at every step; beyond this dimension a few hundred
+// particles cannot teach it a score.
 constexpr std::size_t kSbtmMaxDim = 64;
 
 Particles standard_normal(std::size_t n, std::size_t d, std::uint64_t seed) {
@@ -73,7 +73,18 @@ struct GoldLogZ {
   Particles particles;  // the first run's final particles, resampled to equal weights
 };
 
-// log of the mean of Ẑ over independent AIS runs; SE of that by the delta method.
+// log of the mean of Ẑ over independent runs, and its SE by the delta method: one run's
+// weights give no honest SE (resampling correlates them).
+std::pair<double, double> pooled_log_z(const std::vector<double>& log_z) {
+  const double mx = *std::max_element(log_z.begin(), log_z.end());
+  const auto k = static_cast<double>(log_z.size());
+  double m = 0, m2 = 0;
+  for (double v : log_z) m += std::exp(v - mx) / k;
+  for (double v : log_z) m2 += std::pow(std::exp(v - mx) - m, 2);
+  const double se = log_z.size() > 1 ? std::sqrt(m2 / (k - 1)) / std::sqrt(k) / m : NAN;
+  return {mx + std::log(m), se};
+}
+
 GoldLogZ gold_log_z(const Target& t, const PosteriorCase& c, double h, std::uint64_t seed) {
   std::vector<double> log_z;
   GoldLogZ g;
@@ -90,13 +101,7 @@ GoldLogZ gold_log_z(const Target& t, const PosteriorCase& c, double h, std::uint
       g.particles.log_weights().clear();
     }
   }
-  const double mx = *std::max_element(log_z.begin(), log_z.end());
-  double m = 0, m2 = 0;
-  for (double v : log_z) m += std::exp(v - mx) / static_cast<double>(log_z.size());
-  for (double v : log_z) m2 += std::pow(std::exp(v - mx) - m, 2);
-  const double sd = std::sqrt(m2 / static_cast<double>(log_z.size() - 1));
-  g.log_z = mx + std::log(m);
-  g.se = sd / std::sqrt(static_cast<double>(log_z.size())) / m;
+  std::tie(g.log_z, g.se) = pooled_log_z(log_z);
   return g;
 }
 
@@ -118,7 +123,8 @@ constexpr std::size_t kMaxKeptDraws = 2000;
 double tune_mala_step(const Target& t, Particles x, double h0, std::size_t iters,
                       std::uint64_t seed) {
   double log_h = std::log(h0);
-  const auto first = make_sampler(fmt::format("mala:step_size={:.17g}", h0), t, {seed, iters, "", false});
+  const auto first =
+      make_sampler(fmt::format("mala:step_size={:.17g}", h0), t, {seed, iters, "", false});
   SamplerState s = first->init(std::move(x));
   for (std::size_t k = 0; k < iters; ++k) {
     const auto m = make_sampler(fmt::format("mala:step_size={:.17g}", std::exp(log_h)), t,
@@ -180,9 +186,8 @@ struct MethodRun {
   Particles final;  // for the marginal plots
 };
 
-const std::vector<std::string> kE7Methods = {"mala",        "ais",     "annealed-ula-fk",
-                                           "wfr-kde",     "wfr-ula-kernel", "birth-death",
-                                           "sbtm"};
+const std::vector<std::string> kE7Methods = {
+    "mala", "ais", "annealed-ula-fk", "wfr-kde", "wfr-ula-kernel", "birth-death", "sbtm"};
 
 std::string sampler_spec(const std::string& method, double h) {
   const std::string hs = fmt::format("step_size={:.17g}", h);
@@ -202,7 +207,8 @@ void score_moments(MethodRun& r, const ChainSummary& gold) {
 }
 
 MethodRun run_method(const Target& t, const std::string& method, const PosteriorCase& c,
-                     std::size_t steps, double h, const ChainSummary& gold, std::uint64_t seed) {
+                     std::size_t steps, double h, const ChainSummary& gold, std::uint64_t seed,
+                     std::size_t fk_replicates) {
   MethodRun r;
   r.method = method;
   r.steps = steps;
@@ -225,17 +231,25 @@ MethodRun run_method(const Target& t, const std::string& method, const Posterior
     const auto& lw = s.x.log_weights();
     r.mean = weighted_mean(s.x.rows(), lw);
     r.var = weighted_cov(s.x.rows(), lw).diagonal();
-    r.ess = s.x.weighted() ? normalised_ess(lw) * static_cast<double>(c.n)
-                           : static_cast<double>(c.n);
+    r.ess =
+        s.x.weighted() ? normalised_ess(lw) * static_cast<double>(c.n) : static_cast<double>(c.n);
     r.ess_kind = "particles (Kish ESS of the weights)";
     if (sampler->config().value("fk_weights", false)) {
-      r.log_z = s.log_normaliser + log_mean_weight(lw);
-      r.log_z_source = "FK weights";
+      std::vector<double> log_z{s.log_normaliser + log_mean_weight(lw)};
+      for (std::size_t k = 1; k < fk_replicates; ++k) {
+        const auto again =
+            make_sampler(sampler_spec(method, h), t, {seed + 1000 * k, steps, "", false});
+        SamplerState sk = again->init(standard_normal(c.n, t.dim(), seed + 1000 * k + 7));
+        run(*again, sk, steps, {});
+        log_z.push_back(sk.log_normaliser + log_mean_weight(sk.x.log_weights()));
+      }
+      std::tie(r.log_z, r.log_z_se) = pooled_log_z(log_z);
+      r.log_z_source = fmt::format("FK weights, {} runs", log_z.size());
     }
   }
   if (r.log_z_source.empty()) {
-    const auto est = log_normaliser_is_gaussian(r.final.rows(), r.final.log_weights(), t,
-                                                10 * c.n, seed + 11);
+    const auto est =
+        log_normaliser_is_gaussian(r.final.rows(), r.final.log_weights(), t, 10 * c.n, seed + 11);
     r.log_z = est.log_z, r.log_z_se = est.std_error, r.is_ess = est.ess;
     r.log_z_source = "IS, Gaussian fit";
   }
@@ -275,9 +289,8 @@ void write_marginals(const fs::path& csv, const ChainSummary& gold,
     std::vector<std::vector<double>> hs;
     hs.push_back(histogram([&](std::size_t i) { return tr[i]; }, tr.size(), {}));
     for (const auto& r : runs) {
-      const auto w = r.final.weighted()
-                         ? normalised_weights(r.final.log_weights(), r.final.n())
-                         : std::vector<double>{};
+      const auto w = r.final.weighted() ? normalised_weights(r.final.log_weights(), r.final.n())
+                                        : std::vector<double>{};
       hs.push_back(histogram([&](std::size_t i) { return r.final(i, k); }, r.final.n(), w));
     }
     for (std::size_t b = 0; b < kBins; ++b) {
@@ -290,7 +303,7 @@ void write_marginals(const fs::path& csv, const ChainSummary& gold,
 }
 
 const char* kE7Colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
-                          "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+                            "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
 // |log Z error| against the budget, in gradient evaluations (left) and seconds (right).
 void plot_log_z_curves(const fs::path& csv, const fs::path& png, const std::string& title,
@@ -301,8 +314,8 @@ void plot_log_z_curves(const fs::path& csv, const fs::path& png, const std::stri
       "set multiplot layout 1,2 title '{}: |log Z error| against the AIS gold standard'\n"
       "set ylabel '|log Z - log Z_gold|'\n",
       png.string(), title);
-  for (const auto& [column, label] : {std::pair{2, "target-gradient evaluations"},
-                                      std::pair{3, "seconds (this machine)"}}) {
+  for (const auto& [column, label] :
+       {std::pair{2, "target-gradient evaluations"}, std::pair{3, "seconds (this machine)"}}) {
     gp += fmt::format("set xlabel '{}'\nset key {} font ',9'\nplot ", label,
                       column == 2 ? "bottom left" : "off");
     for (std::size_t m = 0; m < methods.size(); ++m)
@@ -317,24 +330,54 @@ void plot_log_z_curves(const fs::path& csv, const fs::path& png, const std::stri
 }
 
 void plot_marginals(const fs::path& csv, const fs::path& png, const std::string& title,
-                    const std::vector<std::string>& methods, const std::vector<std::size_t>& coords) {
+                    const std::vector<std::string>& methods,
+                    const std::vector<std::size_t>& coords) {
   std::string gp = fmt::format(
       "set terminal pngcairo size 1400,450 font ',10' noenhanced\nset output '{}'\n"
       "set datafile separator ','\nset multiplot layout 1,{} title '{}: marginal densities "
       "(gold: long MALA chains)'\nset key top right font ',8'\n",
       png.string(), coords.size(), title);
   for (std::size_t k : coords) {
-    gp += fmt::format("set title 'coordinate {}'\nplot '{}' using ($1 == {} ? $2 : 1/0):3 with "
-                      "lines lw 3 lc rgb 'black' title 'gold'",
-                      k, csv.string(), k);
+    gp += fmt::format(
+        "set title 'coordinate {}'\nplot '{}' using ($1 == {} ? $2 : 1/0):3 with "
+        "lines lw 3 lc rgb 'black' title 'gold'",
+        k, csv.string(), k);
     for (std::size_t m = 0; m < methods.size(); ++m)
-      gp += fmt::format(", '' using ($1 == {} ? $2 : 1/0):{} with lines lw 1.5 lc rgb '{}' "
-                        "title '{}'",
-                        k, m + 4, kE7Colours[m % 8], methods[m]);
+      gp += fmt::format(
+          ", '' using ($1 == {} ? $2 : 1/0):{} with lines lw 1.5 lc rgb '{}' "
+          "title '{}'",
+          k, m + 4, kE7Colours[m % 8], methods[m]);
     gp += "\n";
   }
   gp += "unset multiplot\n";
   run_gnuplot(fs::path(png).replace_extension(".gp"), gp);
+}
+
+// The same wall time for every method: MALA's time at the full gradient budget. Each method
+// gets the steps that fit, from its own measured cost per step there (annealing schedules
+// need the run length up front), at most 20 T. Seconds vary by machine and load, so this
+// table is reproducible only in its method, not in its digits.
+std::string wall_time_study(const Target& t, const PosteriorCase& c, double h,
+                            const ChainSummary& gold, double gold_log_z,
+                            const std::vector<MethodRun>& at_budget, const ExperimentOptions& o) {
+  const double budget = at_budget.front().seconds;  // MALA's
+  std::string md = fmt::format(
+      "\nSame wall time ({:.2f} s, MALA's at the gradient budget; steps from each method's "
+      "measured cost per step, at most 20 T):\n\n"
+      "| method | steps | gradient evaluations | log Z error | mean error | var error | seconds "
+      "|\n|---|---|---|---|---|---|---|\n",
+      budget);
+  for (std::size_t m = 0; m < at_budget.size(); ++m) {
+    const auto& b = at_budget[m];
+    const double per_step = b.seconds / static_cast<double>(b.steps);
+    const auto steps = static_cast<std::size_t>(
+        std::clamp(std::floor(budget / per_step), 2.0, 20.0 * static_cast<double>(c.steps)));
+    const MethodRun r = run_method(t, b.method, c, steps, h, gold, o.seed + 100 * m + 50, 1);
+    md += fmt::format("| {} | {} | {:.3g} | {} | {} | {} | {:.2f} |\n", r.method, steps,
+                      r.grad_evals, cell(r.log_z - gold_log_z, "{:+.2f}"),
+                      cell(r.mean_err, "{:.3f}"), cell(r.var_err, "{:.3f}"), r.seconds);
+  }
+  return md;
 }
 
 std::string study(const PosteriorCase& c, std::size_t case_index, const ExperimentOptions& o,
@@ -344,8 +387,8 @@ std::string study(const PosteriorCase& c, std::size_t case_index, const Experime
   const auto t0 = std::chrono::steady_clock::now();
   std::printf("E7 %s (d = %zu): tuning the step size, gold standard ...\n", c.name.c_str(), d);
   std::fflush(stdout);
-  const double h = tune_mala_step(*t, standard_normal(c.chains, d, o.seed + 5), 0.01,
-                                  c.warmup, o.seed + 6);
+  const double h =
+      tune_mala_step(*t, standard_normal(c.chains, d, o.seed + 5), 0.01, c.warmup, o.seed + 6);
   const GoldLogZ gz = gold_log_z(*t, c, h, o.seed);
   Particles start(c.chains, d);
   std::copy_n(gz.particles.data(), c.chains * d, start.data());
@@ -370,7 +413,9 @@ std::string study(const PosteriorCase& c, std::size_t case_index, const Experime
     const auto global = static_cast<double>(
         std::find(kE7Methods.begin(), kE7Methods.end(), methods[m]) - kE7Methods.begin());
     for (std::size_t steps : budgets) {
-      MethodRun r = run_method(*t, methods[m], c, steps, h, gold, o.seed + 100 * m);
+      // FK methods repeat their full-budget run for an SE of log Z (time: one run's).
+      const std::size_t reps = steps == c.steps ? (o.quick ? 2 : 4) : 1;
+      MethodRun r = run_method(*t, methods[m], c, steps, h, gold, o.seed + 100 * m, reps);
       curve.add_row({static_cast<double>(m), r.grad_evals, r.seconds, r.log_z - gz.log_z,
                      r.mean_err, r.var_err});
       curves.add_row({static_cast<double>(case_index), global, r.grad_evals, r.seconds,
@@ -393,16 +438,17 @@ std::string study(const PosteriorCase& c, std::size_t case_index, const Experime
       "the prior); moments from {} MALA chains × {} draws after {} warm-up, started from the AIS "
       "particles: max R̂ = {:.4f} (rank-normalised split-R̂ over {} coordinates), min bulk ESS "
       "= {:.0f}, acceptance {:.2f}.\n\n"
-      "| method | log Z | error vs gold | source (SE, IS ESS) | mean error | var error | ESS | "
+      "| method | log Z | error vs gold | how (SE; IS ESS) | mean error | var error | ESS | "
       "ESS / 1000 grads | ESS / s | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n",
       c.name, c.spec, d, c.n, c.steps, static_cast<double>(c.n * c.steps), h, gold_seconds,
       gz.log_z, gz.se, c.gold_runs, c.gold_n, c.gold_steps, c.chains, c.draws, c.warmup,
       gold.max_rhat, gold.tracked.size(), gold.min_ess_bulk, gold.acceptance);
   for (const auto& r : runs) {
     const std::string source =
-        r.log_z_source == "FK weights"
-            ? std::string("FK weights")
-            : fmt::format("IS ({}, ESS {})", cell(r.log_z_se, "{:.2g}"), cell(r.is_ess, "{:.2g}"));
+        std::isfinite(r.is_ess)
+            ? fmt::format("IS (SE {}, ESS {})", cell(r.log_z_se, "{:.2g}"),
+                          cell(r.is_ess, "{:.2g}"))
+            : fmt::format("{} (SE {})", r.log_z_source, cell(r.log_z_se, "{:.2g}"));
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {:.1f} |\n", r.method,
                       cell(r.log_z, "{:.2f}"), cell(r.log_z - gz.log_z, "{:+.2f}"), source,
                       cell(r.mean_err, "{:.3f}"), cell(r.var_err, "{:.3f}"), r.ess,
@@ -412,14 +458,17 @@ std::string study(const PosteriorCase& c, std::size_t case_index, const Experime
                    r.mean_err, r.var_err, r.ess, r.seconds, gold.max_rhat});
   }
   if (d > kSbtmMaxDim)
-    md += fmt::format("\nSBTM is not run here: d = {} > {}; its network would have to learn a "
-                      "{}-dimensional score from {} particles at every step.\n",
-                      d, kSbtmMaxDim, d, c.n);
+    md += fmt::format(
+        "\nSBTM is not run here: d = {} > {}; its network would have to learn a "
+        "{}-dimensional score from {} particles at every step.\n",
+        d, kSbtmMaxDim, d, c.n);
   else if (!sampler_registry().contains("sbtm"))
     md += "\nSBTM is not run: this build has no LibTorch.\n";
   else if (o.quick && case_index > 0)
-    md += "\nSBTM runs on the first posterior only in the quick version (it trains a network at "
-          "every step).\n";
+    md +=
+        "\nSBTM runs on the first posterior only in the quick version (it trains a network at "
+        "every step).\n";
+  md += wall_time_study(*t, c, h, gold, gz.log_z, runs, o);
   const fs::path marg = o.out / fmt::format("marginals_{}.csv", c.name);
   write_marginals(marg, gold, runs);
   const std::vector<std::size_t> coords = {gold.tracked[0], gold.tracked[gold.tracked.size() / 2],
@@ -433,19 +482,22 @@ std::string study(const PosteriorCase& c, std::size_t case_index, const Experime
 void run_e7(const ExperimentOptions& o) {
   prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
   const auto all = cases(o.quick);
-  CsvTable table({"d", "grad_evals", "log_z", "log_z_gold", "log_z_gold_se", "log_z_se",
-                  "mean_err", "var_err", "ess", "seconds", "gold_max_rhat"});
-  CsvTable curves({"case", "method", "grad_evals", "seconds", "log_z_error", "mean_err",
-                   "var_err"});
+  CsvTable table({"d", "grad_evals", "log_z", "log_z_gold", "log_z_gold_se", "log_z_se", "mean_err",
+                  "var_err", "ess", "seconds", "gold_max_rhat"});
+  CsvTable curves(
+      {"case", "method", "grad_evals", "seconds", "log_z_error", "mean_err", "var_err"});
   std::string md = "# E7: real posteriors\n\n";
   md += fmt::format(
       "Command: `scoreflow experiment e7{} --out {}` (seed {}). Errors of the moments are RMS "
       "over coordinates of (m − m*)/sd* and v/v* − 1 against the gold chains. ESS: MALA's bulk "
       "ESS of the second half of its chains (min over coordinates); for particle methods the "
       "number of particles (Kish ESS when weighted), which ignores their bias: the error "
-      "columns show it. log Z of methods without FK weights: importance sampling with a "
-      "Gaussian fitted to the final particles (10 N draws).\n",
-      o.quick ? " --quick" : "", o.out.string(), o.seed);
+      "columns show it. log Z of methods with FK weights: log of the mean Ẑ over {} "
+      "independent runs at the full budget, SE from their spread (the other columns are the "
+      "first run's); of the others: importance sampling with a Gaussian fitted to the final "
+      "particles (10 N draws), SE by the delta method and the ESS of its weights — an SE "
+      "with an ESS near 0 is not to be trusted.\n",
+      o.quick ? " --quick" : "", o.out.string(), o.seed, o.quick ? 2 : 4);
   for (std::size_t i = 0; i < all.size(); ++i) md += study(all[i], i, o, table, curves);
   md += fmt::format("\nMethods in curves.csv and table.csv, by index: {}.\n",
                     fmt::join(kE7Methods, ", "));

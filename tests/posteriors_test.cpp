@@ -189,8 +189,7 @@ TEST(CoxProcess, BinCountsAndNormaliserAreRight) {
 TEST(CoxProcess, ScoreMatchesFiniteDifferences) {
   const auto t = make_target("lgcp:grid=10");
   const auto& cox = dynamic_cast<const CoxProcess&>(*t);
-  expect_score_matches_differences(*t, random_points(4, t->dim(), cox.prior_mean(), 1.0, 5),
-                                   1e-5);
+  expect_score_matches_differences(*t, random_points(4, t->dim(), cox.prior_mean(), 1.0, 5), 1e-5);
 }
 
 TEST(CoxProcess, SameNumbersAtAnyThreadCount) {

@@ -7,8 +7,8 @@
 
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/diagnostics/kl.hpp>
-#include <scoreflow/diagnostics/log_normaliser.hpp>
 #include <scoreflow/diagnostics/ksd.hpp>
+#include <scoreflow/diagnostics/log_normaliser.hpp>
 #include <scoreflow/diagnostics/mcmc_convergence.hpp>
 #include <scoreflow/diagnostics/sliced_wasserstein.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
@@ -83,8 +83,8 @@ void bind_diagnostics(py::module_& m) {
         const Array a = as_array(x, "x", 2, t.dim());
         const auto w = log_weights_of(log_weights, "log_weights", a);
         if (proposal != "gaussian" && proposal != "kde")
-          throw py::value_error(fmt::format(
-              "log_z: proposal is '{}', but must be 'gaussian' or 'kde'", proposal));
+          throw py::value_error(
+              fmt::format("log_z: proposal is '{}', but must be 'gaussian' or 'kde'", proposal));
         sf::LogZEstimate e{};
         {
           py::gil_scoped_release nogil;

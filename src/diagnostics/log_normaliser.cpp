@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numbers>
 
-#include <Eigen/Cholesky>
 #include <fmt/format.h>
+#include <Eigen/Cholesky>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/parallel.hpp>
@@ -24,15 +24,17 @@ LogZEstimate importance_estimate(std::span<const double> lp, std::span<const dou
   for (std::size_t m = 0; m < lp.size(); ++m) {
     lw[m] = lp[m] - lq[m];
     if (std::isnan(lw[m]))
-      throw NumericalError(fmt::format("log-normaliser estimate: log π − log q is NaN at draw {} "
-                                       "(log π = {})",
-                                       m, lp[m]));
+      throw NumericalError(
+          fmt::format("log-normaliser estimate: log π − log q is NaN at draw {} "
+                      "(log π = {})",
+                      m, lp[m]));
     mx = std::max(mx, lw[m]);
   }
   if (!std::isfinite(mx))
-    throw NumericalError(fmt::format("log-normaliser estimate: the largest log importance weight "
-                                     "is {}; the target's log-density is not finite at the draws",
-                                     mx));
+    throw NumericalError(
+        fmt::format("log-normaliser estimate: the largest log importance weight "
+                    "is {}; the target's log-density is not finite at the draws",
+                    mx));
   double s = 0, s2 = 0;
   for (double v : lw) {
     const double r = std::exp(v - mx);
@@ -70,8 +72,8 @@ LogZEstimate log_normaliser_is(ConstRows x, std::span<const double> logw, const 
 }
 
 LogZEstimate log_normaliser_is_gaussian(ConstRows x, std::span<const double> logw,
-                                        const Target& target, std::size_t draws,
-                                        std::uint64_t seed, double inflate) {
+                                        const Target& target, std::size_t draws, std::uint64_t seed,
+                                        double inflate) {
   check_dim("log_normaliser_is_gaussian", "particles", x.d, target.dim());
   check_positive("log_normaliser_is_gaussian", "number of draws", draws);
   check_positive_finite("log_normaliser_is_gaussian", "inflate", inflate);
@@ -79,8 +81,8 @@ LogZEstimate log_normaliser_is_gaussian(ConstRows x, std::span<const double> log
   const auto d = static_cast<Eigen::Index>(x.d);
   const Eigen::VectorXd mean = weighted_mean(x, logw);
   Eigen::MatrixXd cov = weighted_cov(x, logw);
-  const double n_eff = logw.empty() ? static_cast<double>(x.n)
-                                    : normalised_ess(logw) * static_cast<double>(x.n);
+  const double n_eff =
+      logw.empty() ? static_cast<double>(x.n) : normalised_ess(logw) * static_cast<double>(x.n);
   const double a = static_cast<double>(x.d) / (static_cast<double>(x.d) + n_eff);
   const Eigen::VectorXd diag = cov.diagonal();
   cov *= (1 - a) * inflate * inflate;

@@ -74,8 +74,9 @@ std::unique_ptr<Sampler> make_annealed(const Target& t, const Spec& s, const Sam
 std::unique_ptr<Sampler> make_ais(const Target& t, const Spec& s, const SamplerContext& c) {
   s.allow_only({"step_size", "anneal_fraction", "anneal_schedule", "resampler", "ess_threshold"});
   if (!c.init.empty() || c.init_from_file)
-    throw InvalidArgument("ais: starts from N(0, I), the path's normalised start; drop "
-                          "--init/--init-file");
+    throw InvalidArgument(
+        "ais: starts from N(0, I), the path's normalised start; drop "
+        "--init/--init-file");
   AnnealedConfig a;
   a.langevin = langevin_config(s, c);
   a.schedule = schedule_option(s);

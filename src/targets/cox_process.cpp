@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <numbers>
 
-#include <Eigen/Cholesky>
 #include <fmt/format.h>
+#include <Eigen/Cholesky>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/io.hpp>
@@ -17,19 +17,20 @@ namespace sf {
 PointPattern read_point_pattern(const std::string& path, std::array<double, 4> window) {
   if (!std::filesystem::exists(path)) throw IoError(fmt::format("lgcp: no point file {}", path));
   if (!(window[0] < window[1] && window[2] < window[3]))
-    throw InvalidArgument(fmt::format("lgcp: window [{}, {}] x [{}, {}] is empty; give "
-                                      "window=[x0,x1,y0,y1] with x0 < x1 and y0 < y1",
-                                      window[0], window[1], window[2], window[3]));
+    throw InvalidArgument(
+        fmt::format("lgcp: window [{}, {}] x [{}, {}] is empty; give "
+                    "window=[x0,x1,y0,y1] with x0 < x1 and y0 < y1",
+                    window[0], window[1], window[2], window[3]));
   const CsvTable t = CsvTable::read(path);
   const std::size_t cx = t.column("x"), cy = t.column("y");
   PointPattern p{{}, window, std::filesystem::path(path).stem().string()};
   for (std::size_t i = 0; i < t.rows().size(); ++i) {
     const double x = t.rows()[i][cx], y = t.rows()[i][cy];
     if (!(x >= window[0] && x <= window[1] && y >= window[2] && y <= window[3]))
-      throw FormatError(fmt::format("{}: point {} ({}, {}) lies outside the window [{}, {}] x "
-                                    "[{}, {}]",
-                                    path, i + 1, x, y, window[0], window[1], window[2],
-                                    window[3]));
+      throw FormatError(
+          fmt::format("{}: point {} ({}, {}) lies outside the window [{}, {}] x "
+                      "[{}, {}]",
+                      path, i + 1, x, y, window[0], window[1], window[2], window[3]));
     p.points.push_back({x, y});
   }
   if (p.points.empty()) throw FormatError(fmt::format("{}: no points", path));
@@ -39,9 +40,10 @@ PointPattern read_point_pattern(const std::string& path, std::array<double, 4> w
 PointPattern load_finpines() {
   const std::string path = data_dir() + "/posteriors/finpines.csv";
   if (!std::filesystem::exists(path))
-    throw IoError(fmt::format("lgcp: {} is missing; run `make data` (it reads the Finnish pines "
-                              "from Debian's r-cran-spatstat.data)",
-                              path));
+    throw IoError(
+        fmt::format("lgcp: {} is missing; run `make data` (it reads the Finnish pines "
+                    "from Debian's r-cran-spatstat.data)",
+                    path));
   PointPattern p = read_point_pattern(path, {-5, 5, -8, 2});
   p.name = "finpines";
   return p;
@@ -83,9 +85,10 @@ CoxProcess::CoxProcess(const PointPattern& data, CoxProcessConfig cfg, std::stri
     }
   Eigen::LLT<Eigen::MatrixXd> llt(cov_);
   if (llt.info() != Eigen::Success)
-    throw NumericalError(fmt::format("lgcp: the prior covariance (grid {}, sigma2 {}, beta {}) is "
-                                     "not positive definite in floating point",
-                                     n, cfg_.sigma2, cfg_.beta));
+    throw NumericalError(
+        fmt::format("lgcp: the prior covariance (grid {}, sigma2 {}, beta {}) is "
+                    "not positive definite in floating point",
+                    n, cfg_.sigma2, cfg_.beta));
   chol_ = llt.matrixL();
   precision_ = llt.solve(Eigen::MatrixXd::Identity(D, D));
   precision_ = 0.5 * (precision_ + precision_.transpose()).eval();
@@ -104,10 +107,6 @@ double CoxProcess::poisson_row(const double* x, double* residual) const {
 }
 
 void CoxProcess::evaluate(ConstRows x, double* logp, double* grad) const {
-  if (x.d != dim())
-    throw InvalidArgument(fmt::format("target {}: particles have dimension {}, but the target has "
-                                      "dimension {}",
-                                      spec_, x.d, dim()));
   const auto d = static_cast<Eigen::Index>(x.d);
   const double log_std_normal = -0.5 * static_cast<double>(x.d) * std::log(2 * std::numbers::pi);
   // Fixed blocks: each block's matrix product is the same whatever the thread count.
@@ -124,7 +123,8 @@ void CoxProcess::evaluate(ConstRows x, double* logp, double* grad) const {
       q.noalias() = (X.array() - cfg_.mu).matrix() * precision_;  // rows of Σ⁻¹ (x − μ)
     }
     for (Eigen::Index i = 0; i < rows; ++i) {
-      const double* xi = cfg_.whiten ? latent.row(i).data() : x.row(first + static_cast<std::size_t>(i));
+      const double* xi =
+          cfg_.whiten ? latent.row(i).data() : x.row(first + static_cast<std::size_t>(i));
       const double lik = poisson_row(xi, &resid(i, 0));
       if (!logp) continue;
       const double prior =
@@ -141,23 +141,6 @@ void CoxProcess::evaluate(ConstRows x, double* logp, double* grad) const {
       g = resid - q;
     }
   });
-}
-
-void CoxProcess::log_density(ConstRows x, std::span<double> out) const {
-  if (out.size() != x.n) throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(x, out.data(), nullptr);
-}
-
-void CoxProcess::score(ConstRows x, Rows out) const {
-  if (out.n != x.n || out.d != x.d)
-    throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(x, nullptr, out.data);
-}
-
-void CoxProcess::log_density_and_score(ConstRows x, std::span<double> logp, Rows grad) const {
-  if (logp.size() != x.n || grad.n != x.n || grad.d != x.d)
-    throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(x, logp.data(), grad.data);
 }
 
 }  // namespace sf

@@ -29,14 +29,14 @@ double sigmoid(double z) {
 }  // namespace
 
 LabelledData read_labelled_csv(const std::string& path, const std::string& label) {
-  if (!std::filesystem::exists(path))
-    throw IoError(fmt::format("logreg: no data file {}", path));
+  if (!std::filesystem::exists(path)) throw IoError(fmt::format("logreg: no data file {}", path));
   const CsvTable t = CsvTable::read(path);
   const std::size_t p = t.columns().size();
   if (p < 2)
-    throw FormatError(fmt::format("{}: needs at least one input column and a label column, "
-                                  "but has {} column(s)",
-                                  path, p));
+    throw FormatError(
+        fmt::format("{}: needs at least one input column and a label column, "
+                    "but has {} column(s)",
+                    path, p));
   const std::size_t yc = label.empty() ? p - 1 : t.column(label);
   const std::size_t n = t.rows().size();
   if (n < 2) throw FormatError(fmt::format("{}: {} data row(s); need at least 2", path, n));
@@ -46,9 +46,10 @@ LabelledData read_labelled_csv(const std::string& path, const std::string& label
     const auto& row = t.rows()[i];
     for (std::size_t c = 0, k = 0; c < p; ++c) {
       if (!std::isfinite(row[c]))
-        throw FormatError(fmt::format("{}: row {}, column '{}' is {}; the data must be complete "
-                                      "and finite",
-                                      path, i + 1, t.columns()[c], row[c]));
+        throw FormatError(
+            fmt::format("{}: row {}, column '{}' is {}; the data must be complete "
+                        "and finite",
+                        path, i + 1, t.columns()[c], row[c]));
       if (c == yc) {
         if (row[c] != 0 && row[c] != 1)
           throw FormatError(fmt::format("{}: row {}: label '{}' is {}, but must be 0 or 1", path,
@@ -70,14 +71,16 @@ const std::vector<std::string>& logistic_regression_datasets() {
 LabelledData load_logistic_regression_dataset(const std::string& name) {
   const auto& names = logistic_regression_datasets();
   if (std::find(names.begin(), names.end(), name) == names.end())
-    throw InvalidArgument(fmt::format("logreg: data set '{}' is not known; known: {} (or give "
-                                      "path=FILE.csv)",
-                                      name, fmt::join(names, ", ")));
+    throw InvalidArgument(
+        fmt::format("logreg: data set '{}' is not known; known: {} (or give "
+                    "path=FILE.csv)",
+                    name, fmt::join(names, ", ")));
   const std::string path = data_dir() + "/posteriors/" + name + ".csv";
   if (!std::filesystem::exists(path))
-    throw IoError(fmt::format("logreg: {} is missing; run `make data` (it reads the data set from "
-                              "Debian's packages)",
-                              path));
+    throw IoError(
+        fmt::format("logreg: {} is missing; run `make data` (it reads the data set from "
+                    "Debian's packages)",
+                    path));
   LabelledData d = read_labelled_csv(path, "label");
   d.name = name;
   return d;
@@ -93,17 +96,13 @@ LogisticRegression::LogisticRegression(LabelledData data, std::string spec)
     const double mean = col.mean();
     const double sd = std::sqrt((col.array() - mean).square().sum() / static_cast<double>(n));
     if (!(sd > 0))
-      throw InvalidArgument(fmt::format("logreg ({}): input column {} is constant; drop it",
-                                        data.name, c + 1));
+      throw InvalidArgument(
+          fmt::format("logreg ({}): input column {} is constant; drop it", data.name, c + 1));
     design_.col(c + 1) = (col.array() - mean) / sd;
   }
 }
 
 void LogisticRegression::evaluate(ConstRows w, double* logp, double* grad) const {
-  if (w.d != dim())
-    throw InvalidArgument(fmt::format("target {}: particles have dimension {}, but the target has "
-                                      "dimension {}",
-                                      spec_, w.d, dim()));
   const double log_norm = -0.5 * static_cast<double>(w.d) * std::log(2 * std::numbers::pi);
   const auto n = static_cast<std::size_t>(design_.rows());
   // Fixed blocks: each block's matrix product is the same whatever the thread count.
@@ -129,23 +128,6 @@ void LogisticRegression::evaluate(ConstRows w, double* logp, double* grad) const
       g -= W;
     }
   });
-}
-
-void LogisticRegression::log_density(ConstRows w, std::span<double> out) const {
-  if (out.size() != w.n) throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(w, out.data(), nullptr);
-}
-
-void LogisticRegression::score(ConstRows w, Rows out) const {
-  if (out.n != w.n || out.d != w.d)
-    throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(w, nullptr, out.data);
-}
-
-void LogisticRegression::log_density_and_score(ConstRows w, std::span<double> logp, Rows grad) const {
-  if (logp.size() != w.n || grad.n != w.n || grad.d != w.d)
-    throw InvalidArgument("target: output rows do not match input rows");
-  evaluate(w, logp.data(), grad.data);
 }
 
 }  // namespace sf

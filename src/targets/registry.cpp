@@ -66,13 +66,13 @@ std::unique_ptr<Target> make_logreg(const Spec& s) {
   s.allow_only({"data", "path", "label"});
   if (s.has("data") == s.has("path"))
     throw InvalidArgument(fmt::format(
-        "{}: give one of data=NAME ({}) or path=FILE.csv (inputs and a 0/1 label column)",
-        s.text(), fmt::join(logistic_regression_datasets(), ", ")));
+        "{}: give one of data=NAME ({}) or path=FILE.csv (inputs and a 0/1 label column)", s.text(),
+        fmt::join(logistic_regression_datasets(), ", ")));
   if (s.has("label") && !s.has("path"))
     throw InvalidArgument(fmt::format("{}: label= goes with path=FILE.csv", s.text()));
-  LabelledData data = s.has("data") ? load_logistic_regression_dataset(s.string("data", ""))
-                                    : read_labelled_csv(s.string("path", ""),
-                                                        s.string("label", ""));
+  LabelledData data = s.has("data")
+                          ? load_logistic_regression_dataset(s.string("data", ""))
+                          : read_labelled_csv(s.string("path", ""), s.string("label", ""));
   return std::make_unique<LogisticRegression>(std::move(data), s.text());
 }
 

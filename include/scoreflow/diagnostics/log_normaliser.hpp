@@ -27,7 +27,7 @@ LogZEstimate log_normaliser_is(ConstRows x, std::span<const double> logw, const 
 // towards its diagonal by d/(d + N_eff) (Ledoit–Wolf's fixed weight, so Ĉ is positive
 // definite even when N < d) and widened by s = `inflate` for heavier tails than π.
 LogZEstimate log_normaliser_is_gaussian(ConstRows x, std::span<const double> logw,
-                                        const Target& target, std::size_t draws,
-                                        std::uint64_t seed, double inflate = 1.1);
+                                        const Target& target, std::size_t draws, std::uint64_t seed,
+                                        double inflate = 1.1);
 
 }  // namespace sf

@@ -44,14 +44,11 @@ PointPattern load_finpines();
 // A CSV with columns x and y (header first); every point must lie in the window.
 PointPattern read_point_pattern(const std::string& path, std::array<double, 4> window);
 
-class CoxProcess : public Target {
+class CoxProcess : public JointTarget {
  public:
   CoxProcess(const PointPattern& data, CoxProcessConfig cfg, std::string spec);
   std::string spec() const override { return spec_; }
   std::size_t dim() const override { return counts_.size(); }
-  void log_density(ConstRows x, std::span<double> out) const override;
-  void score(ConstRows x, Rows out) const override;
-  void log_density_and_score(ConstRows x, std::span<double> logp, Rows grad) const override;
   const std::vector<double>& counts() const { return counts_; }
   double prior_mean() const { return cfg_.mu; }
   bool whitened() const { return cfg_.whiten; }
@@ -60,7 +57,7 @@ class CoxProcess : public Target {
   const RowMatrix& cholesky() const { return chol_; }
 
  private:
-  void evaluate(ConstRows x, double* logp, double* grad) const;
+  void evaluate(ConstRows x, double* logp, double* grad) const override;
   // Σ_c [y_c x_c − a e^{x_c}] at the latent field x, and y − a e^x into `residual`.
   double poisson_row(const double* x, double* residual) const;
 

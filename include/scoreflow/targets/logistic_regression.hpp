@@ -29,15 +29,12 @@ LabelledData read_labelled_csv(const std::string& path, const std::string& label
 const std::vector<std::string>& logistic_regression_datasets();
 LabelledData load_logistic_regression_dataset(const std::string& name);
 
-class LogisticRegression : public Target {
+class LogisticRegression : public JointTarget {
  public:
   // Standardises the inputs and adds the intercept (the first coefficient).
   explicit LogisticRegression(LabelledData data, std::string spec);
   std::string spec() const override { return spec_; }
   std::size_t dim() const override { return static_cast<std::size_t>(design_.cols()); }
-  void log_density(ConstRows w, std::span<double> out) const override;
-  void score(ConstRows w, Rows out) const override;
-  void log_density_and_score(ConstRows w, std::span<double> logp, Rows grad) const override;
   std::array<double, 4> plot_box() const override { return {-3, 3, -3, 3}; }
   // The design matrix [1, standardised x] (n × (p + 1)) and the labels.
   const RowMatrix& design() const { return design_; }
@@ -45,7 +42,7 @@ class LogisticRegression : public Target {
 
  private:
   // For a block of rows: z = W Xᵀ, then per row log-likelihood and/or the residual y − σ(z).
-  void evaluate(ConstRows w, double* logp, double* grad) const;
+  void evaluate(ConstRows w, double* logp, double* grad) const override;
 
   RowMatrix design_;
   std::vector<double> labels_;

@@ -78,6 +78,39 @@ class RowwiseTarget : public Target {
   void check_shape(ConstRows x, std::size_t out_rows) const;
 };
 
+// Implements the batched interface from one function that fills log π and/or ∇log π of a
+// batch (either output may be null): for targets whose two share their work, such as one
+// matrix product per block of rows. Shapes are checked here, once.
+class JointTarget : public Target {
+ public:
+  void log_density(ConstRows x, std::span<double> out) const final {
+    check(x, out.size(), x.d);
+    evaluate(x, out.data(), nullptr);
+  }
+  void score(ConstRows x, Rows out) const final {
+    check(x, out.n, out.d);
+    evaluate(x, nullptr, out.data);
+  }
+  void log_density_and_score(ConstRows x, std::span<double> logp, Rows grad) const final {
+    check(x, logp.size(), grad.d);
+    check(x, grad.n, grad.d);
+    evaluate(x, logp.data(), grad.data);
+  }
+
+ protected:
+  virtual void evaluate(ConstRows x, double* logp, double* grad) const = 0;
+
+ private:
+  void check(ConstRows x, std::size_t out_rows, std::size_t out_d) const {
+    if (x.d != dim())
+      throw InvalidArgument("target " + spec() + ": particles have dimension " +
+                            std::to_string(x.d) + ", but the target has dimension " +
+                            std::to_string(dim()));
+    if (out_rows != x.n || out_d != x.d)
+      throw InvalidArgument("target: output rows do not match input rows");
+  }
+};
+
 template <class Derived>
 void RowwiseTarget<Derived>::check_shape(ConstRows x, std::size_t out_rows) const {
   if (x.d != this->dim())
