@@ -15,10 +15,14 @@ foreach(expect "### breast-cancer" "### sonar" "### ionosphere" "### lgcp-16" "b
     message(FATAL_ERROR "table.md lacks '${expect}':\n${table}")
   endif()
 endforeach()
+# Two tables per posterior: the gradient budget and the same wall time.
 string(REGEX MATCHALL "\n\\| birth-death \\|" rows "${table}")
 list(LENGTH rows n)
-if(NOT n EQUAL 4)
-  message(FATAL_ERROR "expected a birth-death row for each of 4 posteriors, found ${n}")
+string(REGEX MATCHALL "Same wall time" walls "${table}")
+list(LENGTH walls w)
+if(NOT n EQUAL 8 OR NOT w EQUAL 4)
+  message(FATAL_ERROR "expected 2 birth-death rows and a wall-time table for each of 4 "
+                      "posteriors, found ${n} rows and ${w} tables")
 endif()
 string(TOLOWER "${table}" lower)
 foreach(bad "nan" "inf |")

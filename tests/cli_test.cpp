@@ -32,7 +32,8 @@ TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
   expect_error(scoreflow("sample --n 0 " + out("e")), "--n is 0, but must be at least 1");
   expect_error(
       scoreflow("sample --sampler hmc " + out("f")),
-      "valid samplers: ula, mala, annealed-ula, wfr, birth-death, birth-death-kl, fk-corrector");
+      "valid samplers: ula, mala, annealed-ula, ais, wfr, birth-death, birth-death-kl, "
+      "fk-corrector");
   expect_error(scoreflow("sample --n 1000000000 --target gauss:d=100 " + out("g")), "GB");
   expect_error(scoreflow("sample --n abc"), "abc");
   expect_error(scoreflow("frobnicate"), "frobnicate");
