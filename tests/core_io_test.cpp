@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include <scoreflow/core/allocator.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
 
@@ -101,4 +102,14 @@ TEST_F(IoTest, JsonParseErrorNamesTheFile) {
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("x.json"), std::string::npos);
   }
+}
+
+TEST(Allocator, TunesGlibcAndRefusesWhatItCannotExpress) {
+#if defined(__GLIBC__)
+  EXPECT_TRUE(sf::tune_allocator());
+#endif
+  EXPECT_THROW(sf::tune_allocator({std::size_t{1} << 20, std::size_t{1} << 40}),
+               sf::InvalidArgument);
+  EXPECT_THROW(sf::tune_allocator({std::size_t{1} << 33, std::size_t{1} << 20}),
+               sf::InvalidArgument);
 }

@@ -23,6 +23,7 @@
 #ifdef SCOREFLOW_HAS_TORCH
 #include <scoreflow/runs/torch_parts.hpp>
 #endif
+#include <scoreflow/core/allocator.hpp>
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
@@ -275,6 +276,7 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
 }  // namespace
 
 int sf::cli_main(int argc, char** argv) {
+  tune_allocator();
 #ifdef SCOREFLOW_HAS_TORCH
   register_torch_parts();
 #endif

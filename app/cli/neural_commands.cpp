@@ -125,6 +125,14 @@ void add_generate(CLI::App& app, GenerateRunOptions& c) {
       ->capture_default_str();
   g->add_option("--ncsn-eps", c.gen.ncsn_eps, "NCSN step scale")->capture_default_str();
   g->add_option("--seed", c.gen.seed, "random seed")->capture_default_str();
+  g->add_option("--beta", c.beta, "fk: sample the model's law (times --product's) to this power")
+      ->capture_default_str();
+  g->add_option("--product", c.product,
+                "fk: another model directory (same SDE and dimension) multiplied in; repeatable");
+  g->add_option("--resampler", c.resampler, "fk: systematic | stratified | residual | multinomial")
+      ->capture_default_str();
+  g->add_option("--ess-threshold", c.ess_threshold, "fk: resample when ESS/N falls below")
+      ->capture_default_str();
   g->add_flag("--likelihood", c.likelihood, "also the NLL (bits/dim for images) of held-out data");
   g->add_option("--likelihood-n", c.likelihood_n, "held-out points for the likelihood")
       ->capture_default_str();

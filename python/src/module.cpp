@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <scoreflow/core/allocator.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/parallel.hpp>
@@ -132,6 +133,7 @@ void bind_targets(py::module_& m) {
 PYBIND11_MODULE(_scoreflow, m) {
   m.doc() = "scoreflow's compiled core; use the scoreflow package";
   sf::register_torch_parts();
+  sf::tune_allocator();
   py::register_exception_translator(&sfpy::translate_errors);
   m.def("set_threads", &sf::set_thread_count, py::arg("n"));
   m.def("thread_count", &sf::thread_count);

@@ -104,7 +104,7 @@ torch::Tensor ncsn(const LinearSde& sde, const TimeScoreFn& score, torch::Tensor
 
 void GenerateOptions::validate(const LinearSde& sde) const {
   if (sampler != "euler" && sampler != "ode-heun" && sampler != "ode-rk4" && sampler != "pc" &&
-      sampler != "ncsn")
+      sampler != "ncsn" && sampler != "fk")
     throw InvalidArgument(
         fmt::format("unknown sampler '{}'; valid: {}", sampler, valid_samplers()));
   check_positive("generate", "steps", steps);
@@ -120,6 +120,8 @@ torch::Tensor generate(const LinearSde& sde, const TimeScoreFn& score, std::int6
                        std::int64_t d, const GenerateOptions& o,
                        const std::function<void(double)>& progress) {
   o.validate(sde);
+  if (o.sampler == "fk")
+    throw InvalidArgument("generate(): the fk sampler is weighted; run it with FkCorrector");
   torch::NoGradGuard no_grad;
   auto x = prior_sample(sde, n, d, o.seed);
   if (o.sampler == "ncsn") return ncsn(sde, score, x, o, progress);
@@ -235,6 +237,27 @@ torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed) {
 
 double bits_per_dim(double nll_nats, std::size_t dim) {
   return nll_nats / (static_cast<double>(dim) * std::log(2.0)) + 7.0;
+}
+
+}  // namespace sf
+
+namespace sf {
+
+DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta,
+                            torch::ScalarType dtype) {
+  DiffusedFactor f;
+  f.name = std::move(name);
+  f.beta = beta;
+  f.score = [score = std::move(score), dtype](double t, ConstRows x, Rows out) {
+    torch::NoGradGuard no_grad;
+    const auto in = torch::from_blob(const_cast<double*>(x.data),
+                                     {static_cast<std::int64_t>(x.n), static_cast<std::int64_t>(x.d)},
+                                     torch::kFloat64)
+                        .to(dtype);
+    const auto s = score(in, t).to(torch::kFloat64).contiguous();
+    std::copy_n(s.data_ptr<double>(), x.n * x.d, out.data);
+  };
+  return f;
 }
 
 }  // namespace sf

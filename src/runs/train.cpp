@@ -2,12 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/checkpoint.hpp>
@@ -18,7 +20,9 @@
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/core/progress.hpp>
 #include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/core/rng.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/neural/generate.hpp>
 #include <scoreflow/neural/model_dir.hpp>
 #include <scoreflow/neural/score_net.hpp>
@@ -28,6 +32,7 @@
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/runs/sample.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
+#include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 #include <scoreflow/targets/images.hpp>
 #include <scoreflow/targets/registry.hpp>
@@ -221,60 +226,181 @@ void compare_with_reference(const Particles& gen, const Particles& ref, nlohmann
   summary["compared_points"] = m;
 }
 
+// What the data themselves score against the reference: m fresh draws (another seed) against
+// the same reference rows. A finite sample's energy distance is positive even for the true
+// law, so this is the floor a perfect model would reach.
+void add_data_floor(const std::string& name, std::uint64_t seed, const Particles& gen,
+                    const Particles& ref, nlohmann::json& summary) {
+  const std::size_t m = std::min<std::size_t>({gen.n(), ref.n(), 10000});
+  const TrainingData fresh = load_training_data(name, 1, m, seed + 1);
+  if (!fresh.generated) return;
+  const Particles r = strided_rows(ref, m);
+  summary["energy_distance_floor"] = energy_distance(fresh.heldout.rows(), r.rows());
+  summary["mmd2_floor"] =
+      mmd2(fresh.heldout.rows(), r.rows(), summary["mmd_bandwidth"].get<double>());
+}
+
+// The score of --model or --torchscript, with its SDE and dimension.
+struct ScoreSource {
+  TimeScoreFn score;
+  std::optional<LoadedModel> model;
+  LinearSde sde;
+  std::int64_t dim;
+  bool images = false;
+};
+
+LoadedModel load_diffusion_model(const fs::path& dir) {
+  LoadedModel model = load_model(dir);
+  if (!model.net->config().sde)
+    throw InvalidArgument(
+        fmt::format("model '{}' was trained with {} and has no SDE; generation needs nc-dsm",
+                    dir.string(), model.meta["train"].value("loss", "?")));
+  return model;
+}
+
+TimeScoreFn model_score(const LoadedModel& model) {
+  auto net = model.net;
+  return [net](const torch::Tensor& x, double t) {
+    return net->score(x, torch::full({x.size(0)}, t, x.options()));
+  };
+}
+
+ScoreSource load_score(const GenerateRunOptions& c) {
+  if (!c.torchscript.empty()) {
+    if (c.dim < 1) throw InvalidArgument("--torchscript needs --dim (the data dimension)");
+    set_threads(c.threads, c.dim > 16);
+    return {load_torchscript_score(c.torchscript.string(), c.dim), std::nullopt,
+            LinearSde::by_name(c.sde), c.dim};
+  }
+  if (c.model.empty())
+    throw InvalidArgument("give --model DIR (from scoreflow train) or --torchscript FILE");
+  LoadedModel model = load_diffusion_model(c.model);
+  const auto& cfg = model.net->config();
+  set_threads(c.threads, cfg.arch == "unet");
+  ScoreSource src{model_score(model), std::nullopt, cfg.linear_sde(), cfg.dim,
+                  model.meta.value("images", false)};
+  src.model = std::move(model);
+  return src;
+}
+
+// The factors of --sampler fk: the main score and each --product model, all to the power β,
+// on one SDE.
+std::vector<DiffusedFactor> fk_factors(const GenerateRunOptions& c, const ScoreSource& src) {
+  check_positive_finite("generate --sampler fk", "--beta", c.beta);
+  std::vector<DiffusedFactor> factors{score_factor(
+      src.score, src.model ? c.model.string() : c.torchscript.string(), c.beta)};
+  for (const auto& dir : c.product) {
+    LoadedModel other = load_diffusion_model(dir);
+    const auto& cfg = other.net->config();
+    if (cfg.dim != src.dim || cfg.linear_sde().name() != src.sde.name() ||
+        cfg.linear_sde().prior_std() != src.sde.prior_std())
+      throw InvalidArgument(fmt::format(
+          "--product '{}' (d = {}, {} SDE with prior std {}) does not match the first model "
+          "(d = {}, {} SDE with prior std {}); a product needs one SDE and dimension",
+          dir.string(), cfg.dim, cfg.linear_sde().name(), cfg.linear_sde().prior_std(), src.dim,
+          src.sde.name(), src.sde.prior_std()));
+    factors.push_back(score_factor(model_score(other), dir.string(), c.beta));
+  }
+  return factors;
+}
+
+// Runs the Feynman–Kac corrector; writes particles.npy and log_weights.npy and returns the
+// equally weighted resample.
+Particles run_fk(const GenerateRunOptions& c, const ScoreSource& src, nlohmann::json& summary) {
+  FkCorrectorConfig cfg;
+  cfg.steps = c.gen.steps;
+  cfg.seed = c.gen.seed;
+  cfg.sde = src.sde;
+  cfg.t_end = src.sde.t_min();
+  cfg.resampler = resampler_by_name(c.resampler);
+  cfg.ess_threshold = c.ess_threshold;
+  cfg.target_score_in_state = false;  // no trace here
+  const FkCorrector fk(fk_factors(c, src), static_cast<std::size_t>(src.dim), cfg);
+  Particles x0(c.n, static_cast<std::size_t>(src.dim));
+  const double sd = src.sde.prior_std();
+  for (std::size_t i = 0; i < c.n; ++i) {
+    Draws r(c.gen.seed, Stream::init, i, 0);
+    for (std::size_t k = 0; k < x0.d(); ++k) x0(i, k) = sd * r.normal();
+  }
+  SamplerState s = fk.init(std::move(x0));
+  struct Count : Observer {
+    Progress* bar;
+    std::size_t resamplings = 0;
+    bool on_step(const SamplerState& st, const StepInfo& info) override {
+      resamplings += info.resampled;
+      bar->update(st.step);
+      return true;
+    }
+  } count;
+  Progress progress(c.gen.steps, "generate fk");
+  count.bar = &progress;
+  Observer* obs[] = {&count};
+  const RunResult r = run(fk, s, c.gen.steps, obs);
+  progress.finish();
+  if (r.interrupted) throw Interrupted("generate: stopped by " + stop_reason());
+  const auto& lw = s.x.log_weights();
+  write_npy(c.out / "particles.npy", {s.x.n(), s.x.d()}, s.x.data());
+  write_npy(c.out / "log_weights.npy", {lw.size()}, lw.data());
+  summary["fk"] = fk.config();
+  summary["log_z"] = s.log_normaliser + log_mean_weight(lw);
+  summary["ess_final"] = normalised_ess(lw);
+  summary["resamplings"] = count.resamplings;
+  StepInfo last;
+  maybe_resample(s, scheme_of(cfg.resampler, "fk"), 1.0, c.gen.seed + 1, last);
+  return std::move(s.x);
+}
+
+// Whether the run samples the model's own law (and may compare with its data).
+bool own_data_of(const GenerateRunOptions& c) {
+  return c.gen.sampler != "fk" || (c.beta == 1 && c.product.empty());
+}
+
 }  // namespace
 
 nlohmann::json run_generate(GenerateRunOptions c) {
-  TimeScoreFn score;
-  std::optional<LoadedModel> model;
-  std::int64_t dim = c.dim;
-  LinearSde sde = LinearSde::by_name(c.sde);
-  bool images = false;
-  if (!c.torchscript.empty()) {
-    if (dim < 1) throw InvalidArgument("--torchscript needs --dim (the data dimension)");
-    set_threads(c.threads, dim > 16);
-    score = load_torchscript_score(c.torchscript.string(), dim);
-  } else {
-    if (c.model.empty())
-      throw InvalidArgument("give --model DIR (from scoreflow train) or --torchscript FILE");
-    model = load_model(c.model);
-    const auto& cfg = model->net->config();
-    if (!cfg.sde)
-      throw InvalidArgument(
-          fmt::format("model '{}' was trained with {} and has no SDE; generation needs nc-dsm",
-                      c.model.string(), model->meta["train"].value("loss", "?")));
-    sde = cfg.linear_sde();
-    set_threads(c.threads, cfg.arch == "unet");
-    dim = cfg.dim;
-    images = model->meta.value("images", false);
-    auto net = model->net;
-    score = [net](const torch::Tensor& x, double t) {
-      return net->score(x, torch::full({x.size(0)}, t, x.options()));
-    };
-  }
+  const ScoreSource src = load_score(c);
+  const auto& sde = src.sde;
+  const std::int64_t dim = src.dim;
+  const bool images = src.images;
+  const auto& model = src.model;
+  const auto& score = src.score;
   c.gen.validate(sde);
   check_positive("generate", "--n", c.n);
+  if (c.gen.sampler != "fk" && (c.beta != 1 || !c.product.empty()))
+    throw InvalidArgument(fmt::format(
+        "--beta and --product belong to --sampler fk (Feynman-Kac corrector), not {}",
+        c.gen.sampler));
+  if (!own_data_of(c) && c.likelihood)
+    throw InvalidArgument(
+        "--likelihood measures the model itself; with --beta or --product the fk sampler "
+        "draws another law");
   // The points, the score, the noise and the sampler's temporaries: about eight float copies.
   check_memory_fits(fmt::format("generate: {} points in d = {}", c.n, dim),
                     8.0 * 4.0 * static_cast<double>(c.n) * static_cast<double>(dim), "lower --n");
   prepare_run_dir(c.out, c.force ? RunDirMode::force : RunDirMode::fresh);
-  Progress progress(1000, "generate");
+  nlohmann::json summary = {{"sampler", c.gen.sampler}, {"steps", c.gen.steps}, {"n", c.n},
+                            {"sde", sde.name()},        {"seed", c.gen.seed}};
   const auto start = std::chrono::steady_clock::now();
-  const auto x = generate(sde, score, static_cast<std::int64_t>(c.n), dim, c.gen,
-                          [&](double f) { progress.update(static_cast<std::size_t>(1000 * f)); });
-  progress.finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const Particles gen = to_particles(x);
+  Particles gen;
+  if (c.gen.sampler == "fk") {
+    gen = run_fk(c, src, summary);
+  } else {
+    Progress progress(1000, "generate");
+    const auto x =
+        generate(sde, score, static_cast<std::int64_t>(c.n), dim, c.gen,
+                 [&](double f) { progress.update(static_cast<std::size_t>(1000 * f)); });
+    progress.finish();
+    gen = to_particles(x);
+  }
+  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   check_finite_output("generate: samples", {gen.data(), gen.n() * gen.d()},
                       "use more --steps, a smaller --ncsn-eps or --snr, or check the model");
   write_npy(c.out / "samples.npy", {gen.n(), gen.d()}, gen.data());
-  nlohmann::json summary = {
-      {"sampler", c.gen.sampler}, {"steps", c.gen.steps}, {"n", c.n},
-      {"sde", sde.name()},        {"seconds", secs},      {"seed", c.gen.seed}};
-  // Held-out reference: the model's own data unless --reference names other data.
+  // Held-out reference: the model's own data unless --reference names other data (a weighted
+  // product or tempered law is not the model's data: compare only with --reference).
   std::optional<Particles> ref;
   std::string ref_name = c.reference;
-  if (ref_name.empty() && model) ref_name = model->meta.value("data", "");
+  if (ref_name.empty() && model && own_data_of(c)) ref_name = model->meta.value("data", "");
   if (!ref_name.empty()) {
     const std::size_t rn = model ? model->meta.value("n_heldout", std::size_t{10000}) : 10000;
     const std::uint64_t rs = model ? model->meta.value("data_seed", std::uint64_t{0}) : 0;
@@ -285,6 +411,7 @@ nlohmann::json run_generate(GenerateRunOptions c) {
     write_npy(c.out / "reference.npy", {ref->n(), ref->d()}, ref->data());
     summary["reference"] = ref_name;
     compare_with_reference(gen, *ref, summary);
+    if (!images) add_data_floor(ref_name, rs, gen, *ref, summary);
   }
   if (c.likelihood && ref) {
     const std::size_t m = std::min(c.likelihood_n, ref->n());
@@ -318,7 +445,11 @@ nlohmann::json run_generate(GenerateRunOptions c) {
                           c.out / "samples.png");
   if (c.verbose) {
     std::printf("%s\n", summary.dump(2).c_str());
-    std::printf("wrote %s/{samples.npy, summary.json, samples.png}\n", c.out.c_str());
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(c.out))
+      if (e.is_regular_file() && !e.path().filename().string().starts_with(".")) files.push_back(e.path().filename().string());
+    std::sort(files.begin(), files.end());
+    std::printf("wrote %s/{%s}\n", c.out.c_str(), fmt::format("{}", fmt::join(files, ", ")).c_str());
   }
   return summary;
 }

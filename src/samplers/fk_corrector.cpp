@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/format.h>
+
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/core/rng.hpp>
@@ -10,61 +12,107 @@
 
 namespace sf {
 
-GaussianMixture diffuse(const GaussianMixture& data, const NoiseSchedule& vp, double t) {
-  const double a = vp.alpha(t);
+GaussianMixture diffuse(const GaussianMixture& data, const LinearSde& sde, double t) {
+  const double m = sde.mean_coef(t), s = sde.std(t);
   auto comps = data.component_list();
   for (auto& c : comps) {
-    c.mean *= a;
-    c.cov = a * a * c.cov + (1 - a * a) * Eigen::MatrixXd::Identity(c.cov.rows(), c.cov.cols());
+    c.mean *= m;
+    c.cov = m * m * c.cov + s * s * Eigen::MatrixXd::Identity(c.cov.rows(), c.cov.cols());
   }
   return GaussianMixture(data.spec() + " diffused", std::move(comps));
 }
 
-FkCorrector::FkCorrector(const GaussianMixture& data, FkCorrectorConfig cfg)
-    : data_(data), cfg_(std::move(cfg)), resample_(scheme_of(cfg_.resampler, "fk-corrector")) {
-  check_positive_finite("fk-corrector", "exponent beta", cfg_.beta);
+DiffusedFactor mixture_factor(const GaussianMixture& data, const LinearSde& sde, double beta) {
+  DiffusedFactor f;
+  f.name = data.spec();
+  f.beta = beta;
+  f.score = [&data, sde](double t, ConstRows x, Rows out) {
+    diffuse(data, sde, t).score(x, out);
+  };
+  f.log_density_at_start = [&data, sde](ConstRows x, std::span<double> out) {
+    diffuse(data, sde, 1.0).log_density(x, out);
+  };
+  return f;
+}
+
+FkCorrector::FkCorrector(std::vector<DiffusedFactor> factors, std::size_t dim,
+                         FkCorrectorConfig cfg)
+    : factors_(std::move(factors)),
+      dim_(dim),
+      cfg_(std::move(cfg)),
+      resample_(scheme_of(cfg_.resampler, "fk-corrector")) {
+  if (factors_.empty()) throw InvalidArgument("fk-corrector: needs at least one factor");
+  for (const auto& f : factors_) {
+    check_positive_finite("fk-corrector", fmt::format("exponent beta of {}", f.name), f.beta);
+    if (!f.score) throw InvalidArgument(fmt::format("fk-corrector: factor {} has no score", f.name));
+  }
+  check_positive("fk-corrector", "dimension", dim_);
   check_positive("fk-corrector", "number of steps", cfg_.steps);
-  check_positive_finite("fk-corrector", "horizon T", cfg_.schedule.horizon);
+  check_in_range("fk-corrector", "end time t_end", cfg_.t_end, 0.0, 0.5);
   check_in_range("fk-corrector", "ESS threshold", cfg_.ess_threshold, 0.0, 1.0);
 }
 
 nlohmann::json FkCorrector::config() const {
-  return {{"sampler", name()},
-          {"beta", cfg_.beta},
-          {"steps", cfg_.steps},
-          {"seed", cfg_.seed},
-          {"vp",
-           {{"beta_min", cfg_.schedule.lo},
-            {"beta_max", cfg_.schedule.hi},
-            {"horizon", cfg_.schedule.horizon}}},
-          {"resampler", cfg_.resampler.name},
-          {"ess_threshold", cfg_.ess_threshold}};
+  nlohmann::json factors = nlohmann::json::array();
+  for (const auto& f : factors_) factors.push_back({{"name", f.name}, {"beta", f.beta}});
+  nlohmann::json j = {{"sampler", name()},
+                      {"factors", factors},
+                      {"steps", cfg_.steps},
+                      {"seed", cfg_.seed},
+                      {"sde", cfg_.sde.name()},
+                      {"t_end", cfg_.t_end},
+                      {"resampler", cfg_.resampler.name},
+                      {"ess_threshold", cfg_.ess_threshold}};
+  if (factors_.size() == 1) j["beta"] = factors_[0].beta;
+  return j;
 }
 
 double FkCorrector::time_at(std::size_t step) const {
-  return cfg_.schedule.horizon * (1 - static_cast<double>(step) / static_cast<double>(cfg_.steps));
+  const double done = static_cast<double>(step) / static_cast<double>(cfg_.steps);
+  return 1 - done * (1 - cfg_.t_end);
 }
 
 void FkCorrector::target_score(SamplerState& s) const {
+  if (!cfg_.target_score_in_state) {
+    s.grad.reshape(0, s.x.d());
+    return;
+  }
   s.grad.reshape(s.x.n(), s.x.d());
-  data_.score(s.x.rows(), s.grad.rows());
-  for (double& v : s.grad.values()) v *= cfg_.beta;
+  std::fill(s.grad.values().begin(), s.grad.values().end(), 0.0);
+  Particles one(s.x.n(), s.x.d());
+  for (const auto& f : factors_) {
+    f.score(cfg_.t_end, s.x.rows(), one.rows());
+    for (std::size_t j = 0; j < one.values().size(); ++j)
+      s.grad.values()[j] += f.beta * one.values()[j];
+  }
 }
 
 SamplerState FkCorrector::init(Particles x, std::size_t step) const {
-  check_dim("fk-corrector", "initial particles", x.d(), data_.dim());
+  check_dim("fk-corrector", "initial particles", x.d(), dim_);
   SamplerState s;
   s.step = step;
   if (step == 0) {
-    // Importance weights from N(0, I) to q_T^β (exact; q_T is nearly N(0, I) anyway).
-    const GaussianMixture qt = diffuse(data_, cfg_.schedule, time_at(0));
-    std::vector<double> lq(x.n()), inc(x.n());
-    qt.log_density(x.rows(), lq);
-    const double half_log_2pi = 0.5 * std::log(2 * std::numbers::pi);
+    // Weights from the prior to Π_1 = Π_k q_1^β_k.
+    const double sd = cfg_.sde.prior_std();
+    const double log_norm = static_cast<double>(x.d()) * (0.5 * std::log(2 * std::numbers::pi) +
+                                                          std::log(sd));
+    std::vector<double> inc(x.n(), 0.0), lq(x.n());
+    for (const auto& f : factors_) {
+      if (f.log_density_at_start) {
+        f.log_density_at_start(x.rows(), lq);
+      } else {
+        for (std::size_t i = 0; i < x.n(); ++i) {
+          double r2 = 0;
+          for (std::size_t k = 0; k < x.d(); ++k) r2 += x(i, k) * x(i, k);
+          lq[i] = -0.5 * r2 / (sd * sd) - log_norm;
+        }
+      }
+      for (std::size_t i = 0; i < x.n(); ++i) inc[i] += f.beta * lq[i];
+    }
     for (std::size_t i = 0; i < x.n(); ++i) {
       double r2 = 0;
       for (std::size_t k = 0; k < x.d(); ++k) r2 += x(i, k) * x(i, k);
-      inc[i] = cfg_.beta * lq[i] + 0.5 * r2 + static_cast<double>(x.d()) * half_log_2pi;
+      inc[i] += 0.5 * r2 / (sd * sd) + log_norm;
     }
     s.x = std::move(x);
     add_log_weights(s, inc);
@@ -78,25 +126,38 @@ SamplerState FkCorrector::init(Particles x, std::size_t step) const {
 
 StepInfo FkCorrector::step(SamplerState& s) const {
   const std::size_t n = s.x.n(), d = s.x.d();
-  const double dtau = cfg_.schedule.horizon / static_cast<double>(cfg_.steps);
-  const double t = time_at(s.step), b = cfg_.schedule.g2(t), beta = cfg_.beta;
-  const GaussianMixture qt = diffuse(data_, cfg_.schedule, t);
-  Particles path(n, d);  // ∇log q_t at the current points
-  qt.score(s.x.rows(), path.rows());
-  // Weights at the current point, then the annealed reverse move (f = −½b x, g² = b).
+  const double dtau = (1 - cfg_.t_end) / static_cast<double>(cfg_.steps);
+  const double t = time_at(s.step), g2 = cfg_.sde.g2(t), a = cfg_.sde.drift_coef(t);
+  double big_b = 0;
+  for (const auto& f : factors_) big_b += f.beta;
+  // S and Σ β_k |∇log q^(k)|² at the current points.
+  Particles total(n, d), one(n, d);
+  std::vector<double> own_sq(n, 0.0);
+  for (const auto& f : factors_) {
+    f.score(t, s.x.rows(), one.rows());
+    parallel_rows(n, [&](std::size_t i) {
+      double sq = 0;
+      for (std::size_t k = 0; k < d; ++k) {
+        sq += one(i, k) * one(i, k);
+        total(i, k) += f.beta * one(i, k);
+      }
+      own_sq[i] += f.beta * sq;
+    });
+  }
+  // Weights at the current point, then the reverse move.
   std::vector<double> inc(n);
-  const double div_f = -0.5 * b * static_cast<double>(d);
+  const double div_term = (big_b - 1) * a * static_cast<double>(d);
   parallel_rows(n, [&](std::size_t i) {
     double s2 = 0;
-    for (std::size_t k = 0; k < d; ++k) s2 += path(i, k) * path(i, k);
-    inc[i] = ((beta - 1) * div_f + 0.5 * b * beta * (beta - 1) * s2) * dtau;
+    for (std::size_t k = 0; k < d; ++k) s2 += total(i, k) * total(i, k);
+    inc[i] = (div_term + 0.5 * g2 * (s2 - own_sq[i])) * dtau;
   });
   add_log_weights(s, inc);
-  const double noise = std::sqrt(b * dtau);
+  const double noise = std::sqrt(g2 * dtau);
   parallel_rows(n, [&](std::size_t i) {
     Draws rng(cfg_.seed, Stream::langevin_noise, i, s.step);
     for (std::size_t k = 0; k < d; ++k)
-      s.x(i, k) += (0.5 * b * s.x(i, k) + beta * b * path(i, k)) * dtau + noise * rng.normal();
+      s.x(i, k) += (-a * s.x(i, k) + g2 * total(i, k)) * dtau + noise * rng.normal();
   });
   ++s.step;
   target_score(s);

@@ -126,14 +126,16 @@ std::unique_ptr<Sampler> make_fk_corrector(const Target& t, const Spec& s,
   if (!c.init.empty() || c.init_from_file)
     throw InvalidArgument(
         "fk-corrector: starts from N(0, I) by construction; drop --init/--init-file");
+  const double beta = s.number("beta", 2.0);
+  check_positive_finite("fk-corrector", "beta", beta);
   FkCorrectorConfig f;
-  f.beta = s.number("beta", f.beta);
-  check_positive_finite("fk-corrector", "beta", f.beta);
   f.steps = c.total_steps;
   f.seed = c.seed;
   f.resampler = resampler_option(s);
   f.ess_threshold = ess_option(s, f.ess_threshold);
-  return std::make_unique<FkCorrector>(*mixture, std::move(f));
+  return std::make_unique<FkCorrector>(
+      std::vector<DiffusedFactor>{mixture_factor(*mixture, f.sde, beta)}, mixture->dim(),
+      std::move(f));
 }
 
 void add_builtins(SamplerRegistry& r) {

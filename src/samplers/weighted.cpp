@@ -38,11 +38,13 @@ void maybe_resample(SamplerState& s, ResampleFn resample, double threshold, std:
   const auto w = normalised_weights(lw, n);
   Draws rng(seed, Stream::resample, 0, s.step);
   const auto idx = resample(w, n, rng);
-  Particles x(n, d), g(n, d);
+  // The cached score and log π travel with their particles where the sampler keeps them.
+  const bool has_grad = s.grad.n() == n;
+  Particles x(n, d), g(has_grad ? n : 0, d);
   std::vector<double> logp(s.logp.empty() ? 0 : n);
   for (std::size_t i = 0; i < n; ++i) {
     std::copy(s.x.row(idx[i]), s.x.row(idx[i]) + d, x.row(i));
-    std::copy(s.grad.row(idx[i]), s.grad.row(idx[i]) + d, g.row(i));
+    if (has_grad) std::copy(s.grad.row(idx[i]), s.grad.row(idx[i]) + d, g.row(i));
     if (!logp.empty()) logp[i] = s.logp[idx[i]];
   }
   // Equal weights afterwards; the mean weight moves into the normaliser.

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
+#include <Eigen/LU>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/error.hpp>
@@ -288,6 +289,36 @@ GaussianMixture make_mix1d(double offset, const std::string& name) {
   comps.push_back({0.25, Eigen::VectorXd::Constant(1, -offset), Eigen::MatrixXd::Identity(1, 1)});
   comps.push_back({0.75, Eigen::VectorXd::Constant(1, offset), Eigen::MatrixXd::Identity(1, 1)});
   return GaussianMixture(name, std::move(comps));
+}
+
+GaussianMixture mixture_product(const GaussianMixture& a, const GaussianMixture& b,
+                                double* log_z) {
+  check_dim("mixture product", "second mixture", b.dim(), a.dim());
+  const auto ca = a.component_list(), cb = b.component_list();
+  const double log_2pi = std::log(2 * std::numbers::pi);
+  std::vector<MixtureComponent> out;
+  std::vector<double> log_w;
+  for (const auto& i : ca)
+    for (const auto& j : cb) {
+      const Eigen::MatrixXd sum = i.cov + j.cov;
+      const Eigen::LLT<Eigen::MatrixXd> llt(sum);
+      const Eigen::VectorXd diff = i.mean - j.mean;
+      double log_det = 0;
+      for (Eigen::Index k = 0; k < sum.rows(); ++k) log_det += 2 * std::log(llt.matrixLLT()(k, k));
+      log_w.push_back(std::log(i.weight) + std::log(j.weight) -
+                      0.5 * (diff.dot(llt.solve(diff)) + log_det +
+                             static_cast<double>(a.dim()) * log_2pi));
+      const Eigen::MatrixXd pi = i.cov.inverse(), pj = j.cov.inverse();
+      const Eigen::MatrixXd cov = (pi + pj).inverse();
+      out.push_back({0, cov * (pi * i.mean + pj * j.mean), 0.5 * (cov + cov.transpose())});
+    }
+  double top = log_w[0];
+  for (double v : log_w) top = std::max(top, v);
+  double total = 0;
+  for (double v : log_w) total += std::exp(v - top);
+  for (std::size_t k = 0; k < out.size(); ++k) out[k].weight = std::exp(log_w[k] - top) / total;
+  if (log_z) *log_z = top + std::log(total);
+  return GaussianMixture(a.spec() + " * " + b.spec(), std::move(out));
 }
 
 GaussianMixture make_gmm4() {

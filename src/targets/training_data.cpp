@@ -53,6 +53,7 @@ TrainingData load_training_data(const std::string& name, std::size_t n, std::siz
   if (std::find(sets.begin(), sets.end(), name) != sets.end()) {
     out.train = sample_dataset(name, n, seed);
     out.heldout = sample_dataset(name, n_heldout, seed + kHeldoutSeedOffset);
+    out.generated = true;
     return out;
   }
   if (name.ends_with(".npy")) return from_npy(name);
@@ -73,6 +74,7 @@ TrainingData load_training_data(const std::string& name, std::size_t n, std::siz
   out.heldout = Particles(n_heldout, target->dim());
   target->sample(seed + kHeldoutSeedOffset, out.heldout.rows());
   out.target = std::move(target);
+  out.generated = true;
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include <scoreflow/samplers/fk_corrector.hpp>
 #include <scoreflow/sde/linear_sde.hpp>
 #include <scoreflow/targets/gaussian_mixture.hpp>
 
@@ -30,7 +31,8 @@ struct GenerateOptions {
   std::uint64_t seed = 1;
 
   void validate(const LinearSde& sde) const;
-  static std::string valid_samplers() { return "euler, ode-heun, ode-rk4, pc, ncsn"; }
+  // fk (the Feynman–Kac corrector of samplers/fk_corrector.hpp) runs through run_generate.
+  static std::string valid_samplers() { return "euler, ode-heun, ode-rk4, pc, ncsn, fk"; }
 };
 
 // n samples in float32; `progress` is called with the fraction done.
@@ -74,5 +76,10 @@ class DiffusedMixture {
 };
 
 TimeScoreFn diffused_mixture_score(const GaussianMixture& mixture, const LinearSde& sde);
+
+// A time-dependent score (a trained model, a TorchScript module) as a factor q_t^beta of the
+// Feynman–Kac corrector; evaluated in `dtype`, returned in float64.
+DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta,
+                            torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace sf

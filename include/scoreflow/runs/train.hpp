@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,11 @@ struct GenerateRunOptions {
   bool likelihood = false;
   std::size_t likelihood_n = 1000, likelihood_steps = 100;
   std::string reference;  // data to compare with (default: the model's held-out data)
+  // --sampler fk (Feynman–Kac corrector): samples (q_model × Π q_product)^beta, weighted.
+  double beta = 1;
+  std::vector<std::filesystem::path> product;  // further model directories, multiplied in
+  std::string resampler = "systematic";
+  double ess_threshold = 0.5;
   int threads = 0;
   std::filesystem::path out = "runs/generate";
   bool force = false;
@@ -62,7 +68,9 @@ struct ExportRunOptions {
 // into c.out; returns the summary. Ctrl-C (stop_requested) ends it with a checkpoint and
 // Interrupted.
 nlohmann::json run_train(TrainRunOptions c);
-// Generates c.n points (samples.npy, summary.json, a plot); returns the summary.
+// Generates c.n points (samples.npy, summary.json, a plot); returns the summary. With
+// --sampler fk also particles.npy and log_weights.npy (samples.npy is their resample) and the
+// estimate of log ∫ Π.
 nlohmann::json run_generate(GenerateRunOptions c);
 // Writes a trained MLP as TorchScript: forward(x, t) -> score.
 void run_export(const ExportRunOptions& c);

@@ -62,6 +62,13 @@ class GaussianMixture : public RowwiseTarget<GaussianMixture> {
   double shared_norm_ = 0;
 };
 
+// p_a · p_b normalised, in closed form: the pairwise products w_i w_j N(x; μ_i, Σ_i) N(x; μ_j, Σ_j)
+// = w_i w_j N(μ_i; μ_j, Σ_i + Σ_j) N(x; μ_ij, Σ_ij) with Σ_ij = (Σ_i⁻¹ + Σ_j⁻¹)⁻¹ and
+// μ_ij = Σ_ij(Σ_i⁻¹μ_i + Σ_j⁻¹μ_j). `log_z` receives log ∫ p_a p_b. Powers p^k for integer k
+// are repeated products.
+GaussianMixture mixture_product(const GaussianMixture& a, const GaussianMixture& b,
+                                double* log_z = nullptr);
+
 GaussianMixture make_grid16(double spacing_near_or_far);
 GaussianMixture make_mix1d(double offset, const std::string& name);
 GaussianMixture make_gmm4();

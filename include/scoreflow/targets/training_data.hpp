@@ -14,6 +14,7 @@ namespace sf {
 struct TrainingData {
   Particles train, heldout;
   bool images = false;
+  bool generated = false;          // drawn from a generator or target: any seed gives fresh draws
   std::unique_ptr<Target> target;  // set when the data come from a target spec
 };
 
