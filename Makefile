@@ -61,8 +61,8 @@ python-install:
 
 run: build
 	$(BUILD)/scoreflow demo --out runs/demo --force
-	$(BUILD)/scoreflow train --data moons --loss nc-dsm --steps 4000 --out runs/train-moons --force
-	$(BUILD)/scoreflow generate --model runs/train-moons --sampler pc --n 5000 --out runs/generate-moons --force
+	$(BUILD)/scoreflow train --data moons --loss nc-dsm --steps 20000 --lr 2e-3 --out runs/train-moons --force
+	$(BUILD)/scoreflow generate --model runs/train-moons --sampler euler --n 5000 --out runs/generate-moons --force
 	$(BUILD)/scoreflow estimate malliavin --sde nonlinear --x0 1,-0.5 --steps 250 --paths 100000 --out runs/malliavin --force
 	$(BUILD)/scoreflow estimate heatball --out runs/heatball --force
 

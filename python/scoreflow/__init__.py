@@ -455,17 +455,24 @@ class Model:
         self.summary = summary
 
     def generate(self, n=10000, sampler="pc", steps=500, seed=1, likelihood=False,
-                 out=None, force=False, **options):
+                 out=None, force=False, product=(), **options):
         """n samples by the reverse SDE or probability-flow ODE (sampler: euler, ode-heun,
-        ode-rk4, pc, ncsn). ``likelihood=True`` adds the held-out negative log-likelihood
-        (nats; bits/dim for images) to the summary. Returns dict(samples=..., summary=...)."""
+        ode-rk4, pc, ncsn), or by the Feynman-Kac corrector (sampler="fk"): ``beta=B``
+        samples this model's law to the power B, ``product=[other, ...]`` (Models or
+        directories of the same SDE) multiplies theirs in; the result then also holds the
+        weighted ``particles`` and ``log_weights``, and the summary ``log_z``.
+        ``likelihood=True`` adds the held-out negative log-likelihood (nats; bits/dim for
+        images) to the summary. Returns dict(samples=..., summary=...)."""
+        if product:
+            options["product"] = [p.directory if isinstance(p, Model) else str(p)
+                                  for p in product]
         with _RunDir(out, force) as run:
             summary = _core._generate(dict(model=self.directory, n=_count(n, "n"),
                                            sampler=sampler, steps=_count(steps, "steps"),
                                            seed=_count(seed, "seed", 0),
                                            likelihood=bool(likelihood), out=run.directory,
                                            force=run.force, **options))
-            return run.read(summary, ["samples"])
+            return run.read(summary, ["samples", "particles", "log_weights"])
 
     def export(self, path, force=False):
         """Writes the model (an MLP) as TorchScript: ``torch.jit.load(path)(x, t)`` is the

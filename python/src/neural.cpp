@@ -3,6 +3,7 @@
 // request after the current step.
 #include <csignal>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <pybind11/stl.h>
@@ -63,6 +64,7 @@ nlohmann::json train(const py::dict& d) {
 nlohmann::json generate(const py::dict& d) {
   sf::GenerateRunOptions c;
   std::string model, out, torchscript;
+  std::vector<std::string> product;
   {
     Fields f(d);
     f.set("model", model).set("torchscript", torchscript).set("sde", c.sde).set("dim", c.dim);
@@ -72,8 +74,11 @@ nlohmann::json generate(const py::dict& d) {
     f.set("n", c.n).set("likelihood", c.likelihood).set("likelihood_n", c.likelihood_n);
     f.set("likelihood_steps", c.likelihood_steps).set("reference", c.reference);
     f.set("threads", c.threads).set("out", out).set("force", c.force);
+    f.set("beta", c.beta).set("product", product).set("resampler", c.resampler);
+    f.set("ess_threshold", c.ess_threshold);
     f.done("generate");
   }
+  c.product.assign(product.begin(), product.end());
   c.model = model;
   c.torchscript = torchscript;
   c.out = out;

@@ -445,6 +445,12 @@ nlohmann::json run_generate(GenerateRunOptions c) {
                           c.out / "samples.png");
   if (c.verbose) {
     std::printf("%s\n", summary.dump(2).c_str());
+    if (summary.contains("energy_distance_floor"))
+      std::printf(
+          "energy distance to the held-out data %.3g; floor (fresh data against the same points) "
+          "%.3g: %.1f x the floor\n",
+          summary["energy_distance"].get<double>(), summary["energy_distance_floor"].get<double>(),
+          summary["energy_distance"].get<double>() / summary["energy_distance_floor"].get<double>());
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(c.out))
       if (e.is_regular_file() && !e.path().filename().string().starts_with(".")) files.push_back(e.path().filename().string());
