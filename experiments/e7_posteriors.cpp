@@ -19,7 +19,6 @@
 #include <scoreflow/diagnostics/mcmc_convergence.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/plot/plot.hpp>
-#include <scoreflow/samplers/langevin.hpp>
 #include <scoreflow/samplers/registry.hpp>
 #include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/targets/registry.hpp>
@@ -180,8 +179,8 @@ struct MethodRun {
   double grad_evals = 0, seconds = 0;
   double log_z = NAN, log_z_se = NAN, is_ess = NAN;
   std::string log_z_source;
-  double mean_err = NAN, var_err = NAN, ess = NAN;
-  std::string ess_kind;
+  double mean_err = NAN, var_err = NAN;
+  double ess = NAN;  // MALA: min bulk ESS over coordinates; particle methods: Kish ESS
   Eigen::VectorXd mean, var;
   Particles final;  // for the marginal plots
 };
@@ -220,7 +219,7 @@ MethodRun run_method(const Target& t, const std::string& method, const Posterior
     const ChainSummary ch = run_chains(t, x0, h, steps / 2, steps - steps / 2, seed);
     r.seconds = seconds_since(t0);
     r.mean = ch.mean, r.var = ch.var;
-    r.ess = ch.min_ess_bulk, r.ess_kind = "bulk ESS (min over coordinates)";
+    r.ess = ch.min_ess_bulk;
     r.final = ch.last;
   } else {
     const auto sampler = make_sampler(sampler_spec(method, h), t, {seed, steps, "", false});
@@ -233,7 +232,6 @@ MethodRun run_method(const Target& t, const std::string& method, const Posterior
     r.var = weighted_cov(s.x.rows(), lw).diagonal();
     r.ess =
         s.x.weighted() ? normalised_ess(lw) * static_cast<double>(c.n) : static_cast<double>(c.n);
-    r.ess_kind = "particles (Kish ESS of the weights)";
     if (sampler->config().value("fk_weights", false)) {
       std::vector<double> log_z{s.log_normaliser + log_mean_weight(lw)};
       for (std::size_t k = 1; k < fk_replicates; ++k) {

@@ -240,24 +240,3 @@ double bits_per_dim(double nll_nats, std::size_t dim) {
 }
 
 }  // namespace sf
-
-namespace sf {
-
-DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta,
-                            torch::ScalarType dtype) {
-  DiffusedFactor f;
-  f.name = std::move(name);
-  f.beta = beta;
-  f.score = [score = std::move(score), dtype](double t, ConstRows x, Rows out) {
-    torch::NoGradGuard no_grad;
-    const auto in = torch::from_blob(const_cast<double*>(x.data),
-                                     {static_cast<std::int64_t>(x.n), static_cast<std::int64_t>(x.d)},
-                                     torch::kFloat64)
-                        .to(dtype);
-    const auto s = score(in, t).to(torch::kFloat64).contiguous();
-    std::copy_n(s.data_ptr<double>(), x.n * x.d, out.data);
-  };
-  return f;
-}
-
-}  // namespace sf

@@ -31,6 +31,7 @@
 #include <scoreflow/neural/trainer.hpp>
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/runs/sample.hpp>
+#include <scoreflow/samplers/fk_corrector.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
 #include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/score/kernel_score.hpp>
@@ -281,6 +282,27 @@ ScoreSource load_score(const GenerateRunOptions& c) {
                   model.meta.value("images", false)};
   src.model = std::move(model);
   return src;
+}
+
+// A time-dependent score (a trained model, a TorchScript module) as a factor q_t^beta of the
+// Feynman–Kac corrector: evaluated in float32 as the models were trained, returned in float64.
+DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta) {
+  DiffusedFactor f;
+  f.name = std::move(name);
+  f.beta = beta;
+  f.score = [score = std::move(score)](double t, ConstRows x, Rows out) {
+    torch::NoGradGuard no_grad;
+    const auto in = torch::from_blob(const_cast<double*>(x.data),
+                                     {static_cast<std::int64_t>(x.n), static_cast<std::int64_t>(x.d)},
+                                     torch::kFloat64)
+                        .to(torch::kFloat32);
+    const auto s = score(in, t).to(torch::kFloat64).contiguous();
+    if (s.numel() != static_cast<std::int64_t>(x.n * x.d))
+      throw Error(fmt::format("fk: the score returned {} values for {} points in d = {}",
+                              s.numel(), x.n, x.d));
+    std::copy_n(s.data_ptr<double>(), x.n * x.d, out.data);
+  };
+  return f;
 }
 
 // The factors of --sampler fk: the main score and each --product model, all to the power β,

@@ -11,7 +11,6 @@
 #include <functional>
 #include <string>
 
-#include <scoreflow/samplers/fk_corrector.hpp>
 #include <scoreflow/sde/linear_sde.hpp>
 #include <scoreflow/targets/gaussian_mixture.hpp>
 
@@ -76,10 +75,5 @@ class DiffusedMixture {
 };
 
 TimeScoreFn diffused_mixture_score(const GaussianMixture& mixture, const LinearSde& sde);
-
-// A time-dependent score (a trained model, a TorchScript module) as a factor q_t^beta of the
-// Feynman–Kac corrector; evaluated in `dtype`, returned in float64.
-DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta,
-                            torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace sf
