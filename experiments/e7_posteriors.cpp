@@ -42,10 +42,11 @@ std::vector<PosteriorCase> cases(bool quick) {
             {"sonar", "logreg:data=sonar", 100, 300, 2, 200, 500, 8, 300, 1000},
             {"ionosphere", "logreg:data=ionosphere", 100, 300, 2, 200, 500, 8, 300, 1000},
             {"lgcp-16", "lgcp:grid=16,whiten=true", 50, 200, 2, 100, 300, 8, 200, 600}};
-  return {{"breast-cancer", "logreg:data=breast-cancer", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
-          {"sonar", "logreg:data=sonar", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
-          {"ionosphere", "logreg:data=ionosphere", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
-          {"lgcp-40", "lgcp:grid=40,whiten=true", 100, 500, 4, 100, 1000, 8, 1000, 12000}};
+  return {
+      {"breast-cancer", "logreg:data=breast-cancer", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+      {"sonar", "logreg:data=sonar", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+      {"ionosphere", "logreg:data=ionosphere", 200, 1000, 4, 1000, 4000, 16, 5000, 100000},
+      {"lgcp-40", "lgcp:grid=40,whiten=true", 100, 500, 4, 100, 1000, 8, 1000, 12000}};
 }
 
 // SBTM retrains a network on the particles at every step; beyond this dimension a few hundred

@@ -30,10 +30,9 @@ TEST_F(Cli, BadInputGivesAMessageAndNonZeroExit) {
                "step_size is 0, but must be positive and finite (given as --step-size 0)");
   expect_error(scoreflow("sample --step-size -0.5 " + out("d")), "is -0.5, but must be positive");
   expect_error(scoreflow("sample --n 0 " + out("e")), "--n is 0, but must be at least 1");
-  expect_error(
-      scoreflow("sample --sampler hmc " + out("f")),
-      "valid samplers: ula, mala, annealed-ula, ais, wfr, birth-death, birth-death-kl, "
-      "fk-corrector");
+  expect_error(scoreflow("sample --sampler hmc " + out("f")),
+               "valid samplers: ula, mala, annealed-ula, ais, wfr, birth-death, birth-death-kl, "
+               "fk-corrector");
   expect_error(scoreflow("sample --n 1000000000 --target gauss:d=100 " + out("g")), "GB");
   expect_error(scoreflow("sample --n abc"), "abc");
   expect_error(scoreflow("frobnicate"), "frobnicate");

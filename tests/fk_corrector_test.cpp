@@ -8,9 +8,9 @@
 #include <Eigen/Dense>
 
 #include <scoreflow/core/rng.hpp>
-#include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/samplers/fk_corrector.hpp>
+#include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/targets/gaussian_mixture.hpp>
 
 using namespace sf;
@@ -162,8 +162,9 @@ std::pair<Eigen::Vector2d, Eigen::Matrix2d> mixture_moments(const GaussianMixtur
 
 TEST(MixtureProduct, DensityIsTheNormalisedProduct) {
   const auto a = isotropic_pair({-1, 0.5}, {1.5, 0}, 0.3, 0.7, "a");
-  const GaussianMixture b("b", {{0.6, Eigen::Vector2d(0, -1), Eigen::Matrix2d{{0.5, 0.2}, {0.2, 0.8}}},
-                                {0.4, Eigen::Vector2d(0.5, 1.2), Eigen::Matrix2d::Identity()}});
+  const GaussianMixture b("b",
+                          {{0.6, Eigen::Vector2d(0, -1), Eigen::Matrix2d{{0.5, 0.2}, {0.2, 0.8}}},
+                           {0.4, Eigen::Vector2d(0.5, 1.2), Eigen::Matrix2d::Identity()}});
   double log_z = 0;
   const GaussianMixture ab = mixture_product(a, b, &log_z);
   // log Z by quadrature on a fine grid.
@@ -211,8 +212,9 @@ TEST(FkCorrector, ProductOfTwoMixturesMatchesTheClosedForm) {
     }
     const auto [m, m2] = weighted_moments(s);
     const Eigen::Vector2d pm = weighted_moments(plain).first;
-    est[r] = {m(0), m(1), m2(0, 0), m2(1, 1), s.log_normaliser + log_mean_weight(s.x.log_weights()),
-              pm(0), pm(1)};
+    est[r] = {
+        m(0),  m(1), m2(0, 0), m2(1, 1), s.log_normaliser + log_mean_weight(s.x.log_weights()),
+        pm(0), pm(1)};
   }
   const auto stat = [&](int j) {
     double mu = 0, var = 0;

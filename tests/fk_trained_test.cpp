@@ -60,8 +60,7 @@ struct Estimate {
 Estimate across_runs(const std::vector<Eigen::Vector2d>& v) {
   Estimate e{Eigen::Vector2d::Zero(), Eigen::Vector2d::Zero()};
   for (const auto& m : v) e.mean += m / static_cast<double>(v.size());
-  for (const auto& m : v)
-    e.se += (m - e.mean).cwiseAbs2() / static_cast<double>(v.size() - 1);
+  for (const auto& m : v) e.se += (m - e.mean).cwiseAbs2() / static_cast<double>(v.size() - 1);
   e.se = (e.se / static_cast<double>(v.size())).cwiseSqrt();
   return e;
 }
@@ -76,11 +75,12 @@ class FkTrained : public Cli {
   double train(const std::string& name, const char* json) {
     write_file_atomic(dir / (name + ".json"), json);
     const auto data = "gmm-file:path=" + (dir / (name + ".json")).string();
-    const auto r = scoreflow(fmt::format("train --data {} --loss nc-dsm --steps 6000 --lr 2e-3 {}",
-                                         data, out(name)));
+    const auto r = scoreflow(
+        fmt::format("train --data {} --loss nc-dsm --steps 6000 --lr 2e-3 {}", data, out(name)));
     EXPECT_EQ(r.code, 0) << r.output;
-    const auto g = scoreflow(fmt::format("generate --model {} --sampler euler --n 20000 --steps 300 {}",
-                                         (dir / name).string(), out(name + "-plain")));
+    const auto g =
+        scoreflow(fmt::format("generate --model {} --sampler euler --n 20000 --steps 300 {}",
+                              (dir / name).string(), out(name + "-plain")));
     EXPECT_EQ(g.code, 0) << g.output;
     const auto exact = GaussianMixture::from_json(dir / (name + ".json"));
     const Eigen::Vector2d err = run_mean(dir / (name + "-plain"), false) - mixture_mean(exact);
@@ -100,8 +100,8 @@ class FkTrained : public Cli {
     std::vector<Eigen::Vector2d> means;
     for (int seed = 1; seed <= 4; ++seed) {
       const std::string run = fmt::format("{}-{}", tag, seed);
-      const auto r = scoreflow(fmt::format("generate --sampler fk --n 2000 --steps 500 --seed {} {} {}",
-                                           seed, args, out(run)));
+      const auto r = scoreflow(fmt::format(
+          "generate --sampler fk --n 2000 --steps 500 --seed {} {} {}", seed, args, out(run)));
       EXPECT_EQ(r.code, 0) << r.output;
       means.push_back(run_mean(dir / run, true));
     }

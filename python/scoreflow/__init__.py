@@ -34,8 +34,7 @@ __all__ = [
     "ula", "mala", "annealed_ula", "ais", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
     "Model", "train", "kde", "malliavin_score", "heat_ball", "kappa_draws", "FokkerPlanck",
     "fokker_planck", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "log_z", "rhat",
-    "ess_bulk",
-    "ess_tail",
+    "ess_bulk", "ess_tail",
     "set_threads", "thread_count",
 ]
 

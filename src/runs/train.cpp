@@ -19,8 +19,8 @@
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/core/progress.hpp>
-#include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/core/rng.hpp>
+#include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/neural/generate.hpp>
@@ -30,6 +30,7 @@
 #include <scoreflow/neural/torchscript.hpp>
 #include <scoreflow/neural/trainer.hpp>
 #include <scoreflow/plot/plot.hpp>
+#include <scoreflow/runs/observers.hpp>
 #include <scoreflow/runs/sample.hpp>
 #include <scoreflow/samplers/fk_corrector.hpp>
 #include <scoreflow/samplers/sbtm.hpp>
@@ -292,14 +293,15 @@ DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta) {
   f.beta = beta;
   f.score = [score = std::move(score)](double t, ConstRows x, Rows out) {
     torch::NoGradGuard no_grad;
-    const auto in = torch::from_blob(const_cast<double*>(x.data),
-                                     {static_cast<std::int64_t>(x.n), static_cast<std::int64_t>(x.d)},
-                                     torch::kFloat64)
-                        .to(torch::kFloat32);
+    const auto in =
+        torch::from_blob(const_cast<double*>(x.data),
+                         {static_cast<std::int64_t>(x.n), static_cast<std::int64_t>(x.d)},
+                         torch::kFloat64)
+            .to(torch::kFloat32);
     const auto s = score(in, t).to(torch::kFloat64).contiguous();
     if (s.numel() != static_cast<std::int64_t>(x.n * x.d))
-      throw Error(fmt::format("fk: the score returned {} values for {} points in d = {}",
-                              s.numel(), x.n, x.d));
+      throw Error(fmt::format("fk: the score returned {} values for {} points in d = {}", s.numel(),
+                              x.n, x.d));
     std::copy_n(s.data_ptr<double>(), x.n * x.d, out.data);
   };
   return f;
@@ -309,8 +311,8 @@ DiffusedFactor score_factor(TimeScoreFn score, std::string name, double beta) {
 // on one SDE.
 std::vector<DiffusedFactor> fk_factors(const GenerateRunOptions& c, const ScoreSource& src) {
   check_positive_finite("generate --sampler fk", "--beta", c.beta);
-  std::vector<DiffusedFactor> factors{score_factor(
-      src.score, src.model ? c.model.string() : c.torchscript.string(), c.beta)};
+  std::vector<DiffusedFactor> factors{
+      score_factor(src.score, src.model ? c.model.string() : c.torchscript.string(), c.beta)};
   for (const auto& dir : c.product) {
     LoadedModel other = load_diffusion_model(dir);
     const auto& cfg = other.net->config();
@@ -338,27 +340,23 @@ Particles run_fk(const GenerateRunOptions& c, const ScoreSource& src, nlohmann::
   cfg.ess_threshold = c.ess_threshold;
   cfg.target_score_in_state = false;  // no trace here
   const FkCorrector fk(fk_factors(c, src), static_cast<std::size_t>(src.dim), cfg);
-  Particles x0(c.n, static_cast<std::size_t>(src.dim));
   const double sd = src.sde.prior_std();
+  Particles x0(c.n, static_cast<std::size_t>(src.dim));
   for (std::size_t i = 0; i < c.n; ++i) {
     Draws r(c.gen.seed, Stream::init, i, 0);
     for (std::size_t k = 0; k < x0.d(); ++k) x0(i, k) = sd * r.normal();
   }
   SamplerState s = fk.init(std::move(x0));
-  struct Count : Observer {
-    Progress* bar;
-    std::size_t resamplings = 0;
-    bool on_step(const SamplerState& st, const StepInfo& info) override {
-      resamplings += info.resampled;
-      bar->update(st.step);
+  struct CountResamplings : Observer {
+    std::size_t count = 0;
+    bool on_step(const SamplerState&, const StepInfo& info) override {
+      count += info.resampled;
       return true;
     }
-  } count;
-  Progress progress(c.gen.steps, "generate fk");
-  count.bar = &progress;
-  Observer* obs[] = {&count};
+  } resamplings;
+  ProgressObserver progress(c.gen.steps, "generate fk");
+  Observer* obs[] = {&resamplings, &progress};
   const RunResult r = run(fk, s, c.gen.steps, obs);
-  progress.finish();
   if (r.interrupted) throw Interrupted("generate: stopped by " + stop_reason());
   const auto& lw = s.x.log_weights();
   write_npy(c.out / "particles.npy", {s.x.n(), s.x.d()}, s.x.data());
@@ -366,7 +364,7 @@ Particles run_fk(const GenerateRunOptions& c, const ScoreSource& src, nlohmann::
   summary["fk"] = fk.config();
   summary["log_z"] = s.log_normaliser + log_mean_weight(lw);
   summary["ess_final"] = normalised_ess(lw);
-  summary["resamplings"] = count.resamplings;
+  summary["resamplings"] = resamplings.count;
   StepInfo last;
   maybe_resample(s, scheme_of(cfg.resampler, "fk"), 1.0, c.gen.seed + 1, last);
   return std::move(s.x);
@@ -389,9 +387,9 @@ nlohmann::json run_generate(GenerateRunOptions c) {
   c.gen.validate(sde);
   check_positive("generate", "--n", c.n);
   if (c.gen.sampler != "fk" && (c.beta != 1 || !c.product.empty()))
-    throw InvalidArgument(fmt::format(
-        "--beta and --product belong to --sampler fk (Feynman-Kac corrector), not {}",
-        c.gen.sampler));
+    throw InvalidArgument(
+        fmt::format("--beta and --product belong to --sampler fk (Feynman-Kac corrector), not {}",
+                    c.gen.sampler));
   if (!own_data_of(c) && c.likelihood)
     throw InvalidArgument(
         "--likelihood measures the model itself; with --beta or --product the fk sampler "
@@ -400,21 +398,24 @@ nlohmann::json run_generate(GenerateRunOptions c) {
   check_memory_fits(fmt::format("generate: {} points in d = {}", c.n, dim),
                     8.0 * 4.0 * static_cast<double>(c.n) * static_cast<double>(dim), "lower --n");
   prepare_run_dir(c.out, c.force ? RunDirMode::force : RunDirMode::fresh);
-  nlohmann::json summary = {{"sampler", c.gen.sampler}, {"steps", c.gen.steps}, {"n", c.n},
-                            {"sde", sde.name()},        {"seed", c.gen.seed}};
+  nlohmann::json summary = {{"sampler", c.gen.sampler},
+                            {"steps", c.gen.steps},
+                            {"n", c.n},
+                            {"sde", sde.name()},
+                            {"seed", c.gen.seed}};
   const auto start = std::chrono::steady_clock::now();
   Particles gen;
   if (c.gen.sampler == "fk") {
     gen = run_fk(c, src, summary);
   } else {
     Progress progress(1000, "generate");
-    const auto x =
-        generate(sde, score, static_cast<std::int64_t>(c.n), dim, c.gen,
-                 [&](double f) { progress.update(static_cast<std::size_t>(1000 * f)); });
+    const auto x = generate(sde, score, static_cast<std::int64_t>(c.n), dim, c.gen,
+                            [&](double f) { progress.update(static_cast<std::size_t>(1000 * f)); });
     progress.finish();
     gen = to_particles(x);
   }
-  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   check_finite_output("generate: samples", {gen.data(), gen.n() * gen.d()},
                       "use more --steps, a smaller --ncsn-eps or --snr, or check the model");
   write_npy(c.out / "samples.npy", {gen.n(), gen.d()}, gen.data());
@@ -472,12 +473,15 @@ nlohmann::json run_generate(GenerateRunOptions c) {
           "energy distance to the held-out data %.3g; floor (fresh data against the same points) "
           "%.3g: %.1f x the floor\n",
           summary["energy_distance"].get<double>(), summary["energy_distance_floor"].get<double>(),
-          summary["energy_distance"].get<double>() / summary["energy_distance_floor"].get<double>());
+          summary["energy_distance"].get<double>() /
+              summary["energy_distance_floor"].get<double>());
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(c.out))
-      if (e.is_regular_file() && !e.path().filename().string().starts_with(".")) files.push_back(e.path().filename().string());
+      if (e.is_regular_file() && !e.path().filename().string().starts_with("."))
+        files.push_back(e.path().filename().string());
     std::sort(files.begin(), files.end());
-    std::printf("wrote %s/{%s}\n", c.out.c_str(), fmt::format("{}", fmt::join(files, ", ")).c_str());
+    std::printf("wrote %s/{%s}\n", c.out.c_str(),
+                fmt::format("{}", fmt::join(files, ", ")).c_str());
   }
   return summary;
 }

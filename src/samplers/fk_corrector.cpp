@@ -26,9 +26,7 @@ DiffusedFactor mixture_factor(const GaussianMixture& data, const LinearSde& sde,
   DiffusedFactor f;
   f.name = data.spec();
   f.beta = beta;
-  f.score = [&data, sde](double t, ConstRows x, Rows out) {
-    diffuse(data, sde, t).score(x, out);
-  };
+  f.score = [&data, sde](double t, ConstRows x, Rows out) { diffuse(data, sde, t).score(x, out); };
   f.log_density_at_start = [&data, sde](ConstRows x, std::span<double> out) {
     diffuse(data, sde, 1.0).log_density(x, out);
   };
@@ -44,7 +42,8 @@ FkCorrector::FkCorrector(std::vector<DiffusedFactor> factors, std::size_t dim,
   if (factors_.empty()) throw InvalidArgument("fk-corrector: needs at least one factor");
   for (const auto& f : factors_) {
     check_positive_finite("fk-corrector", fmt::format("exponent beta of {}", f.name), f.beta);
-    if (!f.score) throw InvalidArgument(fmt::format("fk-corrector: factor {} has no score", f.name));
+    if (!f.score)
+      throw InvalidArgument(fmt::format("fk-corrector: factor {} has no score", f.name));
   }
   check_positive("fk-corrector", "dimension", dim_);
   check_positive("fk-corrector", "number of steps", cfg_.steps);
@@ -72,19 +71,30 @@ double FkCorrector::time_at(std::size_t step) const {
   return 1 - done * (1 - cfg_.t_end);
 }
 
-void FkCorrector::target_score(SamplerState& s) const {
-  if (!cfg_.target_score_in_state) {
-    s.grad.reshape(0, s.x.d());
-    return;
-  }
-  s.grad.reshape(s.x.n(), s.x.d());
-  std::fill(s.grad.values().begin(), s.grad.values().end(), 0.0);
-  Particles one(s.x.n(), s.x.d());
+void FkCorrector::weighted_scores(double t, ConstRows x, Particles& total,
+                                  std::vector<double>* own_sq) const {
+  total.reshape(x.n, x.d);
+  std::fill(total.values().begin(), total.values().end(), 0.0);
+  if (own_sq) own_sq->assign(x.n, 0.0);
+  Particles one(x.n, x.d);
   for (const auto& f : factors_) {
-    f.score(cfg_.t_end, s.x.rows(), one.rows());
-    for (std::size_t j = 0; j < one.values().size(); ++j)
-      s.grad.values()[j] += f.beta * one.values()[j];
+    f.score(t, x, one.rows());
+    parallel_rows(x.n, [&](std::size_t i) {
+      double sq = 0;
+      for (std::size_t k = 0; k < x.d; ++k) {
+        sq += one(i, k) * one(i, k);
+        total(i, k) += f.beta * one(i, k);
+      }
+      if (own_sq) (*own_sq)[i] += f.beta * sq;
+    });
   }
+}
+
+void FkCorrector::target_score(SamplerState& s) const {
+  if (cfg_.target_score_in_state)
+    weighted_scores(cfg_.t_end, s.x.rows(), s.grad, nullptr);
+  else
+    s.grad.reshape(0, s.x.d());
 }
 
 SamplerState FkCorrector::init(Particles x, std::size_t step) const {
@@ -92,28 +102,24 @@ SamplerState FkCorrector::init(Particles x, std::size_t step) const {
   SamplerState s;
   s.step = step;
   if (step == 0) {
-    // Weights from the prior to Π_1 = Π_k q_1^β_k.
+    // Weights from the prior N(0, sd² I) to Π_1 = Π_k q_1^β_k.
     const double sd = cfg_.sde.prior_std();
-    const double log_norm = static_cast<double>(x.d()) * (0.5 * std::log(2 * std::numbers::pi) +
-                                                          std::log(sd));
-    std::vector<double> inc(x.n(), 0.0), lq(x.n());
-    for (const auto& f : factors_) {
-      if (f.log_density_at_start) {
-        f.log_density_at_start(x.rows(), lq);
-      } else {
-        for (std::size_t i = 0; i < x.n(); ++i) {
-          double r2 = 0;
-          for (std::size_t k = 0; k < x.d(); ++k) r2 += x(i, k) * x(i, k);
-          lq[i] = -0.5 * r2 / (sd * sd) - log_norm;
-        }
-      }
-      for (std::size_t i = 0; i < x.n(); ++i) inc[i] += f.beta * lq[i];
-    }
+    const double log_norm =
+        static_cast<double>(x.d()) * (0.5 * std::log(2 * std::numbers::pi) + std::log(sd));
+    std::vector<double> log_prior(x.n()), lq(x.n()), inc(x.n(), 0.0);
     for (std::size_t i = 0; i < x.n(); ++i) {
       double r2 = 0;
       for (std::size_t k = 0; k < x.d(); ++k) r2 += x(i, k) * x(i, k);
-      inc[i] += 0.5 * r2 / (sd * sd) + log_norm;
+      log_prior[i] = -0.5 * r2 / (sd * sd) - log_norm;
     }
+    for (const auto& f : factors_) {
+      if (f.log_density_at_start)
+        f.log_density_at_start(x.rows(), lq);
+      else
+        lq = log_prior;
+      for (std::size_t i = 0; i < x.n(); ++i) inc[i] += f.beta * lq[i];
+    }
+    for (std::size_t i = 0; i < x.n(); ++i) inc[i] -= log_prior[i];
     s.x = std::move(x);
     add_log_weights(s, inc);
   } else {
@@ -131,19 +137,9 @@ StepInfo FkCorrector::step(SamplerState& s) const {
   double big_b = 0;
   for (const auto& f : factors_) big_b += f.beta;
   // S and Σ β_k |∇log q^(k)|² at the current points.
-  Particles total(n, d), one(n, d);
-  std::vector<double> own_sq(n, 0.0);
-  for (const auto& f : factors_) {
-    f.score(t, s.x.rows(), one.rows());
-    parallel_rows(n, [&](std::size_t i) {
-      double sq = 0;
-      for (std::size_t k = 0; k < d; ++k) {
-        sq += one(i, k) * one(i, k);
-        total(i, k) += f.beta * one(i, k);
-      }
-      own_sq[i] += f.beta * sq;
-    });
-  }
+  Particles total;
+  std::vector<double> own_sq;
+  weighted_scores(t, s.x.rows(), total, &own_sq);
   // Weights at the current point, then the reverse move.
   std::vector<double> inc(n);
   const double div_term = (big_b - 1) * a * static_cast<double>(d);

@@ -291,8 +291,7 @@ GaussianMixture make_mix1d(double offset, const std::string& name) {
   return GaussianMixture(name, std::move(comps));
 }
 
-GaussianMixture mixture_product(const GaussianMixture& a, const GaussianMixture& b,
-                                double* log_z) {
+GaussianMixture mixture_product(const GaussianMixture& a, const GaussianMixture& b, double* log_z) {
   check_dim("mixture product", "second mixture", b.dim(), a.dim());
   const auto ca = a.component_list(), cb = b.component_list();
   const double log_2pi = std::log(2 * std::numbers::pi);
@@ -305,9 +304,9 @@ GaussianMixture mixture_product(const GaussianMixture& a, const GaussianMixture&
       const Eigen::VectorXd diff = i.mean - j.mean;
       double log_det = 0;
       for (Eigen::Index k = 0; k < sum.rows(); ++k) log_det += 2 * std::log(llt.matrixLLT()(k, k));
-      log_w.push_back(std::log(i.weight) + std::log(j.weight) -
-                      0.5 * (diff.dot(llt.solve(diff)) + log_det +
-                             static_cast<double>(a.dim()) * log_2pi));
+      log_w.push_back(
+          std::log(i.weight) + std::log(j.weight) -
+          0.5 * (diff.dot(llt.solve(diff)) + log_det + static_cast<double>(a.dim()) * log_2pi));
       const Eigen::MatrixXd pi = i.cov.inverse(), pj = j.cov.inverse();
       const Eigen::MatrixXd cov = (pi + pj).inverse();
       out.push_back({0, cov * (pi * i.mean + pj * j.mean), 0.5 * (cov + cov.transpose())});

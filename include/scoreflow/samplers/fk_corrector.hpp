@@ -68,6 +68,8 @@ class FkCorrector : public Sampler {
   // s.grad ← S at t_end, the score of the law the run samples, which the trace's KSD needs
   // (the move itself uses the scores at the time of the step).
   void target_score(SamplerState& s) const;
+  // total ← S = Σ β_k ∇log q_t^(k) at x; with own_sq, also Σ β_k |∇log q_t^(k)|² per row.
+  void weighted_scores(double t, ConstRows x, Particles& total, std::vector<double>* own_sq) const;
   std::vector<DiffusedFactor> factors_;
   std::size_t dim_;
   FkCorrectorConfig cfg_;

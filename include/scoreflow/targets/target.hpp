@@ -84,16 +84,15 @@ class RowwiseTarget : public Target {
 class JointTarget : public Target {
  public:
   void log_density(ConstRows x, std::span<double> out) const final {
-    check(x, out.size(), x.d);
+    check(x, out.size() == x.n);
     evaluate(x, out.data(), nullptr);
   }
   void score(ConstRows x, Rows out) const final {
-    check(x, out.n, out.d);
+    check(x, out.n == x.n && out.d == x.d);
     evaluate(x, nullptr, out.data);
   }
   void log_density_and_score(ConstRows x, std::span<double> logp, Rows grad) const final {
-    check(x, logp.size(), grad.d);
-    check(x, grad.n, grad.d);
+    check(x, logp.size() == x.n && grad.n == x.n && grad.d == x.d);
     evaluate(x, logp.data(), grad.data);
   }
 
@@ -101,13 +100,12 @@ class JointTarget : public Target {
   virtual void evaluate(ConstRows x, double* logp, double* grad) const = 0;
 
  private:
-  void check(ConstRows x, std::size_t out_rows, std::size_t out_d) const {
+  void check(ConstRows x, bool outputs_match) const {
     if (x.d != dim())
       throw InvalidArgument("target " + spec() + ": particles have dimension " +
                             std::to_string(x.d) + ", but the target has dimension " +
                             std::to_string(dim()));
-    if (out_rows != x.n || out_d != x.d)
-      throw InvalidArgument("target: output rows do not match input rows");
+    if (!outputs_match) throw InvalidArgument("target: output rows do not match input rows");
   }
 };
 
