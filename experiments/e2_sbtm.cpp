@@ -26,12 +26,14 @@ namespace {
 
 constexpr double kSbtmStep = 0.01;
 
-std::unique_ptr<Sampler> make(const std::string& kind, const std::string& path, const Target& t,
-                              std::size_t steps, std::uint64_t seed) {
+std::unique_ptr<Sampler> make(const std::string& kind, const std::string& path,
+                              const std::string& options, const Target& t, std::size_t steps,
+                              std::uint64_t seed) {
   register_torch_parts();
   const std::string name = kind == "sbtm" ? "sbtm" : path.empty() ? "ula" : "annealed-ula";
   const std::string spec =
-      fmt::format("{}:step_size={:.17g}{}", name, kSbtmStep, path.empty() ? "" : ",path=" + path);
+      fmt::format("{}:step_size={:.17g}{}{}", name, kSbtmStep, path.empty() ? "" : ",path=" + path,
+                  options.empty() ? "" : "," + options);
   return make_sampler(spec, t, {seed, steps, "", false});
 }
 
@@ -51,12 +53,68 @@ Particles run_from_normal(Sampler& s, const Target& t, std::size_t n, std::size_
   return st.x;
 }
 
+// The final particles' KL against π by both estimators, mean ± SE over `reps` seeds.
+struct KlPair {
+  MeanSe quadrature, reference;
+};
+
+struct Mix1dRun {
+  std::string target, path, options;  // options: extra SBTM spec options ("" for ULA)
+  bool sbtm;
+  std::size_t n;
+};
+
+KlPair final_kl(const Mix1dRun& r, const ExperimentOptions& o, std::size_t steps, int reps,
+                const fs::path& keep = {}) {
+  const auto t = make_target(r.target);
+  std::vector<double> quad, refkl;
+  for (int k = 0; k < reps; ++k) {
+    const std::uint64_t seed = o.seed + r.n + 1000 * static_cast<std::uint64_t>(k);
+    const auto s = make(r.sbtm ? "sbtm" : "ula", r.path, r.options, *t, steps, seed);
+    const Particles x = run_from_normal(*s, *t, r.n, steps, seed);
+    quad.push_back(kl_kde_quadrature_1d(x.rows(), *t));
+    refkl.push_back(kl_kde_resubstitution(x.rows(), *t));
+    if (k == 0 && !keep.empty()) write_npy(keep, {x.n(), x.d()}, x.data());
+  }
+  return {mean_se(quad), mean_se(refkl)};
+}
+
+std::string pm(const MeanSe& m) {
+  return m.n > 1 ? fmt::format("{:.3g} ± {:.2g}", m.mean, m.se) : fmt::format("{:.3g}", m.mean);
+}
+
+// What differs from the reference's runs, one change at a time (n = 1000, no annealing).
+void sbtm_variants(const ExperimentOptions& o, std::size_t steps, int reps, std::string& md,
+                   std::string& csv) {
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"ours (ESM pre-fit to 1e-4)", ""},
+      {"pre-fit 101 steps (the reference's budget)", "init_steps=101,init_tol=0"},
+      {"50 training batches per step", "train_steps=50"},
+      {"full-batch training (batch = n)", "batch=1000"},
+      {"heun integrator", "integrator=heun"}};
+  md +=
+      "\n| target | SBTM variant | SBTM KL (quadrature) | SBTM KL (reference estimator) "
+      "|\n|---|---|---|---|\n";
+  for (const std::string name : {"mix1d-near", "mix1d-far"}) {
+    for (const auto& [label, opts] : variants) {
+      const KlPair k = final_kl({name, "", opts, true, 1000}, o, steps, reps);
+      md += fmt::format("| {} | {} | {} | {} |\n", name, label, pm(k.quadrature), pm(k.reference));
+      csv += fmt::format("{},none,1000,sbtm[{}],{},{},{},{}\n", name, opts, k.quadrature.mean,
+                         k.quadrature.se, k.reference.mean, k.reference.se);
+      std::printf("%s variant '%s': KL %s (quadrature), %s (reference)\n", name.c_str(),
+                  label.c_str(), pm(k.quadrature).c_str(), pm(k.reference).c_str());
+      std::fflush(stdout);
+    }
+  }
+}
+
 }  // namespace
 
 void run_e2(const ExperimentOptions& o) {
   prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
   fs::create_directories(o.out / "plots");
   const std::size_t steps = o.quick ? 200 : 1000;
+  const int reps = o.quick ? 1 : 5;
   const std::vector<std::size_t> ns =
       o.quick ? std::vector<std::size_t>{100, 1000} : std::vector<std::size_t>{100, 1000, 10000};
   // Reference final KL (non-annealed) at n = 100 / 1k / 10k: {SBTM, ULA}.
@@ -65,37 +123,43 @@ void run_e2(const ExperimentOptions& o) {
       {{"mix1d-near", 10000}, {0.0036, 0.0043}}, {{"mix1d-far", 100}, {0.235, 0.238}},
       {{"mix1d-far", 1000}, {0.114, 0.139}},     {{"mix1d-far", 10000}, {0.084, 0.084}}};
   std::string md =
-      "| target | annealing | n | SBTM KL | ULA KL | SBTM (reference) | ULA (reference) "
-      "|\n|---|---|---|---|---|---|---|\n";
-  std::string csv = "target,annealing,n,sbtm_kl,ula_kl\n";
+      "| target | annealing | n | SBTM KL (quadrature) | ULA KL (quadrature) | SBTM KL "
+      "(reference estimator) | ULA KL (reference estimator) | SBTM (reference) | ULA "
+      "(reference) |\n|---|---|---|---|---|---|---|---|---|\n";
+  std::string csv =
+      "target,annealing,n,sampler,kl_quadrature,kl_quadrature_se,kl_reference,kl_reference_se\n";
   for (const std::string name : {"mix1d-near", "mix1d-far"}) {
-    const auto t = make_target(name);
     for (const std::string path : {"", "geometric", "dilation"}) {
+      const std::string path_name = path.empty() ? "none" : path;
       for (std::size_t n : ns) {
-        double kl[2];
+        KlPair kl[2];
         for (int k = 0; k < 2; ++k) {
-          const auto s = make(k == 0 ? "sbtm" : "ula", path, *t, steps, o.seed + n);
-          const Particles x = run_from_normal(*s, *t, n, steps, o.seed + n);
-          kl[k] = kl_kde_quadrature_1d(x.rows(), *t);
-          if (n == ns.back())
-            write_npy(o.out / fmt::format("{}_{}_{}.npy", name, path.empty() ? "none" : path,
-                                          k == 0 ? "sbtm" : "ula"),
-                      {x.n(), x.d()}, x.data());
+          const std::string sampler = k == 0 ? "sbtm" : "ula";
+          const fs::path keep = n == ns.back()
+                                    ? o.out / fmt::format("{}_{}_{}.npy", name, path_name, sampler)
+                                    : fs::path();
+          kl[k] = final_kl({name, path, "", k == 0, n}, o, steps, reps, keep);
+          csv += fmt::format("{},{},{},{},{},{},{},{}\n", name, path_name, n, sampler,
+                             kl[k].quadrature.mean, kl[k].quadrature.se, kl[k].reference.mean,
+                             kl[k].reference.se);
         }
         const auto r =
             !o.quick && path.empty() ? ref.at({name, n}) : std::pair<double, double>{NAN, NAN};
         const auto f = [](double v) {
           return std::isnan(v) ? std::string() : fmt::format("{:.3g}", v);
         };
-        md += fmt::format("| {} | {} | {} | {:.3g} | {:.3g} | {} | {} |\n", name,
-                          path.empty() ? "none" : path, n, kl[0], kl[1], f(r.first), f(r.second));
-        csv += fmt::format("{},{},{},{},{}\n", name, path.empty() ? "none" : path, n, kl[0], kl[1]);
-        std::printf("%s %s n = %zu: SBTM KL %.3g, ULA KL %.3g\n", name.c_str(),
-                    path.empty() ? "none" : path.c_str(), n, kl[0], kl[1]);
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name, path_name, n,
+                          pm(kl[0].quadrature), pm(kl[1].quadrature), pm(kl[0].reference),
+                          pm(kl[1].reference), f(r.first), f(r.second));
+        std::printf("%s %s n = %zu: SBTM KL %s / %s, ULA KL %s / %s (quadrature / reference)\n",
+                    name.c_str(), path_name.c_str(), n, pm(kl[0].quadrature).c_str(),
+                    pm(kl[0].reference).c_str(), pm(kl[1].quadrature).c_str(),
+                    pm(kl[1].reference).c_str());
         std::fflush(stdout);
       }
     }
   }
+  sbtm_variants(o, steps, reps, md, csv);
   write_file_atomic(o.out / "table.md", md);
   write_file_atomic(o.out / "table.csv", csv);
 
@@ -103,7 +167,7 @@ void run_e2(const ExperimentOptions& o) {
   const std::size_t gn = o.quick ? 2000 : 20000, gsteps = o.quick ? 300 : 10000;
   for (const std::string name : {"gmm-grid16", "gmm-grid16-far"}) {
     const auto t = make_target(name);
-    const auto s = make("sbtm", "", *t, gsteps, o.seed);
+    const auto s = make("sbtm", "", "", *t, gsteps, o.seed);
     std::vector<std::size_t> at{0, gsteps / 100, gsteps / 10, gsteps / 3, gsteps};
     std::vector<ParticlePanel> panels;
     run_from_normal(*s, *t, gn, gsteps, o.seed, at, [&](std::size_t step, const Particles& x) {

@@ -1,10 +1,22 @@
 #include "experiments/experiment.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include <scoreflow/core/error.hpp>
 
 namespace sf {
+
+MeanSe mean_se(std::span<const double> v) {
+  if (v.empty()) throw InvalidArgument("mean_se: no values");
+  const double n = static_cast<double>(v.size());
+  double m = 0;
+  for (double x : v) m += x / n;
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(ss / (n - 1) / n) : NAN, v.size()};
+}
 
 std::string implemented_experiments() {
 #ifdef SCOREFLOW_WITH_TORCH_EXPERIMENTS

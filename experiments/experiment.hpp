@@ -1,7 +1,9 @@
 // Reproductions of EXPERIMENTS.md: each writes table.csv, table.md and plots into a directory.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 namespace sf {
@@ -12,6 +14,13 @@ struct ExperimentOptions {
   bool force = false;
   std::uint64_t seed = 0;
 };
+
+// The mean of independent repetitions and its standard error (NaN for one value).
+struct MeanSe {
+  double mean, se;
+  std::size_t n;
+};
+MeanSe mean_se(std::span<const double> values);
 
 // The experiments this build can run, for messages.
 std::string implemented_experiments();

@@ -33,7 +33,7 @@ __all__ = [
     "Target", "target", "Sampler", "State", "sampler",
     "ula", "mala", "annealed_ula", "ais", "wfr", "birth_death", "birth_death_kl", "fk_corrector", "sbtm",
     "Model", "train", "kde", "malliavin_score", "heat_ball", "kappa_draws", "FokkerPlanck",
-    "fokker_planck", "mmd2", "energy_distance", "sliced_w2", "ksd2", "ess", "log_z", "rhat",
+    "fokker_planck", "mmd2", "energy_distance", "sliced_w2", "ksd2", "kl", "ess", "log_z", "rhat",
     "ess_bulk", "ess_tail",
     "set_threads", "thread_count",
 ]
@@ -530,6 +530,22 @@ def log_z(target_, x, log_weights=None, draws=None, seed=0, proposal="gaussian")
     n = _np.shape(x)[0] if _np.ndim(x) == 2 else 0
     draws = 10 * max(n, 1) if draws is None else _count(draws, "draws")
     return _core._log_z(t._core, x, log_weights, draws, _count(seed, "seed", 0), proposal)
+
+
+def kl(target_, x, log_weights=None, method="kde", bandwidth=None):
+    """KL(p_hat || target) of (optionally weighted) particles ``x`` (N, d) against a target
+    with a known normalising constant, p_hat a Gaussian KDE of the particles:
+    ``method="kde"``: E_p[log p_hat - log pi] over the particles, leave-one-out when
+    unweighted, Silverman's bandwidth unless ``bandwidth`` is given (d <= 3 in practice);
+    ``"quadrature"``: the integral of p_hat log(p_hat/pi) on a grid (d = 1; never negative);
+    ``"resubstitution"``: the SBTM authors' estimator (scipy's gaussian_kde with Scott's rule,
+    evaluated at the particles themselves, clipped at 0), for comparing with their tables."""
+    t = target_ if isinstance(target_, Target) else target(target_)
+    if bandwidth is not None and not float(bandwidth) > 0:
+        raise ValueError(f"kl: bandwidth is {bandwidth}, but must be > 0 (or None for the rule)")
+    if bandwidth is not None and method == "resubstitution":
+        raise ValueError("kl: method 'resubstitution' uses Scott's rule; it takes no bandwidth")
+    return _core._kl(t._core, x, log_weights, method, 0.0 if bandwidth is None else float(bandwidth))
 
 
 def energy_distance(x, y, log_weights_x=None, log_weights_y=None):

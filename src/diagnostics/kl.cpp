@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
+#include <Eigen/Core>
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/score/kernel_score.hpp>
@@ -66,6 +67,44 @@ double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth)
   double s = 0;
   for (std::size_t i = 0; i < m; ++i) s += std::exp(lp[i]) * (lp[i] - lpi[i] + *logz);
   return std::max(0.0, s * (hi - lo) / m);
+}
+
+double kl_kde_resubstitution(ConstRows x, const Target& target) {
+  check_dim("kl_kde_resubstitution", "particles", x.d, target.dim());
+  const auto logz = target.log_normaliser();
+  if (!logz)
+    throw InvalidArgument(fmt::format(
+        "kl_kde_resubstitution: target {} has no known normalising constant", target.spec()));
+  if (x.n <= x.d)
+    throw InvalidArgument(fmt::format(
+        "kl_kde_resubstitution: needs more particles than dimensions for a sample covariance "
+        "(got {} particles in d = {})",
+        x.n, x.d));
+  using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMat> xm(x.data, static_cast<Eigen::Index>(x.n),
+                                    static_cast<Eigen::Index>(x.d));
+  const RowMat centred = xm.rowwise() - xm.colwise().mean();
+  const Eigen::MatrixXd cov = centred.transpose() * centred / static_cast<double>(x.n - 1);
+  const Eigen::LLT<Eigen::MatrixXd> llt(cov);
+  if (llt.info() != Eigen::Success)
+    throw InvalidArgument(
+        "kl_kde_resubstitution: the particles' sample covariance is singular (collapsed "
+        "particles)");
+  // A kernel of covariance h²Σ̂ is an isotropic one of width h on L⁻¹x (Σ̂ = LLᵀ), its density
+  // divided by det L.
+  const Eigen::MatrixXd l = llt.matrixL();
+  Particles white(x.n, x.d);
+  Eigen::Map<RowMat>(white.data(), static_cast<Eigen::Index>(x.n), static_cast<Eigen::Index>(x.d)) =
+      llt.matrixL().solve(xm.transpose()).transpose();
+  double log_det_l = 0;
+  for (Eigen::Index k = 0; k < l.rows(); ++k) log_det_l += std::log(l(k, k));
+  const double scott = std::pow(static_cast<double>(x.n), -1.0 / (static_cast<double>(x.d) + 4));
+  std::vector<double> lp(x.n), lpi(x.n);
+  KernelDensity(white.rows(), scott).log_density(white.rows(), lp);
+  target.log_density(x, lpi);
+  double s = 0;
+  for (std::size_t i = 0; i < x.n; ++i) s += lp[i] - log_det_l - lpi[i] + *logz;
+  return std::max(0.0, s / static_cast<double>(x.n));
 }
 
 }  // namespace sf

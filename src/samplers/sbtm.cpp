@@ -36,6 +36,8 @@ void SbtmConfig::validate(std::size_t dim) const {
   check_in_range("sbtm", "--weight-decay", weight_decay, 0, 1);
   check_in_range("sbtm", "--loss-tol", loss_tol, 0, INFINITY);
   check_positive_finite("sbtm", "--dsm-sigma", dsm_sigma);
+  check_in_range("sbtm", "init_tol", init_tol, 0, INFINITY);
+  check_positive("sbtm", "init_steps", init_max_steps);
   if (!loss.empty() && loss != "ism" && loss != "ism-hutchinson" && loss != "dsm")
     throw InvalidArgument(
         fmt::format("sbtm: unknown --sbtm-loss '{}'; valid: ism, ism-hutchinson, dsm", loss));
@@ -86,6 +88,8 @@ nlohmann::json Sbtm::config() const {
           {"loss_tol", cfg_.loss_tol},
           {"integrator", name_of(cfg_.integrator)},
           {"path", path_ ? path_->name() : "none"},
+          {"init_tol", cfg_.init_tol},
+          {"init_steps", cfg_.init_max_steps},
           {"pre_fit_steps", model_->pre_fit_steps},
           {"pre_fit_loss", model_->pre_fit_loss}};
 }
@@ -240,7 +244,7 @@ namespace {
 std::unique_ptr<Sampler> make_sbtm(const Target& t, const Spec& s, const SamplerContext& ctx) {
   s.allow_only({"step_size", "hidden", "activation", "loss", "dsm_sigma", "train_steps", "batch",
                 "lr", "weight_decay", "loss_tol", "integrator", "anneal", "path", "anneal_fraction",
-                "anneal_schedule"});
+                "anneal_schedule", "init_tol", "init_steps"});
   SbtmConfig c;
   c.step_size = step_size_option(s, c.step_size);
   c.seed = ctx.seed;
@@ -253,6 +257,8 @@ std::unique_ptr<Sampler> make_sbtm(const Target& t, const Spec& s, const Sampler
   c.lr = s.number("lr", c.lr);
   c.weight_decay = s.number("weight_decay", c.weight_decay);
   c.loss_tol = s.number("loss_tol", c.loss_tol);
+  c.init_tol = s.number("init_tol", c.init_tol);
+  c.init_max_steps = s.count("init_steps", c.init_max_steps);
   c.integrator = sbtm_integrator_by_name(s.string("integrator", "euler"));
   // Annealing is asked for by anneal=true or by naming a path.
   if (s.flag("anneal", s.has("path"))) c.path = path_option(s);
@@ -273,7 +279,8 @@ void register_sbtm_sampler() {
        "step_size=0.01, hidden=[128,128] in 1-D else [128,128,128,128], activation=softsign "
        "(or silu), loss=ism (d <= 10) | ism-hutchinson | dsm, dsm_sigma=0.05, train_steps=10, "
        "batch=100, lr=5e-4, weight_decay=1e-4, loss_tol=0, integrator=euler (or heun), "
-       "anneal=false, path=geometric, anneal_fraction=1 | anneal_schedule",
+       "anneal=false, path=geometric, anneal_fraction=1 | anneal_schedule, init_tol=1e-4 and "
+       "init_steps=4000 (the pre-fit: ESM to init_tol, at most init_steps)",
        "score-based transport: dx/dt = grad log pi - s_theta, s_theta trained on the particles",
        make_sbtm});
 }

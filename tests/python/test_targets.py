@@ -144,6 +144,35 @@ def test_diagnostics_against_exact_values():
     assert sf.ksd2(x, -(x - 2.0)) > 0.1
 
 
+def test_kl_estimators_against_their_definitions():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.5, 0.8, size=(80, 1))
+    # Resubstitution (the SBTM authors' estimator): Scott's rule on the sample variance.
+    h2 = np.var(x, ddof=1) * 80.0 ** (-2.0 / 5.0)
+    k = np.exp(-0.5 * (x - x.T) ** 2 / h2) / np.sqrt(2 * np.pi * h2)
+    log_pi = -0.5 * x[:, 0] ** 2 - 0.5 * np.log(2 * np.pi)
+    exact = np.mean(np.log(k.mean(axis=1)) - log_pi)
+    assert sf.kl("gauss:d=1", x, method="resubstitution") == pytest.approx(exact, rel=1e-10)
+    try:
+        from scipy.stats import gaussian_kde
+        assert np.mean(np.log(gaussian_kde(x.T)(x.T)) - log_pi) == pytest.approx(exact, rel=1e-10)
+    except ImportError:
+        pass
+    # Leave-one-out with a given bandwidth.
+    h = 0.3
+    k = np.exp(-0.5 * (x - x.T) ** 2 / h**2) / np.sqrt(2 * np.pi * h**2)
+    np.fill_diagonal(k, 0.0)
+    loo = np.mean(np.log(k.sum(axis=1) / 79.0) - log_pi)
+    assert sf.kl("gauss:d=1", x, bandwidth=h) == pytest.approx(loo, rel=1e-10)
+    assert sf.kl("gauss:d=1", x, method="quadrature", bandwidth=h) > 0
+    with pytest.raises(ValueError, match="method is 'scott'"):
+        sf.kl("gauss:d=1", x, method="scott")
+    with pytest.raises(ValueError, match="bandwidth is -1"):
+        sf.kl("gauss:d=1", x, bandwidth=-1)
+    with pytest.raises(ValueError, match="no known normalising constant"):
+        sf.kl(sf.target(gauss_logp_score, dim=2), rng.normal(size=(10, 2)))
+
+
 def test_kde_matches_the_formula():
     rng = np.random.default_rng(3)
     data, at, h = rng.normal(size=(50, 2)), rng.normal(size=(7, 2)), 0.4

@@ -23,4 +23,11 @@ double kl_kde(ConstRows x, const Target& target, std::span<const double> logw = 
 // leave-one-out estimate; biased upwards by the smoothing at small n.
 double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth = 0);
 
+// The SBTM authors' estimator (their sbtm/stats.py), for comparing with their tables:
+// mean_i log(p̂(x_i)/π(x_i)) over the particles themselves, the self-term included, with p̂
+// the Gaussian KDE of kernel covariance n^(−2/(d+4))·Σ̂ (Scott's rule, Σ̂ the sample covariance
+// with n − 1) as scipy's gaussian_kde builds it; clipped at 0. Biased, and differently from the
+// leave-one-out and quadrature estimates: the self-term raises p̂ at every particle.
+double kl_kde_resubstitution(ConstRows x, const Target& target);
+
 }  // namespace sf
