@@ -2,7 +2,8 @@
 // The same network, initialisation and minibatches are trained by noise-conditional DSM alone,
 // DSM + λ·(pointwise FP residual)² and DSM + λ·(heat-ball residual)², on three 2-D sets and
 // mnist256. 2-D: score error against the exact score of the diffused training set (and of the
-// diffused population for 8gaussians) at fixed times, and the energy distance of generated
+// diffused population for 8gaussians) at fixed times, also where the density is low (the
+// lowest decile of p_t, points between 8gaussians' modes), and the energy distance of generated
 // points to held-out data. mnist256: held-out DSM loss, bits/dim and an image grid per method.
 #include <torch/torch.h>
 
@@ -70,23 +71,31 @@ TimeScoreFn diffused_points_score(const Particles& points, const LinearSde& sde)
   };
 }
 
-// std(t)²·|s_model − s_exact|² (dimensionless: |s|² ~ d/std²) averaged over the probe points
-// at each time.
-std::vector<Error> score_errors(const TimeScoreFn& model, const TimeScoreFn& exact,
-                                const LinearSde& sde, const Particles& start, std::uint64_t seed) {
-  Particles x0 = start;
-  const auto x0t = as_tensor(x0);
-  std::vector<Error> out;
+// std(t)²·|s_model − s_exact|² (dimensionless: |s|² ~ d/std²) at each point of `at[k]`, the
+// points at time kTimes[k].
+std::vector<torch::Tensor> pointwise_errors(const TimeScoreFn& model, const TimeScoreFn& exact,
+                                            const LinearSde& sde,
+                                            const std::vector<torch::Tensor>& at) {
+  std::vector<torch::Tensor> out;
   for (std::size_t k = 0; k < kTimes.size(); ++k) {
     const double t = kTimes[k], sd = sde.std(t);
-    const auto xt = diffused(x0t, sde, k, seed);
-    const auto e = (model(xt.to(torch::kFloat32), t).to(torch::kFloat64) - exact(xt, t))
-                       .pow(2)
-                       .sum(1)
-                       .mul(sd * sd);
-    out.push_back({e.mean().item<double>(),
-                   e.std().item<double>() / std::sqrt(static_cast<double>(e.size(0)))});
+    out.push_back((model(at[k].to(torch::kFloat32), t).to(torch::kFloat64) - exact(at[k], t))
+                      .pow(2)
+                      .sum(1)
+                      .mul(sd * sd));
   }
+  return out;
+}
+
+Error mean_of(const torch::Tensor& e) {
+  return {e.mean().item<double>(),
+          e.std().item<double>() / std::sqrt(static_cast<double>(e.size(0)))};
+}
+
+// The mean error at each time.
+std::vector<Error> means(const std::vector<torch::Tensor>& e) {
+  std::vector<Error> out;
+  for (const auto& ek : e) out.push_back(mean_of(ek));
   return out;
 }
 
@@ -123,6 +132,10 @@ struct Row {
   std::string data;
   Method method;
   std::vector<Error> train_err, pop_err;  // pop_err empty where the population law is unknown
+  // Where the density is low: the probes in the lowest decile of the diffused training set's
+  // p_t (against its score), and points between 8gaussians' modes (against the population's).
+  std::vector<Error> low_err, between_err;
+  std::vector<torch::Tensor> low_points, between_points;  // their pointwise errors, per time
   Error residual{NAN, NAN};
   double energy = NAN, floor = NAN, heldout = NAN, bpd = NAN, seconds = NAN;
 };
@@ -145,23 +158,71 @@ std::string stem_of(const std::string& data, const Method& m) {
 struct TwoDSet {
   std::string name;
   TrainingData data;
-  Particles probes;        // held-out start points of the score error (diffused per time)
-  double floor = NAN;      // energy distance of fresh data to the held-out points
-  TimeScoreFn train_law;   // exact score of the diffused training set
-  TimeScoreFn population;  // exact score of the diffused population, where known
+  Particles probe_starts;              // held-out start points of the score error
+  std::vector<torch::Tensor> probes;   // the start points diffused to each time (the same noise)
+  std::vector<torch::Tensor> low;      // at each time, the probes in the lowest decile of p_t
+  std::vector<torch::Tensor> between;  // 8gaussians: points between modes, at each time
+  double floor = NAN;                  // energy distance of fresh data to the held-out points
+  TimeScoreFn train_law;               // exact score of the diffused training set
+  TimeScoreFn population;              // exact score of the diffused population, where known
 };
+
+// Indices of the rows of x in the lowest decile of the diffused training set's density at t
+// (the Gaussian KDE of m(t)·points with bandwidth std(t): the law DSM estimates).
+torch::Tensor lowest_decile(const Particles& points, const LinearSde& sde, const torch::Tensor& x,
+                            double t) {
+  Particles centres = points;
+  for (double& v : centres.values()) v *= sde.mean_coef(t);
+  const Particles q = to_particles(x);
+  std::vector<double> logp(q.n());
+  KernelDensity(centres.rows(), sde.std(t)).log_density(q.rows(), logp);
+  const auto order =
+      torch::from_blob(logp.data(), {static_cast<std::int64_t>(logp.size())}, torch::kFloat64)
+          .argsort();
+  return order.slice(0, 0, std::max<std::int64_t>(1, order.size(0) / 10)).clone();
+}
+
+// Points between adjacent modes of 8gaussians (from 30 % to 70 % of the way from one mode to
+// the next: 1.8–4.3 standard deviations from both), scaled by m(t) at each time.
+std::vector<torch::Tensor> between_modes(const GaussianMixture& mix, const LinearSde& sde) {
+  constexpr int per_pair = 25;
+  const auto comps = mix.component_list();
+  const std::size_t k = comps.size();
+  auto y = torch::empty({static_cast<std::int64_t>(k * per_pair), 2}, torch::kFloat64);
+  auto a = y.accessor<double, 2>();
+  for (std::size_t c = 0; c < k; ++c) {
+    const auto& m0 = comps[c].mean;
+    const auto& m1 = comps[(c + 1) % k].mean;
+    for (int j = 0; j < per_pair; ++j) {
+      const double f = 0.3 + 0.4 * j / (per_pair - 1);
+      const auto row = static_cast<std::int64_t>(c * per_pair + static_cast<std::size_t>(j));
+      for (int d = 0; d < 2; ++d) a[row][d] = (1 - f) * m0(d) + f * m1(d);
+    }
+  }
+  std::vector<torch::Tensor> out;
+  for (double t : kTimes) out.push_back(sde.mean_coef(t) * y);
+  return out;
+}
 
 TwoDSet prepare_set(const std::string& name, const LinearSde& sde, const Budget& b,
                     const fs::path& out, std::uint64_t seed) {
   TwoDSet s;
   s.name = name;
   s.data = load_training_data(name, b.n_train, b.n_eval, seed);
-  s.probes = strided_rows(s.data.heldout, b.n_score);
+  s.probe_starts = strided_rows(s.data.heldout, b.n_score);
+  const auto x0 = as_tensor(s.probe_starts);
+  for (std::size_t k = 0; k < kTimes.size(); ++k) {
+    s.probes.push_back(diffused(x0, sde, k, seed + 3));
+    s.low.push_back(lowest_decile(s.data.train, sde, s.probes.back(), kTimes[k]));
+  }
   s.floor = discrepancy(sample_dataset(name, b.n_eval, seed + 777), s.data.heldout).first;
   s.train_law = diffused_points_score(s.data.train, sde);
-  if (name == "8gaussians")
-    s.population = [pop = std::make_shared<DiffusedMixture>(eight_gaussians_mixture(), sde)](
+  if (name == "8gaussians") {
+    const GaussianMixture mix = eight_gaussians_mixture();
+    s.population = [pop = std::make_shared<DiffusedMixture>(mix, sde)](
                        const torch::Tensor& x, double t) { return pop->score(x, t); };
+    s.between = between_modes(mix, sde);
+  }
   const auto& held = s.data.heldout;
   write_npy(out / "plots" / (name + "_heldout.npy"), {held.n(), held.d()}, held.data());
   return s;
@@ -175,9 +236,17 @@ Row two_d(const TwoDSet& set, const Method& method, const LinearSde& sde, const 
   Row r;
   r.data = name;
   r.method = method;
-  r.train_err = score_errors(model, set.train_law, sde, set.probes, seed + 3);
-  if (set.population) r.pop_err = score_errors(model, set.population, sde, set.probes, seed + 3);
-  r.residual = residual_size(m.net, sde, strided_rows(set.probes, b.n_residual), seed + 4);
+  const auto train_err = pointwise_errors(model, set.train_law, sde, set.probes);
+  r.train_err = means(train_err);
+  for (std::size_t k = 0; k < kTimes.size(); ++k)
+    r.low_points.push_back(train_err[k].index_select(0, set.low[k]));
+  r.low_err = means(r.low_points);
+  if (set.population) {
+    r.pop_err = means(pointwise_errors(model, set.population, sde, set.probes));
+    r.between_points = pointwise_errors(model, set.population, sde, set.between);
+    r.between_err = means(r.between_points);
+  }
+  r.residual = residual_size(m.net, sde, strided_rows(set.probe_starts, b.n_residual), seed + 4);
   GenerateOptions g;
   g.sampler = "euler";
   g.steps = 500;
@@ -246,24 +315,57 @@ std::string md_table(const std::vector<Row>& rows) {
                     cell(r.pop_err), fmt::format("{:.3g} ± {:.2g}", r.residual.mean, r.residual.se),
                     cell(r.energy, "{:.4g}"), cell(r.floor, "{:.3g}"), cell(r.heldout),
                     cell(r.bpd, "{:.3f}"), r.seconds);
+  md +=
+      "\n**Where the density is low.** Score error (mean over t, ± 1 SE) over all probes, over "
+      "the probes in the lowest decile of the diffused training set's p_t at each t, and at "
+      "points between 8gaussians' modes (against the population's score). \"vs dsm\": the "
+      "change from DSM alone on the same points and noise (paired, ± 1 SE).\n\n"
+      "| data | method | all probes | lowest decile of p_t | vs dsm | at t = 0.05 | "
+      "between the modes | vs dsm | at t = 0.05 |\n|---|---|---|---|---|---|---|---|---|\n";
+  const Row* dsm = nullptr;
+  for (const auto& r : rows) {
+    if (r.low_err.empty()) continue;
+    if (r.method.kind == "none") dsm = &r;
+    const auto change = [&](const std::vector<torch::Tensor>& mine,
+                            const std::vector<torch::Tensor>& base) {
+      if (mine.empty() || base.empty() || &mine == &base) return std::string();
+      std::vector<torch::Tensor> diff;
+      for (std::size_t k = 0; k < mine.size(); ++k) diff.push_back(mine[k] - base[k]);
+      const Error d = time_average(means(diff));
+      return fmt::format("{:+.4f} ± {:.4f}", d.mean, d.se);
+    };
+    const auto first = [](const std::vector<Error>& e) {
+      return e.empty() ? std::string() : fmt::format("{:.4f} ± {:.4f}", e[0].mean, e[0].se);
+    };
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.data, r.method.label(),
+                      cell(r.train_err), cell(r.low_err),
+                      change(r.low_points, dsm ? dsm->low_points : r.low_points), first(r.low_err),
+                      cell(r.between_err),
+                      change(r.between_points, dsm ? dsm->between_points : r.between_points),
+                      first(r.between_err));
+  }
   return md;
 }
 
 void write_csv(const std::vector<Row>& rows, const fs::path& path) {
   std::string csv =
       "data,method,kind,weight,time,score_error,score_error_se,population_error,"
-      "population_error_se,fp_residual,fp_residual_se,energy,floor_energy,heldout_dsm,bits_per_dim,"
+      "population_error_se,low_density_error,low_density_error_se,between_modes_error,"
+      "between_modes_error_se,fp_residual,fp_residual_se,energy,floor_energy,heldout_dsm,bits_per_"
+      "dim,"
       "train_seconds\n";
   for (const auto& r : rows)
     for (std::size_t k = 0; k < std::max<std::size_t>(1, r.train_err.size()); ++k) {
       const auto at = [&](const std::vector<Error>& e, bool se) {
         return k < e.size() ? fmt::format("{}", se ? e[k].se : e[k].mean) : std::string();
       };
-      csv += fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.data, r.method.label(),
-          r.method.kind, r.method.weight, r.train_err.empty() ? "" : fmt::format("{}", kTimes[k]),
-          at(r.train_err, false), at(r.train_err, true), at(r.pop_err, false), at(r.pop_err, true),
-          r.residual.mean, r.residual.se, r.energy, r.floor, r.heldout, r.bpd, r.seconds);
+      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.data,
+                         r.method.label(), r.method.kind, r.method.weight,
+                         r.train_err.empty() ? "" : fmt::format("{}", kTimes[k]),
+                         at(r.train_err, false), at(r.train_err, true), at(r.pop_err, false),
+                         at(r.pop_err, true), at(r.low_err, false), at(r.low_err, true),
+                         at(r.between_err, false), at(r.between_err, true), r.residual.mean,
+                         r.residual.se, r.energy, r.floor, r.heldout, r.bpd, r.seconds);
     }
   write_file_atomic(path, csv);
 }
