@@ -54,9 +54,23 @@ Particles run_from_normal(Sampler& s, const Target& t, std::size_t n, std::size_
 }
 
 // The final particles' KL against π by both estimators, mean ± SE over `reps` seeds.
+std::string pm(const MeanSe& m) {
+  return m.n > 1 ? fmt::format("{:.3g} ± {:.2g}", m.mean, m.se) : fmt::format("{:.3g}", m.mean);
+}
+
 struct KlPair {
-  MeanSe quadrature, reference;
+  MeanSe quadrature, reference, unclipped;
 };
+
+KlPair both_kl(const std::vector<Particles>& xs, const Target& t) {
+  std::vector<double> quad, refkl, raw;
+  for (const auto& x : xs) {
+    quad.push_back(kl_kde_quadrature_1d(x.rows(), t));
+    raw.push_back(kl_kde_resubstitution(x.rows(), t, false));
+    refkl.push_back(std::max(0.0, raw.back()));
+  }
+  return {mean_se(quad), mean_se(refkl), mean_se(raw)};
+}
 
 struct Mix1dRun {
   std::string target, path, options;  // options: extra SBTM spec options ("" for ULA)
@@ -67,20 +81,38 @@ struct Mix1dRun {
 KlPair final_kl(const Mix1dRun& r, const ExperimentOptions& o, std::size_t steps, int reps,
                 const fs::path& keep = {}) {
   const auto t = make_target(r.target);
-  std::vector<double> quad, refkl;
+  std::vector<Particles> xs;
   for (int k = 0; k < reps; ++k) {
     const std::uint64_t seed = o.seed + r.n + 1000 * static_cast<std::uint64_t>(k);
     const auto s = make(r.sbtm ? "sbtm" : "ula", r.path, r.options, *t, steps, seed);
-    const Particles x = run_from_normal(*s, *t, r.n, steps, seed);
-    quad.push_back(kl_kde_quadrature_1d(x.rows(), *t));
-    refkl.push_back(kl_kde_resubstitution(x.rows(), *t));
-    if (k == 0 && !keep.empty()) write_npy(keep, {x.n(), x.d()}, x.data());
+    xs.push_back(run_from_normal(*s, *t, r.n, steps, seed));
+    if (k == 0 && !keep.empty()) write_npy(keep, {xs[0].n(), xs[0].d()}, xs[0].data());
   }
-  return {mean_se(quad), mean_se(refkl)};
+  return both_kl(xs, *t);
 }
 
-std::string pm(const MeanSe& m) {
-  return m.n > 1 ? fmt::format("{:.3g} ± {:.2g}", m.mean, m.se) : fmt::format("{:.3g}", m.mean);
+// What each estimator gives for π's own draws: the floor a sampler cannot beat.
+void estimator_floors(const ExperimentOptions& o, const std::vector<std::size_t>& ns, int reps,
+                      std::string& md, std::string& csv) {
+  md +=
+      "\n| target | n | π's draws: quadrature | reference estimator | reference, unclipped "
+      "|\n|---|---|---|---|---|\n";
+  for (const std::string name : {"mix1d-near", "mix1d-far"}) {
+    const auto t = make_target(name);
+    for (std::size_t n : ns) {
+      std::vector<Particles> xs;
+      for (int k = 0; k < reps; ++k) {
+        xs.emplace_back(n, 1);
+        t->sample(o.seed + 7 + 1000 * static_cast<std::uint64_t>(k), xs.back().rows());
+      }
+      const KlPair k = both_kl(xs, *t);
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", name, n, pm(k.quadrature), pm(k.reference),
+                        pm(k.unclipped));
+      csv += fmt::format("{},none,{},exact-draws,{},{},{},{},{},{}\n", name, n, k.quadrature.mean,
+                         k.quadrature.se, k.reference.mean, k.reference.se, k.unclipped.mean,
+                         k.unclipped.se);
+    }
+  }
 }
 
 // What differs from the reference's runs, one change at a time (n = 1000, no annealing).
@@ -93,16 +125,18 @@ void sbtm_variants(const ExperimentOptions& o, std::size_t steps, int reps, std:
       {"full-batch training (batch = n)", "batch=1000"},
       {"heun integrator", "integrator=heun"}};
   md +=
-      "\n| target | SBTM variant | SBTM KL (quadrature) | SBTM KL (reference estimator) "
-      "|\n|---|---|---|---|\n";
+      "\n| target | SBTM variant | SBTM KL (quadrature) | SBTM KL (reference estimator) | "
+      "unclipped |\n|---|---|---|---|---|\n";
   for (const std::string name : {"mix1d-near", "mix1d-far"}) {
     for (const auto& [label, opts] : variants) {
       const KlPair k = final_kl({name, "", opts, true, 1000}, o, steps, reps);
-      md += fmt::format("| {} | {} | {} | {} |\n", name, label, pm(k.quadrature), pm(k.reference));
-      csv += fmt::format("{},none,1000,sbtm[{}],{},{},{},{}\n", name, opts, k.quadrature.mean,
-                         k.quadrature.se, k.reference.mean, k.reference.se);
-      std::printf("%s variant '%s': KL %s (quadrature), %s (reference)\n", name.c_str(),
-                  label.c_str(), pm(k.quadrature).c_str(), pm(k.reference).c_str());
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", name, label, pm(k.quadrature),
+                        pm(k.reference), pm(k.unclipped));
+      csv += fmt::format("{},none,1000,sbtm[{}],{},{},{},{},{},{}\n", name, opts, k.quadrature.mean,
+                         k.quadrature.se, k.reference.mean, k.reference.se, k.unclipped.mean,
+                         k.unclipped.se);
+      std::printf("%s variant '%s': KL %s (quadrature), %s (reference, unclipped)\n", name.c_str(),
+                  label.c_str(), pm(k.quadrature).c_str(), pm(k.unclipped).c_str());
       std::fflush(stdout);
     }
   }
@@ -124,10 +158,11 @@ void run_e2(const ExperimentOptions& o) {
       {{"mix1d-far", 1000}, {0.114, 0.139}},     {{"mix1d-far", 10000}, {0.084, 0.084}}};
   std::string md =
       "| target | annealing | n | SBTM KL (quadrature) | ULA KL (quadrature) | SBTM KL "
-      "(reference estimator) | ULA KL (reference estimator) | SBTM (reference) | ULA "
-      "(reference) |\n|---|---|---|---|---|---|---|---|---|\n";
+      "(reference estimator) | ULA KL (reference estimator) | SBTM, unclipped | ULA, unclipped | "
+      "SBTM (reference) | ULA (reference) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::string csv =
-      "target,annealing,n,sampler,kl_quadrature,kl_quadrature_se,kl_reference,kl_reference_se\n";
+      "target,annealing,n,sampler,kl_quadrature,kl_quadrature_se,kl_reference,kl_reference_se,"
+      "kl_reference_unclipped,kl_reference_unclipped_se\n";
   for (const std::string name : {"mix1d-near", "mix1d-far"}) {
     for (const std::string path : {"", "geometric", "dilation"}) {
       const std::string path_name = path.empty() ? "none" : path;
@@ -139,26 +174,28 @@ void run_e2(const ExperimentOptions& o) {
                                     ? o.out / fmt::format("{}_{}_{}.npy", name, path_name, sampler)
                                     : fs::path();
           kl[k] = final_kl({name, path, "", k == 0, n}, o, steps, reps, keep);
-          csv += fmt::format("{},{},{},{},{},{},{},{}\n", name, path_name, n, sampler,
+          csv += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", name, path_name, n, sampler,
                              kl[k].quadrature.mean, kl[k].quadrature.se, kl[k].reference.mean,
-                             kl[k].reference.se);
+                             kl[k].reference.se, kl[k].unclipped.mean, kl[k].unclipped.se);
         }
         const auto r =
             !o.quick && path.empty() ? ref.at({name, n}) : std::pair<double, double>{NAN, NAN};
         const auto f = [](double v) {
           return std::isnan(v) ? std::string() : fmt::format("{:.3g}", v);
         };
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name, path_name, n,
-                          pm(kl[0].quadrature), pm(kl[1].quadrature), pm(kl[0].reference),
-                          pm(kl[1].reference), f(r.first), f(r.second));
-        std::printf("%s %s n = %zu: SBTM KL %s / %s, ULA KL %s / %s (quadrature / reference)\n",
-                    name.c_str(), path_name.c_str(), n, pm(kl[0].quadrature).c_str(),
-                    pm(kl[0].reference).c_str(), pm(kl[1].quadrature).c_str(),
-                    pm(kl[1].reference).c_str());
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
+                          path_name, n, pm(kl[0].quadrature), pm(kl[1].quadrature),
+                          pm(kl[0].reference), pm(kl[1].reference), pm(kl[0].unclipped),
+                          pm(kl[1].unclipped), f(r.first), f(r.second));
+        std::printf(
+            "%s %s n = %zu: SBTM KL %s / %s, ULA KL %s / %s (quadrature / reference, unclipped)\n",
+            name.c_str(), path_name.c_str(), n, pm(kl[0].quadrature).c_str(),
+            pm(kl[0].unclipped).c_str(), pm(kl[1].quadrature).c_str(), pm(kl[1].unclipped).c_str());
         std::fflush(stdout);
       }
     }
   }
+  estimator_floors(o, ns, reps, md, csv);
   sbtm_variants(o, steps, reps, md, csv);
   write_file_atomic(o.out / "table.md", md);
   write_file_atomic(o.out / "table.csv", csv);

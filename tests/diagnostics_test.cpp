@@ -219,6 +219,11 @@ TEST(Kl, ResubstitutionKdeMatchesItsDefinition) {
   const double own = kl_kde_resubstitution(normals(2000, 1, 3).rows(), *make_target("gauss:d=1"));
   EXPECT_GE(own, 0.0);
   EXPECT_LT(own, 0.02);
+  // Scott's rule oversmooths a well-separated mixture: its own draws score below 0 unclipped.
+  const auto far = make_target("mix1d-far");
+  const Particles own_far = sf::test::draw("mix1d-far", 2000, 1);
+  EXPECT_LT(kl_kde_resubstitution(own_far.rows(), *far, false), -0.01);
+  EXPECT_EQ(kl_kde_resubstitution(own_far.rows(), *far), 0.0);
   EXPECT_THROW(kl_kde_resubstitution(normals(2, 2, 1).rows(), *target), InvalidArgument);
   EXPECT_THROW(kl_kde_resubstitution(x.rows(), *make_target("gauss:d=3")), InvalidArgument);
 }

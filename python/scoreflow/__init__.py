@@ -532,20 +532,24 @@ def log_z(target_, x, log_weights=None, draws=None, seed=0, proposal="gaussian")
     return _core._log_z(t._core, x, log_weights, draws, _count(seed, "seed", 0), proposal)
 
 
-def kl(target_, x, log_weights=None, method="kde", bandwidth=None):
+def kl(target_, x, log_weights=None, method="kde", bandwidth=None, clip=True):
     """KL(p_hat || target) of (optionally weighted) particles ``x`` (N, d) against a target
     with a known normalising constant, p_hat a Gaussian KDE of the particles:
     ``method="kde"``: E_p[log p_hat - log pi] over the particles, leave-one-out when
     unweighted, Silverman's bandwidth unless ``bandwidth`` is given (d <= 3 in practice);
     ``"quadrature"``: the integral of p_hat log(p_hat/pi) on a grid (d = 1; never negative);
     ``"resubstitution"``: the SBTM authors' estimator (scipy's gaussian_kde with Scott's rule,
-    evaluated at the particles themselves, clipped at 0), for comparing with their tables."""
+    evaluated at the particles themselves, clipped at 0 unless ``clip=False``), for comparing
+    with their tables; biased both ways, so pi's own draws often score below 0 unclipped."""
     t = target_ if isinstance(target_, Target) else target(target_)
     if bandwidth is not None and not float(bandwidth) > 0:
         raise ValueError(f"kl: bandwidth is {bandwidth}, but must be > 0 (or None for the rule)")
     if bandwidth is not None and method == "resubstitution":
         raise ValueError("kl: method 'resubstitution' uses Scott's rule; it takes no bandwidth")
-    return _core._kl(t._core, x, log_weights, method, 0.0 if bandwidth is None else float(bandwidth))
+    if not clip and method != "resubstitution":
+        raise ValueError(f"kl: clip=False applies to method 'resubstitution' only, not '{method}'")
+    return _core._kl(t._core, x, log_weights, method,
+                     0.0 if bandwidth is None else float(bandwidth), bool(clip))
 
 
 def energy_distance(x, y, log_weights_x=None, log_weights_y=None):

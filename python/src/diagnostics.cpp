@@ -99,7 +99,7 @@ void bind_diagnostics(py::module_& m) {
   m.def(
       "_kl",
       [](const sf::Target& t, py::handle x, py::handle log_weights, const std::string& method,
-         double bandwidth) {
+         double bandwidth, bool clip) {
         const Array a = as_array(x, "x", 2, t.dim());
         const auto w = log_weights_of(log_weights, "log_weights", a);
         if (method != "kde" && method != "quadrature" && method != "resubstitution")
@@ -110,11 +110,11 @@ void bind_diagnostics(py::module_& m) {
               fmt::format("kl: method '{}' takes no log_weights (only 'kde' does)", method));
         py::gil_scoped_release nogil;
         if (method == "quadrature") return sf::kl_kde_quadrature_1d(rows_of(a), t, bandwidth);
-        if (method == "resubstitution") return sf::kl_kde_resubstitution(rows_of(a), t);
+        if (method == "resubstitution") return sf::kl_kde_resubstitution(rows_of(a), t, clip);
         return sf::kl_kde(rows_of(a), t, span_of(w), bandwidth);
       },
       py::arg("target"), py::arg("x"), py::arg("log_weights"), py::arg("method"),
-      py::arg("bandwidth"));
+      py::arg("bandwidth"), py::arg("clip"));
   m.def(
       "mmd2",
       [](py::handle x, py::handle y, std::optional<double> bandwidth, py::handle log_weights_x,

@@ -69,7 +69,7 @@ double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth)
   return std::max(0.0, s * (hi - lo) / m);
 }
 
-double kl_kde_resubstitution(ConstRows x, const Target& target) {
+double kl_kde_resubstitution(ConstRows x, const Target& target, bool clip) {
   check_dim("kl_kde_resubstitution", "particles", x.d, target.dim());
   const auto logz = target.log_normaliser();
   if (!logz)
@@ -104,7 +104,8 @@ double kl_kde_resubstitution(ConstRows x, const Target& target) {
   target.log_density(x, lpi);
   double s = 0;
   for (std::size_t i = 0; i < x.n; ++i) s += lp[i] - log_det_l - lpi[i] + *logz;
-  return std::max(0.0, s / static_cast<double>(x.n));
+  const double kl = s / static_cast<double>(x.n);
+  return clip ? std::max(0.0, kl) : kl;
 }
 
 }  // namespace sf

@@ -26,8 +26,9 @@ double kl_kde_quadrature_1d(ConstRows x, const Target& target, double bandwidth 
 // The SBTM authors' estimator (their sbtm/stats.py), for comparing with their tables:
 // mean_i log(p̂(x_i)/π(x_i)) over the particles themselves, the self-term included, with p̂
 // the Gaussian KDE of kernel covariance n^(−2/(d+4))·Σ̂ (Scott's rule, Σ̂ the sample covariance
-// with n − 1) as scipy's gaussian_kde builds it; clipped at 0. Biased, and differently from the
-// leave-one-out and quadrature estimates: the self-term raises p̂ at every particle.
-double kl_kde_resubstitution(ConstRows x, const Target& target);
+// with n − 1) as scipy's gaussian_kde builds it; clipped at 0 as they do unless `clip` is false.
+// Biased both ways: the self-term raises p̂ at every particle, the smoothing (Scott's rule
+// oversmooths multimodal laws) lowers it at the modes, so π's own draws often score below 0.
+double kl_kde_resubstitution(ConstRows x, const Target& target, bool clip = true);
 
 }  // namespace sf
