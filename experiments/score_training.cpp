@@ -1,10 +1,13 @@
 #include "experiments/score_training.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <numbers>
 
 #include <scoreflow/core/npy.hpp>
 #include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
+#include <scoreflow/neural/losses.hpp>
 #include <scoreflow/neural/trainer.hpp>
 #include <scoreflow/plot/plot.hpp>
 #include <scoreflow/targets/images.hpp>
@@ -50,13 +53,44 @@ std::pair<double, double> discrepancy(const Particles& a, const Particles& b) {
   return {energy_distance(a.rows(), b.rows()), mmd2(a.rows(), b.rows(), ell)};
 }
 
-void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::uint64_t seed,
-                         const std::string& title, const std::filesystem::path& npy) {
+GaussianBaseline gaussian_baseline(const Particles& train, bool full_covariance,
+                                   const Particles& heldout, std::size_t n, std::uint64_t seed) {
+  Particles train_copy = train, held_copy = heldout;
+  // In float32 first, as heldout_bits_per_dim dequantises: the very same held-out points.
+  const auto x =
+      dequantise_8bit(as_tensor(train_copy).to(torch::kFloat32), seed + 1).to(torch::kFloat64);
+  const auto h =
+      dequantise_8bit(as_tensor(held_copy).to(torch::kFloat32), seed).to(torch::kFloat64);
+  const auto mean = x.mean(0);
+  const auto centred = x - mean;
+  auto cov = centred.t().mm(centred) / static_cast<double>(x.size(0));
+  if (!full_covariance) cov = torch::diag(torch::diagonal(cov));
+  const auto chol = torch::linalg_cholesky(cov);
+  const auto z = torch::linalg_solve_triangular(chol, (h - mean).t(), /*upper=*/false);
+  const auto d = static_cast<double>(x.size(1));
+  const double nll = 0.5 * z.pow(2).sum(0).mean().item<double>() +
+                     torch::log(torch::diagonal(chol)).sum().item<double>() +
+                     0.5 * d * std::log(2 * std::numbers::pi);
+  const auto xi =
+      philox_normals(seed, Stream::reference, 0, static_cast<std::int64_t>(n), x.size(1))
+          .to(torch::kFloat64);
+  return {bits_per_dim(nll, static_cast<std::size_t>(d)),
+          to_particles((mean + xi.mm(chol.t())).contiguous())};
+}
+
+Particles generate_images(const LinearSde& sde, const TimeScoreFn& score, std::size_t n,
+                          std::uint64_t seed) {
   GenerateOptions g;
   g.sampler = "euler";
   g.steps = 500;
   g.seed = seed;
-  const Particles gen = to_particles(generate(sde, score, 64, kImageSide * kImageSide, g));
+  return to_particles(
+      generate(sde, score, static_cast<std::int64_t>(n), kImageSide * kImageSide, g));
+}
+
+void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::uint64_t seed,
+                         const std::string& title, const std::filesystem::path& npy) {
+  const Particles gen = generate_images(sde, score, 64, seed);
   write_npy(npy, {gen.n(), gen.d()}, gen.data());
   auto png = npy;
   plot_image_grid(npy, kImageSide, 8, title, png.replace_extension(".png"));

@@ -45,4 +45,19 @@ void write_image_samples(const LinearSde& sde, const TimeScoreFn& score, std::ui
 double heldout_bits_per_dim(const LinearSde& sde, const TimeScoreFn& score, Particles images,
                             std::uint64_t seed);
 
+// The classical baseline a diffusion model's bits/dim must beat: a Gaussian (full covariance,
+// or its diagonal) fitted by maximum likelihood to the dequantised training images, scored on
+// the same dequantised held-out images as heldout_bits_per_dim (same `seed`), and `n` of its
+// draws for the sample metrics.
+struct GaussianBaseline {
+  double bits_per_dim;
+  Particles samples;
+};
+GaussianBaseline gaussian_baseline(const Particles& train, bool full_covariance,
+                                   const Particles& heldout, std::size_t n, std::uint64_t seed);
+
+// `n` images from the VP reverse SDE (Euler, 500 steps), for the sample metrics.
+Particles generate_images(const LinearSde& sde, const TimeScoreFn& score, std::size_t n,
+                          std::uint64_t seed);
+
 }  // namespace sf
