@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,62 @@ INSTANTIATE_TEST_SUITE_P(Losses, NoiseConditional, testing::Values("nc-dsm", "nc
                            return n;
                          });
 
+// The likelihood weighting by time sampling: d log(s²/m²)/dt = g²/s² on every linear SDE, so
+// times uniform in log(s²/m²) weight the ε-loss by g²/s² (score loss by g²).
+class TimeSampling : public testing::TestWithParam<std::string> {};
+
+TEST_P(TimeSampling, LikelihoodTimesAreUniformInTheLogNoiseRatio) {
+  const auto sde = LinearSde::by_name(GetParam());
+  for (const double t : {0.01, 0.3, 0.9}) {
+    const double h = 1e-6 * t;
+    const double slope = (sde.log_noise_ratio(t + h) - sde.log_noise_ratio(t - h)) / (2 * h);
+    EXPECT_NEAR(slope / (sde.g2(t) / std::pow(sde.std(t), 2)), 1.0, 1e-6) << "t = " << t;
+    EXPECT_NEAR(sde.time_of_log_noise_ratio(sde.log_noise_ratio(t)), t, 1e-12);
+  }
+  auto c = mlp({8});
+  c.cond = "fourier";
+  c.sde = GetParam();
+  auto net = std::make_shared<ResMlpImpl>(c);
+  const std::int64_t n = 20000;
+  LossBatch b;
+  b.net = net.get();
+  b.x = torch::zeros({n, 2});
+  b.seed = 5;
+  const double lo = sde.log_noise_ratio(sde.t_min()), hi = sde.log_noise_ratio(1.0);
+  // Kolmogorov–Smirnov distance of each sampling's own uniform variable from U(0, 1);
+  // 1.95/√n is its 0.1 % critical value.
+  const auto ks = [&](bool likelihood) {
+    b.likelihood_times = likelihood;
+    const auto t = b.times().to(torch::kFloat64);
+    std::vector<double> u(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double ti = t[i].item<double>();
+      u[static_cast<std::size_t>(i)] = likelihood ? (sde.log_noise_ratio(ti) - lo) / (hi - lo)
+                                                  : (ti - sde.t_min()) / (1 - sde.t_min());
+    }
+    std::sort(u.begin(), u.end());
+    double d = 0;
+    for (std::size_t i = 0; i < u.size(); ++i)
+      d = std::max({d, std::abs(u[i] - double(i) / n), std::abs(u[i] - double(i + 1) / n)});
+    return d;
+  };
+  const double critical = 1.95 / std::sqrt(double(n));
+  EXPECT_LT(ks(true), critical);
+  EXPECT_LT(ks(false), critical);
+  // On VP and sub-VP likelihood times crowd towards small t; on VE σ(t) is geometric, g²/s² is
+  // constant, and the two samplings coincide.
+  b.likelihood_times = true;
+  const double mean_likelihood = b.times().mean().item<double>();
+  b.likelihood_times = false;
+  const double mean_uniform = b.times().mean().item<double>();
+  if (GetParam() == "ve")
+    EXPECT_NEAR(mean_likelihood, mean_uniform, 1e-5);
+  else
+    EXPECT_LT(mean_likelihood, mean_uniform - 0.05);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sdes, TimeSampling, testing::Values("vp", "ve", "subvp"));
+
 TEST(Trainer, ResumeFromCheckpointGivesTheSameParameters) {
   const auto train = draw_tensor("gmm4", 2000, 1), heldout = draw_tensor("gmm4", 200, 2);
   TrainOptions o;
@@ -312,6 +369,15 @@ TEST(Trainer, RejectsBadOptionsWithTheirNames) {
   o.lr = 1e-3;
   EXPECT_THROW(Trainer(std::make_shared<ResMlpImpl>(mlp({8})), o, torch::randn({10, 3}), x),
                InvalidArgument);
+  o.time_sampling = "importance";
+  try {
+    Trainer(std::make_shared<ResMlpImpl>(mlp({8})), o, x, x);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("'importance'; valid: uniform, likelihood"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Generation with the exact score of a mixture: the energy distance to fresh exact draws

@@ -72,6 +72,10 @@ void add_train(CLI::App& app, TrainRunOptions& c) {
   t->add_option("--ema", c.train.ema, "EMA decay of the weights (0: off)")->capture_default_str();
   t->add_option("--sigma", c.train.sigma, "dsm noise level")->capture_default_str();
   t->add_option("--probes", c.train.probes, "rademacher or gaussian")->capture_default_str();
+  t->add_option("--time-sampling", c.train.time_sampling,
+                "nc-* losses: diffusion times uniform, or likelihood (uniform in log std^2/m^2: "
+                "the likelihood weighting)")
+      ->capture_default_str();
   t->add_option("--residual", c.train.residual.kind,
                 "nc-dsm: add a Fokker-Planck residual penalty: none, fp (pointwise), heatball")
       ->capture_default_str();

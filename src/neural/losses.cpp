@@ -41,8 +41,18 @@ torch::Tensor LossBatch::probes(Stream stream) const {
 }
 
 torch::Tensor LossBatch::times() const {
-  const double t0 = net->config().linear_sde().t_min();
-  return t0 + (1 - t0) * philox_uniforms(seed, Stream::train_time, step, x.size(0));
+  const auto sde = net->config().linear_sde();
+  const double t0 = sde.t_min();
+  const auto u = philox_uniforms(seed, Stream::train_time, step, x.size(0));
+  if (!likelihood_times) return t0 + (1 - t0) * u;
+  const double lo = sde.log_noise_ratio(t0), hi = sde.log_noise_ratio(1.0);
+  const auto u64 = u.to(torch::kFloat64);
+  auto t = torch::empty_like(u64);
+  const auto ua = u64.accessor<double, 1>();
+  auto ta = t.accessor<double, 1>();
+  for (std::int64_t i = 0; i < u.size(0); ++i)
+    ta[i] = sde.time_of_log_noise_ratio(lo + (hi - lo) * ua[i]);
+  return t.to(u.scalar_type());
 }
 
 namespace {

@@ -65,6 +65,9 @@ void TrainOptions::validate() const {
         fmt::format("unknown schedule '{}'; valid: constant, cosine, warmup-cosine", schedule));
   if (probes != "rademacher" && probes != "gaussian")
     throw InvalidArgument(fmt::format("unknown probes '{}'; valid: rademacher, gaussian", probes));
+  if (time_sampling != "uniform" && time_sampling != "likelihood")
+    throw InvalidArgument(
+        fmt::format("unknown time sampling '{}'; valid: uniform, likelihood", time_sampling));
   residual.validate();
   if (residual.kind != "none" && loss != "nc-dsm")
     throw InvalidArgument(fmt::format(
@@ -84,6 +87,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"ema", ema},
           {"sigma", sigma},
           {"probes", probes},
+          {"time_sampling", time_sampling},
           {"eval_every", eval_every},
           {"patience", patience},
           {"seed", seed},
@@ -174,6 +178,7 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool 
   b.step = step;
   b.sigma = opts_.sigma;
   b.gaussian_probes = opts_.probes == "gaussian";
+  b.likelihood_times = opts_.time_sampling == "likelihood";
   b.target_score = esm_target_;
   if (training && opts_.residual.kind != "none")
     b.penalty = [&](const torch::Tensor& xt, const torch::Tensor& t) {

@@ -67,6 +67,21 @@ double LinearSde::prior_std() const {
   return kind_ == Kind::ve ? schedule_.hi : 1.0;
 }
 
+double LinearSde::log_noise_ratio(double t) const {
+  return 2 * (std::log(std(t)) - std::log(mean_coef(t)));
+}
+
+double LinearSde::time_of_log_noise_ratio(double log_r) const {
+  double lo = t_min(), hi = 1.0;
+  if (log_r <= log_noise_ratio(lo)) return lo;
+  if (log_r >= log_noise_ratio(hi)) return hi;
+  for (int k = 0; k < 100 && hi - lo > 1e-15; ++k) {
+    const double mid = 0.5 * (lo + hi);
+    (log_noise_ratio(mid) < log_r ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 double LinearSde::time_of_sigma(double sigma) const {
   if (kind_ != Kind::ve) throw InvalidArgument("noise levels σ are defined on the VE SDE only");
   return std::log(sigma / schedule_.lo) / std::log(schedule_.hi / schedule_.lo);

@@ -30,8 +30,9 @@ struct LossBatch {
   ScoreNetImpl* net = nullptr;
   torch::Tensor x;  // [B, d] float32
   std::uint64_t seed = 0, step = 0;
-  double sigma = 0.1;            // dsm's noise level
-  bool gaussian_probes = false;  // else Rademacher
+  double sigma = 0.1;             // dsm's noise level
+  bool gaussian_probes = false;   // else Rademacher
+  bool likelihood_times = false;  // times uniform in log(std²/m²) rather than in t
   // ESM: the known score at x ([B, d] -> [B, d]).
   std::function<torch::Tensor(const torch::Tensor&)> target_score;
   // nc-dsm on training steps: a penalty on the perturbed points x_t at times t.
@@ -39,7 +40,8 @@ struct LossBatch {
 
   torch::Tensor noise() const;                                      // ξ ~ N(0, I), [B, d]
   torch::Tensor probes(Stream stream = Stream::train_noise) const;  // v, [B, d]
-  torch::Tensor times() const;  // t uniform on [t_min, 1] of the net's SDE, [B]
+  // t on [t_min, 1] of the net's SDE, [B]: uniform, or uniform in log(std²/m²).
+  torch::Tensor times() const;
 };
 
 // A loss by name: its value on a batch and what it needs of the model and data.

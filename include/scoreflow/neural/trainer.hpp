@@ -31,6 +31,9 @@ struct TrainOptions {
   double ema = 0.999;                 // 0 disables
   double sigma = 0.1;                 // dsm noise level
   std::string probes = "rademacher";  // rademacher | gaussian (ism-hutchinson, ssm)
+  // nc-* losses: diffusion times uniform on [t_min, 1], or "likelihood": uniform in
+  // log(std²/m²), which weights the ε-loss by g²/std² — the likelihood weighting.
+  std::string time_sampling = "uniform";
   std::size_t eval_every = 100;
   std::size_t patience = 0;  // evaluations without held-out improvement; 0 = never stop
   std::uint64_t seed = 1;

@@ -35,6 +35,13 @@ class LinearSde {
   double prior_std() const;
   double t_min() const { return kind_ == Kind::ve ? 1e-5 : 1e-3; }
 
+  // log(s(t)²/m(t)²), the log inverse signal-to-noise ratio: increasing in t, and its
+  // derivative is g²/s² for VE, VP and sub-VP alike — so times uniform in it weight an
+  // ε-loss by the likelihood weighting (Song et al. 2021, Kingma et al. 2021).
+  double log_noise_ratio(double t) const;
+  // Its inverse on [t_min, 1] (bisection to machine precision).
+  double time_of_log_noise_ratio(double log_r) const;
+
   // VE only: the time at which σ(t) = sigma (NCSN noise levels on the VE path).
   double time_of_sigma(double sigma) const;
 
