@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <Eigen/LU>
+
 #include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
 #include <scoreflow/neural/generate.hpp>
@@ -543,6 +545,82 @@ TEST(TorchScript, ExportedModelGivesTheSameScoreWhenLoadedBack) {
     }
     std::filesystem::remove(path);
   }
+}
+
+// A Gaussian base fitted to data N×d is the exact diffused score of N(mean, covariance) of
+// that data at every t, before training: in the score, its divergence, its time derivative
+// and the exported TorchScript module.
+TEST(GaussianBase, IsTheExactDiffusedScoreOfTheDataGaussianInEveryForm) {
+  const auto data = draw_tensor("gauss:mean=[1,-0.5],cov=[1.5,0.5,0.5,0.8]", 5000, 4);
+  const auto xd = data.to(torch::kFloat64);
+  const auto centred = xd - xd.mean(0);
+  const auto cov = centred.t().mm(centred) / static_cast<double>(data.size(0));
+  Eigen::Vector2d mu(xd.mean(0)[0].item<double>(), xd.mean(0)[1].item<double>());
+  Eigen::Matrix2d sigma;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) sigma(i, j) = cov[i][j].item<double>();
+  const GaussianMixture fitted("fitted", {{1.0, mu, sigma}});
+  const auto x = 2 * torch::randn({50, 2}, torch::TensorOptions().dtype(torch::kFloat32));
+  for (const std::string sde_name : {"vp", "subvp", "ve"}) {
+    auto c = mlp({32, 32});
+    c.cond = "fourier";
+    c.sde = sde_name;
+    c.sigma_max = 10;
+    c.base = "gaussian";
+    const auto net = make_score_net(c, 3);
+    net->fit_gaussian_base(data, 0.0);
+    const auto sde = c.linear_sde();
+    const DiffusedMixture exact(fitted, sde);
+    const auto path =
+        (std::filesystem::temp_directory_path() / ("sf_base_" + sde_name + ".pt")).string();
+    export_torchscript(dynamic_cast<ResMlpImpl&>(*net), path);
+    const auto loaded = load_torchscript_score(path, 2);
+    for (const double t : {0.01, 0.4, 1.0}) {
+      const auto ref = exact.score(x.to(torch::kFloat64), t);
+      const auto tt = torch::full({50}, t);
+      const auto got = net->score(x, tt).detach().to(torch::kFloat64);
+      const auto scale = ref.abs().max().item<double>();
+      EXPECT_LT((got - ref).abs().max().item<double>(), 1e-5 * scale) << sde_name << " t=" << t;
+      const auto exported = loaded(x, t).detach().to(torch::kFloat64);
+      EXPECT_LT((exported - ref).abs().max().item<double>(), 1e-5 * scale)
+          << sde_name << " t=" << t;
+      // Divergence of std·s_G: −std·tr((m²Σ + s²I)⁻¹), the same at every x.
+      const double m = sde.mean_coef(t), s = sde.std(t);
+      const Eigen::Matrix2d a = m * m * sigma + s * s * Eigen::Matrix2d::Identity();
+      const double div_ref = -s * a.inverse().trace();
+      const auto div = dynamic_cast<ResMlpImpl&>(*net).net_and_divergence(x, tt).second;
+      EXPECT_LT((div.to(torch::kFloat64) - div_ref).abs().max().item<double>(),
+                1e-5 * std::abs(div_ref))
+          << sde_name << " t=" << t;
+      if (t == 1.0) continue;
+      // ∂s/∂t by autograd (the Fokker–Planck residual's) against central differences.
+      const auto tg = tt.clone().requires_grad_(true);
+      const auto ds_dt = torch::autograd::grad({net->score(x, tg).select(1, 0).sum()}, {tg})[0].to(
+          torch::kFloat64);
+      const double h = 1e-4 * t;
+      const auto fd = (exact.score(x.to(torch::kFloat64), t + h).select(1, 0) -
+                       exact.score(x.to(torch::kFloat64), t - h).select(1, 0)) /
+                      (2 * h);
+      EXPECT_LT((ds_dt - fd).abs().max().item<double>(), 1e-3 * fd.abs().max().item<double>())
+          << sde_name << " t=" << t;
+    }
+  }
+  auto c = mlp({8});
+  c.base = "gaussian";
+  EXPECT_THROW(c.validate(), InvalidArgument);  // a base needs a noise-conditional model
+}
+
+// Training data dequantised per batch: each value stays in its 8-bit bin, draws differ
+// between steps and repeat for the same key.
+TEST(Dequantise, EachKeyDrawsAfreshWithinTheSameBins) {
+  const auto levels = torch::randint(0, 256, {64, 16}, torch::kInt64);
+  const auto x = (levels.to(torch::kFloat32) / 127.5 - 1);
+  const auto a = dequantise_8bit(x, 3, 0, Stream::dequantise);
+  const auto b = dequantise_8bit(x, 3, 1, Stream::dequantise);
+  EXPECT_TRUE(torch::equal(((a + 1) * 128).floor().to(torch::kInt64), levels));
+  EXPECT_TRUE(torch::equal(((b + 1) * 128).floor().to(torch::kInt64), levels));
+  EXPECT_FALSE(torch::equal(a, b));
+  EXPECT_TRUE(torch::equal(a, dequantise_8bit(x, 3, 0, Stream::dequantise)));
 }
 
 TEST(TorchScript, LoadingRejectsFilesThatAreNotModels) {

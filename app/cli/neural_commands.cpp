@@ -72,6 +72,13 @@ void add_train(CLI::App& app, TrainRunOptions& c) {
   t->add_option("--ema", c.train.ema, "EMA decay of the weights (0: off)")->capture_default_str();
   t->add_option("--sigma", c.train.sigma, "dsm noise level")->capture_default_str();
   t->add_option("--probes", c.train.probes, "rademacher or gaussian")->capture_default_str();
+  t->add_option("--base", c.net.base,
+                "nc-* losses: none, or gaussian (learn only the correction to the data's own "
+                "Gaussian, whose diffused score is exact)")
+      ->capture_default_str();
+  t->add_option("--dequantise", c.dequantise,
+                "auto (on for 8-bit image data), on, off: uniform dequantisation of each batch")
+      ->capture_default_str();
   t->add_option("--time-sampling", c.train.time_sampling,
                 "nc-* losses: diffusion times uniform, or likelihood (uniform in log std^2/m^2: "
                 "the likelihood weighting)")

@@ -494,7 +494,8 @@ def train(data, loss="dsm", steps=2000, batch=256, lr=1e-3, hidden=(128, 128, 12
     file.npy``, and ``n``, ``n_heldout`` do not apply), a data set name ("moons", "mnist256", ...) or a target spec. ``loss``: dsm, ism,
     ism-hutchinson, ssm, esm or nc-dsm (noise-conditional, for generation; ``sde`` vp, ve or
     subvp). Further options as in ``scoreflow train`` (optimizer, schedule, ema, sigma,
-    time_sampling="likelihood" for the likelihood weighting, ...).
+    time_sampling="likelihood" for the likelihood weighting, base="gaussian" to learn only
+    the correction to the data's own Gaussian, dequantise="auto"|"on"|"off", ...).
     With ``out`` the run directory is kept and ``resume=True`` continues it; Ctrl-C stops
     after the current step with a checkpoint and raises KeyboardInterrupt."""
     if not isinstance(data, str):

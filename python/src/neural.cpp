@@ -43,7 +43,8 @@ nlohmann::json train(const py::dict& d) {
     f.set("weight_decay", c.train.weight_decay).set("schedule", c.train.schedule);
     f.set("warmup", c.train.warmup).set("ema", c.train.ema).set("sigma", c.train.sigma);
     f.set("probes", c.train.probes).set("eval_every", c.train.eval_every);
-    f.set("time_sampling", c.train.time_sampling);
+    f.set("time_sampling", c.train.time_sampling).set("base", c.net.base);
+    f.set("dequantise", c.dequantise);
     f.set("patience", c.train.patience).set("seed", c.train.seed);
     f.set("checkpoint_every", c.checkpoint_every).set("threads", c.threads);
     f.set("out", out).set("force", c.force).set("resume", c.resume);

@@ -230,8 +230,9 @@ TimeScoreFn diffused_mixture_score(const GaussianMixture& mixture, const LinearS
   };
 }
 
-torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed) {
-  const auto u = philox_uniforms(seed, Stream::probes, 1, x.numel()).reshape(x.sizes());
+torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed, std::uint64_t step,
+                              Stream stream) {
+  const auto u = philox_uniforms(seed, stream, step, x.numel()).reshape(x.sizes());
   return ((x + 1) * 127.5).round().clamp(0, 255).add(u).div(128.0).sub(1.0);
 }
 

@@ -18,7 +18,8 @@ nlohmann::json NetConfig::to_json() const {
                       {"cond", cond},
                       {"cond_features", cond_features},
                       {"fourier_scale", fourier_scale},
-                      {"sigma_max", sigma_max}};
+                      {"sigma_max", sigma_max},
+                      {"base", base}};
   j["sde"] = sde ? nlohmann::json(*sde) : nlohmann::json(nullptr);
   return j;
 }
@@ -35,6 +36,7 @@ NetConfig NetConfig::from_json(const nlohmann::json& j) {
     c.fourier_scale = j.at("fourier_scale").get<double>();
     c.sigma_max = j.at("sigma_max").get<double>();
     if (!j.at("sde").is_null()) c.sde = j.at("sde").get<std::string>();
+    c.base = j.value("base", "none");  // models written before bases existed have none
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(
         fmt::format("model config: not written by scoreflow train ({}); retrain or point at the "
@@ -66,6 +68,11 @@ void NetConfig::validate() const {
   if (sde && !conditioned())
     throw InvalidArgument("a noise-conditional model (--sde) needs --cond sinusoidal or fourier");
   if (sde) LinearSde::by_name(*sde, sigma_max);  // validates the name
+  if (base != "none" && base != "gaussian")
+    throw InvalidArgument(fmt::format("unknown base '{}'; valid: none, gaussian", base));
+  if (base == "gaussian" && !sde)
+    throw InvalidArgument(
+        "a Gaussian base (--base gaussian) needs a noise-conditional model (--loss nc-*)");
 }
 
 torch::Tensor activate(const std::string& name, const torch::Tensor& z) {
@@ -99,19 +106,67 @@ torch::Tensor TimeEmbeddingImpl::forward(const torch::Tensor& t) {
   return torch::cat({torch::sin(arg), torch::cos(arg)}, 1);
 }
 
-torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t) {
-  auto out = net(x, t);
-  if (!cfg_.sde) return out;
+ScoreNetImpl::ScoreNetImpl(NetConfig cfg) : cfg_(std::move(cfg)) {
+  if (cfg_.base != "gaussian") return;
+  const auto d = cfg_.dim;
+  base_mean_ = register_buffer("base_mean", torch::zeros({d}));
+  base_vecs_ = register_buffer("base_vecs", torch::eye(d));
+  base_vals_ = register_buffer("base_vals", torch::ones({d}));
+}
+
+SdeColumns ScoreNetImpl::sde_columns(const torch::Tensor& t, torch::ScalarType dtype) const {
   const auto sde = cfg_.linear_sde();
-  const auto sd = time_column(
-      t, [&](double ti) { return sde.std(ti); }, out.scalar_type());
-  if (!t.requires_grad()) return out / sd;
-  // Differentiable in t (the Fokker–Planck residual takes ∂s/∂t): std(t) to first order about
-  // the given times, exact in value and first derivative.
-  const auto rate = time_column(
-      t, [&](double ti) { return sde.std_rate(ti); }, out.scalar_type());
-  const auto dt = (t - t.detach()).to(out.scalar_type()).reshape({-1, 1});
-  return out / (sd + rate * dt);
+  const auto m = time_column(
+      t, [&](double ti) { return sde.mean_coef(ti); }, dtype);
+  const auto s = time_column(
+      t, [&](double ti) { return sde.std(ti); }, dtype);
+  if (!t.requires_grad()) return {m, s};
+  // Differentiable in t (the Fokker–Planck residual takes ∂s/∂t): each coefficient to first
+  // order about the given times; dm/dt = f(t)·m for the linear drift f(t)·x.
+  const auto dm = time_column(
+      t, [&](double ti) { return sde.drift_coef(ti) * sde.mean_coef(ti); }, dtype);
+  const auto ds = time_column(
+      t, [&](double ti) { return sde.std_rate(ti); }, dtype);
+  const auto dt = (t - t.detach()).to(dtype).reshape({-1, 1});
+  return {m + dm * dt, s + ds * dt};
+}
+
+void ScoreNetImpl::fit_gaussian_base(const torch::Tensor& data, double extra_variance) {
+  if (!has_base())
+    throw InvalidArgument("fit_gaussian_base: the model was configured without a base");
+  if (data.dim() != 2 || data.size(1) != cfg_.dim || data.size(0) < 2)
+    throw InvalidArgument(fmt::format("fit_gaussian_base: data must be N×{} with N ≥ 2", cfg_.dim));
+  torch::NoGradGuard ng;
+  const auto x = data.to(torch::kFloat64);
+  const auto mean = x.mean(0);
+  const auto centred = x - mean;
+  const auto cov = centred.t().mm(centred) / static_cast<double>(x.size(0));
+  const auto [vals, vecs] = torch::linalg_eigh(cov);
+  base_mean_.copy_(mean);
+  base_vecs_.copy_(vecs);
+  // A singular covariance (pixels that never change) is harmless: m²λ + s² ≥ s(t_min)² > 0.
+  base_vals_.copy_(vals.clamp_min(0) + extra_variance);
+}
+
+std::pair<torch::Tensor, torch::Tensor> ScoreNetImpl::scaled_base(const torch::Tensor& x,
+                                                                  const SdeColumns& c) const {
+  const auto dtype = x.scalar_type();
+  const auto vecs = base_vecs_.to(dtype), vals = base_vals_.to(dtype).reshape({1, -1});
+  const auto inv = 1 / (c.m * c.m * vals + c.s * c.s);  // [B, d] in the eigenbasis
+  const auto z = (x - c.m * base_mean_.to(dtype)).mm(vecs);
+  return {-c.s * (z * inv).mm(vecs.t()), -c.s.reshape({-1}) * inv.sum(1)};
+}
+
+torch::Tensor ScoreNetImpl::net(const torch::Tensor& x, const torch::Tensor& t) {
+  auto out = body(x, t);
+  if (!has_base()) return out;
+  return out + scaled_base(x, sde_columns(t, out.scalar_type())).first;
+}
+
+torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t) {
+  const auto out = net(x, t);
+  if (!cfg_.sde) return out;
+  return out / sde_columns(t, out.scalar_type()).s;
 }
 
 ResMlpImpl::ResMlpImpl(NetConfig c) : ScoreNetImpl(std::move(c)) {
@@ -129,7 +184,7 @@ ResMlpImpl::ResMlpImpl(NetConfig c) : ScoreNetImpl(std::move(c)) {
   out_ = register_module("out", torch::nn::Linear(in, cfg_.dim));
 }
 
-torch::Tensor ResMlpImpl::net(const torch::Tensor& x, const torch::Tensor& t) {
+torch::Tensor ResMlpImpl::body(const torch::Tensor& x, const torch::Tensor& t) {
   torch::Tensor e, h;
   if (cfg_.conditioned()) {
     e = embed_->forward(t);
@@ -171,7 +226,16 @@ std::pair<torch::Tensor, torch::Tensor> ResMlpImpl::net_and_divergence(const tor
   }
   const auto out = out_->forward(h);
   const auto jout = torch::matmul(out_->weight, jac);  // [B, d, d]
-  return {out, jout.diagonal(0, 1, 2).sum(1)};
+  const auto div = jout.diagonal(0, 1, 2).sum(1);
+  if (!has_base()) return {out, div};
+  const auto [base, base_div] = scaled_base(x, sde_columns(t, out.scalar_type()));
+  return {out + base, div + base_div};
+}
+
+void ResMlpImpl::zero_output() {
+  torch::NoGradGuard ng;
+  out_->weight.zero_();
+  out_->bias.zero_();
 }
 
 MlpParams ResMlpImpl::fused_view() {
@@ -240,7 +304,7 @@ UNet16Impl::UNet16Impl(NetConfig c) : ScoreNetImpl(std::move(c)) {
       register_module("out_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, 1, 3).padding(1)));
 }
 
-torch::Tensor UNet16Impl::net(const torch::Tensor& x, const torch::Tensor& t) {
+torch::Tensor UNet16Impl::body(const torch::Tensor& x, const torch::Tensor& t) {
   const auto b = x.size(0);
   const auto tt = cfg_.conditioned() ? t : torch::zeros({b}, x.options());
   const auto e = torch::silu(embed_mlp_->forward(embed_->forward(tt)));
@@ -250,6 +314,12 @@ torch::Tensor UNet16Impl::net(const torch::Tensor& x, const torch::Tensor& t) {
   h = run_block(dec1_, torch::cat({up2_->forward(h), h1}, 1), e);
   h = run_block(dec0_, torch::cat({up1_->forward(h), h0}, 1), e);
   return out_->forward(torch::silu(out_norm_->forward(h))).reshape({b, 256});
+}
+
+void UNet16Impl::zero_output() {
+  torch::NoGradGuard ng;
+  out_->weight.zero_();
+  out_->bias.zero_();
 }
 
 void init_parameters(torch::nn::Module& net, std::uint64_t seed) {
@@ -289,6 +359,7 @@ std::shared_ptr<ScoreNetImpl> make_score_net(const NetConfig& cfg, std::uint64_t
     net = std::make_shared<ResMlpImpl>(cfg);
   global.set_state(saved);
   init_parameters(*net, seed);
+  if (net->has_base()) net->zero_output();
   return net;
 }
 

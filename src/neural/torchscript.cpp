@@ -17,17 +17,41 @@ std::string act_code(const std::string& act, const std::string& z) {
                        : fmt::format("{0} / (1.0 + torch.abs({0}))", z);
 }
 
+// θ(t) = ½∫β of the VP and sub-VP schedules as TorchScript.
+std::string theta_code(const LinearSde& sde) {
+  const auto& s = sde.schedule();
+  return fmt::format("0.5 * ({:.17g} * t + 0.5 * {:.17g} * t * t)", s.lo, s.hi - s.lo);
+}
+
 // std(t) of the SDE as TorchScript, mirroring LinearSde::std.
-std::string std_code(const NetConfig& cfg) {
-  const auto sde = cfg.linear_sde();
+std::string std_code(const LinearSde& sde) {
   const auto& s = sde.schedule();
   if (sde.kind() == LinearSde::Kind::ve)
     return fmt::format("{:.17g} * torch.pow(torch.full_like(t, {:.17g}), t)", s.lo, s.hi / s.lo);
-  const std::string theta =
-      fmt::format("0.5 * ({:.17g} * t + 0.5 * {:.17g} * t * t)", s.lo, s.hi - s.lo);
   if (sde.kind() == LinearSde::Kind::vp)
-    return fmt::format("torch.sqrt(-torch.expm1(-2.0 * ({})))", theta);
-  return fmt::format("-torch.expm1(-2.0 * ({}))", theta);
+    return fmt::format("torch.sqrt(-torch.expm1(-2.0 * ({})))", theta_code(sde));
+  return fmt::format("-torch.expm1(-2.0 * ({}))", theta_code(sde));
+}
+
+// m(t), mirroring LinearSde::mean_coef.
+std::string mean_code(const LinearSde& sde) {
+  if (sde.kind() == LinearSde::Kind::ve) return "torch.ones_like(t)";
+  return fmt::format("torch.exp(-({}))", theta_code(sde));
+}
+
+// The exact diffused score of the Gaussian base, as ScoreNetImpl::scaled_base computes it
+// (divided by std: the script returns the score).
+std::string gaussian_base_code(ScoreNetImpl& net, torch::jit::Module& m) {
+  m.register_buffer("base_mean", net.base_mean().clone());
+  m.register_buffer("base_vecs", net.base_vecs().clone());
+  m.register_buffer("base_vals", net.base_vals().clone());
+  const auto sde = net.config().linear_sde();
+  return fmt::format(
+      "    mt = ({}).reshape(-1, 1)\n"
+      "    inv = 1.0 / (mt * mt * self.base_vals.reshape(1, -1) + sd * sd)\n"
+      "    z = torch.mm(x - mt * self.base_mean, self.base_vecs)\n"
+      "    score = score - torch.mm(z * inv, self.base_vecs.t())\n",
+      mean_code(sde));
 }
 
 }  // namespace
@@ -66,8 +90,14 @@ void export_torchscript(ResMlpImpl& net, const std::string& path) {
   m.register_parameter("wo", net.output()->weight.detach().clone(), false);
   m.register_parameter("bo", net.output()->bias.detach().clone(), false);
   body += "    out = torch.linear(h, self.wo, self.bo)\n";
-  body += cfg.sde ? fmt::format("    return out / ({}).reshape(-1, 1)\n", std_code(cfg))
-                  : "    return out\n";
+  if (!cfg.sde) {
+    body += "    return out\n";
+  } else {
+    body += fmt::format("    sd = ({}).reshape(-1, 1)\n", std_code(cfg.linear_sde()));
+    body += "    score = out / sd\n";
+    if (net.has_base()) body += gaussian_base_code(net, m);
+    body += "    return score\n";
+  }
   m.define(body);
   std::ostringstream bytes;
   m.save(bytes);

@@ -10,12 +10,14 @@
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/torch_view.hpp>
+#include <scoreflow/neural/generate.hpp>
 
 namespace sf {
 namespace {
 
 // Held-out evaluations draw their noise at steps far from any training step.
 constexpr std::uint64_t kHeldoutStep = 1ull << 31;
+constexpr std::uint64_t kBaseFitStep = kHeldoutStep + 1;
 
 }  // namespace
 
@@ -88,6 +90,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"sigma", sigma},
           {"probes", probes},
           {"time_sampling", time_sampling},
+          {"dequantise", dequantise},
           {"eval_every", eval_every},
           {"patience", patience},
           {"seed", seed},
@@ -108,6 +111,8 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
       heldout_(heldout.to(torch::kFloat32).contiguous()),
       esm_target_(std::move(esm_target)) {
   opts_.validate();
+  if (opts_.dequantise)
+    heldout_ = dequantise_8bit(heldout_, opts_.seed, kHeldoutStep, Stream::dequantise);
   const auto d = net_->config().dim;
   if (train_.dim() != 2 || train_.size(1) != d || train_.size(0) == 0)
     throw InvalidArgument(fmt::format("training data must be N×{} with N ≥ 1", d));
@@ -121,6 +126,13 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
   if (!loss_.noise_conditional && net_->config().sde)
     throw InvalidArgument(
         fmt::format("loss {} trains a score of x alone; drop --sde or use nc-dsm", opts_.loss));
+  // A Gaussian base is the data's own Gaussian, as the loss sees the data (dequantised once
+  // with a key of its own). A resumed run reloads the same buffers from its checkpoint.
+  if (net_->has_base())
+    net_->fit_gaussian_base(
+        opts_.dequantise ? dequantise_8bit(train_, opts_.seed, kBaseFitStep, Stream::dequantise)
+                         : train_,
+        0.0);
   if (opts_.optimizer == "adamw")
     optim_ = std::make_unique<torch::optim::AdamW>(
         net_->parameters(), torch::optim::AdamWOptions(opts_.lr).weight_decay(opts_.weight_decay));
@@ -167,7 +179,8 @@ torch::Tensor Trainer::batch(std::uint64_t step) const {
   for (std::size_t b = 0; b < opts_.batch; ++b)
     idx.data_ptr<std::int64_t>()[b] =
         static_cast<std::int64_t>(Draws(opts_.seed, Stream::batch, b, step).below(n));
-  return train_.index_select(0, idx);
+  const auto x = train_.index_select(0, idx);
+  return opts_.dequantise ? dequantise_8bit(x, opts_.seed, step, Stream::dequantise) : x;
 }
 
 torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool training) {

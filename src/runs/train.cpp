@@ -78,6 +78,10 @@ void resolve_net_config(TrainRunOptions& c, const TrainingData& data) {
   if (!sde.empty()) c.net.sde = sde;
   c.net.cond = !c.cond.empty() ? c.cond : c.net.sde ? "fourier" : "none";
   c.net.validate();
+  if (c.dequantise != "auto" && c.dequantise != "on" && c.dequantise != "off")
+    throw InvalidArgument(
+        fmt::format("unknown dequantise '{}'; valid: auto, on, off", c.dequantise));
+  c.train.dequantise = c.dequantise == "on" || (c.dequantise == "auto" && data.images);
 }
 
 void write_loss_csv(const fs::path& dir, const std::vector<TrainRecord>& history) {

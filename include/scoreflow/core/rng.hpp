@@ -34,6 +34,7 @@ enum class Stream : std::uint64_t {
   malliavin = 18,    // Brownian increments of Malliavin paths
   heat_ball = 19,    // draws of the heat-ball mean-value estimators
   fp_probes = 20,    // Hutchinson probes of the pointwise Fokker–Planck residual
+  dequantise = 21,   // uniform dequantisation of 8-bit training data
 };
 
 // Uniform on the open interval (0, 1) from two 32-bit words (53 random bits).

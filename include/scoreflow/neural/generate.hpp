@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include <scoreflow/core/rng.hpp>
 #include <scoreflow/sde/linear_sde.hpp>
 #include <scoreflow/targets/gaussian_mixture.hpp>
 
@@ -50,8 +51,10 @@ struct LikelihoodOptions {
 
 // log p_{t_min}(x) in nats per row (float64 [B]).
 // Uniform dequantisation of 8-bit pixels on [−1, 1]: each value to its bin (width 2/256)
-// plus a uniform draw keyed by `seed`, so a density's likelihood is one of discrete images.
-torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed);
+// plus a uniform draw keyed by (seed, stream, step), so a density's likelihood is one of
+// discrete images.
+torch::Tensor dequantise_8bit(const torch::Tensor& x, std::uint64_t seed, std::uint64_t step = 1,
+                              Stream stream = Stream::probes);
 // Bits per dimension of dequantised 8-bit data on [−1, 1] from a mean NLL in nats:
 // NLL/(d log 2) + log2(128), the bins being 2/256 wide.
 double bits_per_dim(double nll_nats, std::size_t dim);

@@ -2,7 +2,9 @@
 // 16×16 images, optionally conditioned on time through sinusoidal or random Fourier
 // features. With `sde` set, the model is noise-conditional and returns
 // s(x, t) = net(x, t) / std(t) (the ε-parametrisation), so its DSM loss with λ = std² is
-// |net + ξ|², well scaled at every t.
+// |net + ξ|², well scaled at every t. With `base = "gaussian"` the network learns only what a
+// Gaussian fitted to the data does not explain: s = s_G + body/std, where s_G is the exact
+// score of N(μ, Σ) diffused to time t, −(m²Σ + s²I)⁻¹(x − mμ).
 #pragma once
 
 #include <torch/torch.h>
@@ -29,6 +31,7 @@ struct NetConfig {
   double fourier_scale = 16;                           // std of the random Fourier frequencies
   std::optional<std::string> sde;             // noise-conditional on this SDE (ve | vp | subvp)
   double sigma_max = LinearSde::kVeSigmaMax;  // VE only
+  std::string base = "none";                  // none | gaussian (noise-conditional only)
 
   nlohmann::json to_json() const;
   static NetConfig from_json(const nlohmann::json& j);
@@ -67,18 +70,44 @@ class TimeEmbeddingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TimeEmbedding);
 
+// m(t) and std(t) of a noise-conditional model's SDE at each time, as [B, 1] columns; when `t`
+// requires grad they are differentiable in t, exact in value and first derivative.
+struct SdeColumns {
+  torch::Tensor m, s;
+};
+
 // Shared interface of every trainable score network.
 class ScoreNetImpl : public torch::nn::Module {
  public:
-  explicit ScoreNetImpl(NetConfig cfg) : cfg_(std::move(cfg)) {}
-  // Raw network output; `t` is [B] (ignored when unconditioned).
-  virtual torch::Tensor net(const torch::Tensor& x, const torch::Tensor& t) = 0;
+  explicit ScoreNetImpl(NetConfig cfg);
+  // The network output, std(t)·score when noise-conditional; `t` is [B] (ignored when
+  // unconditioned). With a Gaussian base: body + std·s_G.
+  torch::Tensor net(const torch::Tensor& x, const torch::Tensor& t);
   // The score: net / std(t) when noise-conditional, else net.
   torch::Tensor score(const torch::Tensor& x, const torch::Tensor& t);
   const NetConfig& config() const { return cfg_; }
+  SdeColumns sde_columns(const torch::Tensor& t, torch::ScalarType dtype) const;
+
+  // Gaussian base: N(mean of data, covariance of data + extra_variance·I). `extra_variance`
+  // accounts for noise added to the data in training (uniform dequantisation: width²/12).
+  void fit_gaussian_base(const torch::Tensor& data, double extra_variance);
+  bool has_base() const { return base_vals_.defined(); }
+  // std·s_G at (x, t) and its divergence in x, −std·Σᵢ 1/(m²λᵢ + s²), as [B].
+  std::pair<torch::Tensor, torch::Tensor> scaled_base(const torch::Tensor& x,
+                                                      const SdeColumns& c) const;
+  const torch::Tensor& base_mean() const { return base_mean_; }
+  const torch::Tensor& base_vecs() const { return base_vecs_; }
+  const torch::Tensor& base_vals() const { return base_vals_; }
+  // Zero the last layer, so that a network with a base starts as the base alone.
+  virtual void zero_output() = 0;
 
  protected:
+  // What the architecture computes, before any base is added.
+  virtual torch::Tensor body(const torch::Tensor& x, const torch::Tensor& t) = 0;
   NetConfig cfg_;
+
+ private:
+  torch::Tensor base_mean_, base_vecs_, base_vals_;  // buffers: μ, eigenvectors and values of Σ
 };
 
 // h₁ = act(W₁[x; e] + b₁); h_{k+1} = h_k + act(W_{k+1}h_k + b_{k+1} + P_k e) (residual
@@ -86,7 +115,7 @@ class ScoreNetImpl : public torch::nn::Module {
 class ResMlpImpl : public ScoreNetImpl {
  public:
   explicit ResMlpImpl(NetConfig cfg);
-  torch::Tensor net(const torch::Tensor& x, const torch::Tensor& t) override;
+  void zero_output() override;
   // The network output and the trace of ∂out/∂x, by forward-mode tangents through the
   // layers: one graph and one backward for ISM instead of d double-backward passes.
   std::pair<torch::Tensor, torch::Tensor> net_and_divergence(const torch::Tensor& x,
@@ -99,6 +128,9 @@ class ResMlpImpl : public ScoreNetImpl {
   const std::vector<torch::nn::Linear>& cond_proj() const { return cond_proj_; }
   torch::nn::Linear output() const { return out_; }
 
+ protected:
+  torch::Tensor body(const torch::Tensor& x, const torch::Tensor& t) override;
+
  private:
   std::vector<torch::nn::Linear> layers_, cond_proj_;
   torch::nn::Linear out_{nullptr};
@@ -110,7 +142,10 @@ class ResMlpImpl : public ScoreNetImpl {
 class UNet16Impl : public ScoreNetImpl {
  public:
   explicit UNet16Impl(NetConfig cfg);
-  torch::Tensor net(const torch::Tensor& x, const torch::Tensor& t) override;
+  void zero_output() override;
+
+ protected:
+  torch::Tensor body(const torch::Tensor& x, const torch::Tensor& t) override;
 
  private:
   struct Block {

@@ -34,6 +34,9 @@ struct TrainOptions {
   // nc-* losses: diffusion times uniform on [t_min, 1], or "likelihood": uniform in
   // log(std²/m²), which weights the ε-loss by g²/std² — the likelihood weighting.
   std::string time_sampling = "uniform";
+  // 8-bit data (images): every batch dequantised afresh (uniform within each pixel's bin, as
+  // the likelihood is measured), the held-out set once; the model learns a continuous density.
+  bool dequantise = false;
   std::size_t eval_every = 100;
   std::size_t patience = 0;  // evaluations without held-out improvement; 0 = never stop
   std::uint64_t seed = 1;

@@ -24,9 +24,10 @@ struct TrainRunOptions {
   std::uint64_t data_seed = 0;
   NetConfig net;
   std::string hidden = "128,128,128";
-  std::string arch;  // empty: unet for images, else mlp
-  std::string sde;   // empty: none (vp when the loss is nc-dsm)
-  std::string cond;  // empty: fourier with an SDE, else none
+  std::string arch;                 // empty: unet for images, else mlp
+  std::string sde;                  // empty: none (vp when the loss is nc-dsm)
+  std::string cond;                 // empty: fourier with an SDE, else none
+  std::string dequantise = "auto";  // auto (on for image data), on, off
   TrainOptions train;
   std::size_t checkpoint_every = 0;  // 0: about 10 checkpoints
   std::size_t stop_after = 0;        // 0: run to --steps
