@@ -21,13 +21,20 @@ Trained train_score_net(const TrainingData& data, const TrainSpec& spec) {
   cfg.fourier_scale = 4;
   cfg.sde = spec.sde;
   cfg.sigma_max = spec.sigma_max;
-  if (spec.images) cfg.hidden = {512, 512, 512};
+  cfg.arch = spec.arch;
+  if (spec.images) {
+    cfg.hidden = spec.arch == "unet" ? std::vector<std::int64_t>{32}
+                                     : std::vector<std::int64_t>{512, 512, 512};
+    if (spec.arch == "unet") cfg.fourier_scale = 16;  // as `scoreflow train` builds it
+    cfg.base = "gaussian";
+  }
   TrainOptions o;
   o.loss = spec.loss;
   o.steps = spec.steps;
   o.batch = spec.images ? 128 : 256;
   o.lr = spec.images ? 5e-4 : 1e-3;
   o.eval_every = std::max<std::size_t>(1, spec.steps / 10);
+  o.dequantise = spec.images;
   o.seed = spec.seed;
   o.residual = spec.residual;
   auto net = make_score_net(cfg, spec.seed);

@@ -21,8 +21,11 @@ struct TrainSpec {
   double sigma_max = 50;
   std::size_t steps = 2000;
   std::uint64_t seed = 1;
-  bool images = false;  // 3×512 MLP, batch 128, lr 5·10⁻⁴ (else 3×128, 256, 10⁻³)
+  // Images: batch 128, lr 5·10⁻⁴, a Gaussian base and dequantised batches; a 3×512 MLP or a
+  // U-Net with 32 base channels (else a 3×128 MLP, batch 256, lr 10⁻³).
+  bool images = false;
   ResidualPenalty residual;
+  std::string arch = "mlp";
 };
 
 struct Trained {

@@ -164,10 +164,11 @@ TEST_F(Cli, TrainGenerateResumeAndExport) {
   for (std::size_t i = 0; i < s.values.size(); ++i) EXPECT_NEAR(s.values[i], s2.values[i], 1e-3);
 }
 
+// The default image model (a U-Net) with a Gaussian base, saved, loaded back and sampled.
 TEST_F(Cli, ImageModelsWriteAnImageGrid) {
   const std::string model = (dir / "img").string();
   auto r = scoreflow(
-      "train --data mnist256 --loss nc-dsm --hidden 64,64 --arch mlp --steps 5 --batch 16 "
+      "train --data mnist256 --loss nc-dsm --hidden 8 --base gaussian --steps 5 --batch 16 "
       "--eval-every 5 --out " +
       model);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -178,6 +179,10 @@ TEST_F(Cli, ImageModelsWriteAnImageGrid) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "g" / "samples.png"));
   EXPECT_TRUE(read_json(dir / "g" / "summary.json").contains("bits_per_dim"));
+  const auto config = read_json(dir / "img" / "model.json");
+  EXPECT_EQ(config["net"]["arch"], "unet");
+  EXPECT_EQ(config["net"]["base"], "gaussian");
+  EXPECT_EQ(read_json(dir / "img" / "summary.json")["train"]["dequantise"], true);
 }
 
 TEST_F(Cli, SbtmFromTheCommandLine) {

@@ -283,7 +283,7 @@ UNet16Impl::UNet16Impl(NetConfig c) : ScoreNetImpl(std::move(c)) {
   if (!cfg_.conditioned()) ecfg.cond = "sinusoidal";  // a constant embedding; keeps one code path
   embed_ = register_module("embed", TimeEmbedding(ecfg));
   embed_mlp_ = register_module("embed_mlp", torch::nn::Linear(ecfg.cond_features / 2 * 2, temb));
-  in_ = register_module("in", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, ch, 3).padding(1)));
+  in_ = register_module("in_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, ch, 3).padding(1)));
   enc0_ = make_block("enc0", ch, ch);
   down1_ = register_module(
       "down1", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch2, 3).stride(2).padding(1)));
