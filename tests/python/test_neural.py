@@ -82,3 +82,27 @@ def test_fk_product_of_two_trained_models(tmp_path):
     assert abs(out["summary"]["log_z"] - exact_log_z) < 0.3
     with pytest.raises(ValueError, match="belong to --sampler fk"):
         a.generate(n=10, steps=10, sampler="euler", beta=2.0)
+
+
+def test_a_gaussian_base_starts_at_the_exact_diffused_score_of_the_data(tmp_path):
+    data = gaussian_data(4000, seed=3)
+    # One step at a negligible learning rate: the network is still its zero output layer, so
+    # the exported score is the base alone.
+    model = sf.train(data, loss="nc-dsm", sde="vp", base="gaussian", steps=1, lr=1e-12,
+                     hidden=(16,), out=tmp_path / "m")
+    assert model.summary["net"]["base"] == "gaussian"
+    net = torch.jit.load(model.export(tmp_path / "score.pt"))
+    train = data[np.arange(len(data)) % 10 != 9]  # every tenth row is held out
+    mu, cov = train.mean(0), np.cov(train.T, bias=True)
+    x = np.array([[0.0, 0.0], [2.0, 1.5], [1.0, -1.0]])
+    for t in (0.01, 0.5, 1.0):
+        theta = 0.5 * (0.1 * t + 0.5 * 19.9 * t * t)  # VP: β from 0.1 to 20
+        m = np.exp(-theta)
+        a = m * m * cov + (1 - m * m) * np.eye(2)
+        exact = -np.linalg.solve(a, (x - m * mu).T).T
+        got = net(torch.tensor(x, dtype=torch.float32), torch.full((3,), t)).detach().numpy()
+        np.testing.assert_allclose(got, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
+    with pytest.raises(ValueError, match="unknown dequantise 'sometimes'"):
+        sf.train(data, loss="nc-dsm", steps=1, dequantise="sometimes")
+    with pytest.raises(ValueError, match="Gaussian base"):
+        sf.train(data, loss="dsm", steps=1, base="gaussian")
