@@ -129,7 +129,7 @@ void run_e6(const ExperimentOptions& o) {
   fs::create_directories(o.out / "plots");
   torch::set_num_threads(1);
   const DiffusionBudget b = o.quick ? DiffusionBudget{4000, 1000, 1500, 200, 30, 20, 100}
-                                    : DiffusionBudget{20000, 10000, 20000, 500, 4000, 500, 1000};
+                                    : DiffusionBudget{20000, 10000, 20000, 500, 2000, 500, 1000};
   const std::vector<std::string> sets =
       o.quick ? std::vector<std::string>{"moons", "8gaussians"} : dataset_names();
   std::vector<DiffusionRow> rows;

@@ -568,7 +568,7 @@ TEST(GaussianBase, IsTheExactDiffusedScoreOfTheDataGaussianInEveryForm) {
     c.sigma_max = 10;
     c.base = "gaussian";
     const auto net = make_score_net(c, 3);
-    net->fit_gaussian_base(data, 0.0);
+    net->fit_gaussian_base(data);
     const auto sde = c.linear_sde();
     const DiffusedMixture exact(fitted, sde);
     const auto path =

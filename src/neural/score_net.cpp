@@ -131,7 +131,7 @@ SdeColumns ScoreNetImpl::sde_columns(const torch::Tensor& t, torch::ScalarType d
   return {m + dm * dt, s + ds * dt};
 }
 
-void ScoreNetImpl::fit_gaussian_base(const torch::Tensor& data, double extra_variance) {
+void ScoreNetImpl::fit_gaussian_base(const torch::Tensor& data) {
   if (!has_base())
     throw InvalidArgument("fit_gaussian_base: the model was configured without a base");
   if (data.dim() != 2 || data.size(1) != cfg_.dim || data.size(0) < 2)
@@ -145,7 +145,7 @@ void ScoreNetImpl::fit_gaussian_base(const torch::Tensor& data, double extra_var
   base_mean_.copy_(mean);
   base_vecs_.copy_(vecs);
   // A singular covariance (pixels that never change) is harmless: m²λ + s² ≥ s(t_min)² > 0.
-  base_vals_.copy_(vals.clamp_min(0) + extra_variance);
+  base_vals_.copy_(vals.clamp_min(0));
 }
 
 std::pair<torch::Tensor, torch::Tensor> ScoreNetImpl::scaled_base(const torch::Tensor& x,
@@ -283,7 +283,8 @@ UNet16Impl::UNet16Impl(NetConfig c) : ScoreNetImpl(std::move(c)) {
   if (!cfg_.conditioned()) ecfg.cond = "sinusoidal";  // a constant embedding; keeps one code path
   embed_ = register_module("embed", TimeEmbedding(ecfg));
   embed_mlp_ = register_module("embed_mlp", torch::nn::Linear(ecfg.cond_features / 2 * 2, temb));
-  in_ = register_module("in_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, ch, 3).padding(1)));
+  in_ =
+      register_module("in_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, ch, 3).padding(1)));
   enc0_ = make_block("enc0", ch, ch);
   down1_ = register_module(
       "down1", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch2, 3).stride(2).padding(1)));

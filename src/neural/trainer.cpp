@@ -131,8 +131,7 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
   if (net_->has_base())
     net_->fit_gaussian_base(
         opts_.dequantise ? dequantise_8bit(train_, opts_.seed, kBaseFitStep, Stream::dequantise)
-                         : train_,
-        0.0);
+                         : train_);
   if (opts_.optimizer == "adamw")
     optim_ = std::make_unique<torch::optim::AdamW>(
         net_->parameters(), torch::optim::AdamWOptions(opts_.lr).weight_decay(opts_.weight_decay));

@@ -88,9 +88,9 @@ class ScoreNetImpl : public torch::nn::Module {
   const NetConfig& config() const { return cfg_; }
   SdeColumns sde_columns(const torch::Tensor& t, torch::ScalarType dtype) const;
 
-  // Gaussian base: N(mean of data, covariance of data + extra_variance·I). `extra_variance`
-  // accounts for noise added to the data in training (uniform dequantisation: width²/12).
-  void fit_gaussian_base(const torch::Tensor& data, double extra_variance);
+  // Gaussian base: N(mean, covariance) of `data` as the loss sees it (dequantised if the
+  // training dequantises).
+  void fit_gaussian_base(const torch::Tensor& data);
   bool has_base() const { return base_vals_.defined(); }
   // std·s_G at (x, t) and its divergence in x, −std·Σᵢ 1/(m²λᵢ + s²), as [B].
   std::pair<torch::Tensor, torch::Tensor> scaled_base(const torch::Tensor& x,
