@@ -111,8 +111,18 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
       heldout_(heldout.to(torch::kFloat32).contiguous()),
       esm_target_(std::move(esm_target)) {
   opts_.validate();
-  if (opts_.dequantise)
+  if (opts_.dequantise) {
+    // Dequantisation assumes 8-bit pixels scaled to [−1, 1]; anything else would be clamped.
+    for (const auto* set : {&train_, &heldout_}) {
+      const double lo = set->min().item<double>(), hi = set->max().item<double>();
+      if (lo < -1 || hi > 1)
+        throw InvalidArgument(fmt::format(
+            "dequantise: the data lie in [{}, {}], but 8-bit dequantisation needs pixels in "
+            "[-1, 1]; use --dequantise off",
+            lo, hi));
+    }
     heldout_ = dequantise_8bit(heldout_, opts_.seed, kHeldoutStep, Stream::dequantise);
+  }
   const auto d = net_->config().dim;
   if (train_.dim() != 2 || train_.size(1) != d || train_.size(0) == 0)
     throw InvalidArgument(fmt::format("training data must be N×{} with N ≥ 1", d));

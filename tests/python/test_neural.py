@@ -104,5 +104,7 @@ def test_a_gaussian_base_starts_at_the_exact_diffused_score_of_the_data(tmp_path
         np.testing.assert_allclose(got, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
     with pytest.raises(ValueError, match="unknown dequantise 'sometimes'"):
         sf.train(data, loss="nc-dsm", steps=1, dequantise="sometimes")
+    with pytest.raises(ValueError, match=r"dequantise: the data lie in \[.*needs pixels in \[-1, 1\]"):
+        sf.train(data, loss="nc-dsm", steps=1, dequantise="on")
     with pytest.raises(ValueError, match="Gaussian base"):
         sf.train(data, loss="dsm", steps=1, base="gaussian")
