@@ -36,6 +36,12 @@ TEST_F(Cli, TrainAndGenerateBadInput) {
   expect_error(
       scoreflow("generate --torchscript " + (dir / "junk.pt").string() + " --dim 2 " + out("i")),
       "is not a TorchScript module");
+  expect_error(scoreflow("train --data moons --loss nc-dsm --dequantise on " + out("j")),
+               "8-bit dequantisation needs pixels in [-1, 1]");
+  expect_error(scoreflow("train --data moons --loss dsm --base gaussian " + out("k")),
+               "a Gaussian base (--base gaussian) needs a noise-conditional model");
+  // Runs refused by the trainer's checks leave no directory behind.
+  for (const char* d : {"d", "j", "k"}) EXPECT_FALSE(fs::exists(dir / d)) << d;
 }
 
 // The residual penalties train end to end and are refused where they do not apply.

@@ -139,6 +139,11 @@ nlohmann::json run_train(TrainRunOptions c) {
   resolve_net_config(c, data);
   check_train_memory(c, data);
   set_threads(c.threads, c.net.arch == "unet");
+  // The trainer checks the options against the data: before the run directory exists, so a
+  // refused run leaves nothing behind.
+  auto net = make_score_net(c.net, c.train.seed);
+  Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
+                  c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
   prepare_run_dir(c.out,
                   c.force    ? RunDirMode::force
                   : c.resume ? RunDirMode::resume
@@ -146,9 +151,6 @@ nlohmann::json run_train(TrainRunOptions c) {
                   /*resumable=*/true);
   remove_stale_files(c.out);
   const auto resumed = c.resume ? train_checkpoint(c) : std::nullopt;
-  auto net = make_score_net(c.net, c.train.seed);
-  Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
-                  c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
   if (resumed) {
     trainer.load_checkpoint((resumed->dir / "trainer").string());
     if (c.verbose) std::printf("resuming %s at step %zu\n", c.out.c_str(), trainer.step());
