@@ -158,15 +158,16 @@ std::pair<torch::Tensor, torch::Tensor> ScoreNetImpl::scaled_base(const torch::T
 }
 
 torch::Tensor ScoreNetImpl::net(const torch::Tensor& x, const torch::Tensor& t) {
-  auto out = body(x, t);
-  if (!has_base()) return out;
-  return out + scaled_base(x, sde_columns(t, out.scalar_type())).first;
+  const auto out = body(x, t);
+  return has_base() ? out + scaled_base(x, sde_columns(t, out.scalar_type())).first : out;
 }
 
+// As net(x, t) / std(t), with the SDE's columns computed once for the base and the division.
 torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t) {
-  const auto out = net(x, t);
+  const auto out = body(x, t);
   if (!cfg_.sde) return out;
-  return out / sde_columns(t, out.scalar_type()).s;
+  const auto c = sde_columns(t, out.scalar_type());
+  return (has_base() ? out + scaled_base(x, c).first : out) / c.s;
 }
 
 ResMlpImpl::ResMlpImpl(NetConfig c) : ScoreNetImpl(std::move(c)) {

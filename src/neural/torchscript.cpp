@@ -41,7 +41,7 @@ std::string mean_code(const LinearSde& sde) {
 
 // The exact diffused score of the Gaussian base, as ScoreNetImpl::scaled_base computes it
 // (divided by std: the script returns the score).
-std::string gaussian_base_code(ScoreNetImpl& net, torch::jit::Module& m) {
+std::string gaussian_base_code(const ScoreNetImpl& net, torch::jit::Module& m) {
   m.register_buffer("base_mean", net.base_mean().clone());
   m.register_buffer("base_vecs", net.base_vecs().clone());
   m.register_buffer("base_vals", net.base_vals().clone());
