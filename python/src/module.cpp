@@ -13,6 +13,7 @@
 #include <pybind11/stl.h>
 
 #include <scoreflow/core/allocator.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/parallel.hpp>
@@ -112,6 +113,10 @@ void bind_targets(py::module_& m) {
         d["seconds_in_callable"] = c.seconds_in_callable;
         return d;
       });
+  m.def("_process", [] {
+    const sf::Comm& c = sf::Comm::world();
+    return py::make_tuple(c.rank(), c.size());
+  });
   m.def("_target_callable",
         [](py::function f, std::size_t dim,
            const std::string& name) -> std::shared_ptr<PyCallableTarget> {

@@ -253,7 +253,8 @@ void run_block(const ForwardSde& sde, ConstRows x0, const MalliavinOptions& opt,
     const double t = h * static_cast<double>(step);
     sde.drift(blk.x.data(), count, x0.d, t, blk.b.data(), blk.jac.data(),
               corr ? blk.hess.data() : nullptr);
-    fill_normals(opt.seed, Stream::malliavin, step, first, count, x0.d, blk.dw.data());
+    fill_normals(opt.seed, Stream::malliavin, step, opt.first_path + first, count, x0.d,
+                 blk.dw.data());
     for (auto& e : blk.dw) e *= sqrt_h;
     const double sigma = sde.sigma(t);
     const bool snap = (step + 1) % every == 0;
@@ -267,7 +268,7 @@ void run_block(const ForwardSde& sde, ConstRows x0, const MalliavinOptions& opt,
       double* delta = out.delta[m].row(first + p);
       std::copy(ps.x, ps.x + s.d, xo);
       skorokhod_weight<D>(s, ps, k, corr, delta);
-      check_path(xo, delta, s.d, first + p, step + 1);
+      check_path(xo, delta, s.d, opt.first_path + first + p, step + 1);
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
@@ -84,6 +85,52 @@ HeatBallEstimatorOptions estimator_options(const HeatBallEstimateOptions& o) {
   return opt;
 }
 
+// An estimate as one row of numbers, for gathering.
+std::vector<double> packed(const HeatBallEstimate& e) {
+  std::vector<double> v = {e.density, e.density_se, e.log_density, e.log_density_se,
+                           e.entropy, e.entropy_se, e.inside};
+  v.insert(v.end(), e.score.begin(), e.score.end());
+  v.insert(v.end(), e.score_se.begin(), e.score_se.end());
+  return v;
+}
+
+HeatBallEstimate unpacked(const double* v, std::size_t d) {
+  HeatBallEstimate e{v[0], v[1], {v + 7, v + 7 + d}, {v + 7 + d, v + 7 + 2 * d}, v[2], v[3], v[4],
+                     v[5], v[6]};
+  return e;
+}
+
+// The estimates at each process's share of the query points (each keyed by the point's
+// index, so the split does not change them), gathered at the root; the others get none.
+std::vector<HeatBallEstimate> sharded_estimates(const ForwardSde& sde,
+                                                const ForwardSampler& sampler,
+                                                const TimeChange& clock, const Particles& at,
+                                                double t, const HeatBallEstimatorOptions& opt,
+                                                const Comm& comm) {
+  const std::size_t d = at.d(), width = 7 + 2 * d;
+  const Shard mine = comm.shard(at.n());
+  std::vector<double> local;
+  Progress progress(mine.count, "heat-ball estimates");
+  for (std::size_t q = mine.first; q < mine.first + mine.count; ++q) {
+    const std::vector<double> x(at.row(q), at.row(q) + d);
+    const auto v = packed(heat_ball_estimate(sde, sampler, clock, x, t, opt, q));
+    local.insert(local.end(), v.begin(), v.end());
+    progress.update(q - mine.first + 1);
+  }
+  progress.finish();
+  const auto all = comm.rows_at_root(local, at.n(), width);
+  std::vector<HeatBallEstimate> out;
+  if (comm.root())
+    for (std::size_t q = 0; q < at.n(); ++q) out.push_back(unpacked(&all[q * width], d));
+  return out;
+}
+
+nlohmann::json write_estimates(const HeatBallEstimateOptions& o, const ForwardSde& sde,
+                               const StartLaw& start, const Particles& pilot,
+                               const TimeChange& clock, const Particles& at,
+                               const std::vector<HeatBallEstimate>& estimates, double seconds,
+                               int processes);
+
 }  // namespace
 
 nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
@@ -105,8 +152,28 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
   const Particles at =
       o.at.empty() ? quantile_grid(pilot, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
                    : read_queries(o.at, d);
-  prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
-  const auto reference = make_reference(o, *sde, start, pilot);
+  const Comm& comm = Comm::world();
+  comm.on_root([&] { prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh); });
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto estimates = sharded_estimates(*sde, *sampler, clock, at, o.time, opt, comm);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json summary;
+  comm.on_root([&] {
+    summary = write_estimates(o, *sde, start, pilot, clock, at, estimates, seconds, comm.size());
+  });
+  return summary;
+}
+
+namespace {
+
+nlohmann::json write_estimates(const HeatBallEstimateOptions& o, const ForwardSde& sde,
+                               const StartLaw& start, const Particles& pilot,
+                               const TimeChange& clock, const Particles& at,
+                               const std::vector<HeatBallEstimate>& estimates, double seconds,
+                               int processes) {
+  const std::size_t d = at.d();
+  const auto reference = make_reference(o, sde, start, pilot);
 
   std::vector<std::string> cols = {"y0"};
   if (d == 2) cols.push_back("y1");
@@ -126,11 +193,9 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
   Particles score(at.n(), d), score_se(at.n(), d);
   std::vector<double> density, log_density, entropy;
   double err_p = 0, err_l = 0, err_s = 0, se_s = 0;
-  Progress progress(at.n(), "heat-ball estimates");
-  const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t q = 0; q < at.n(); ++q) {
     const std::vector<double> x(at.row(q), at.row(q) + d);
-    const HeatBallEstimate e = heat_ball_estimate(*sde, *sampler, clock, x, o.time, opt, q);
+    const HeatBallEstimate& e = estimates[q];
     std::vector<double> row = x;
     for (double v : {e.density, e.density_se, e.log_density, e.log_density_se, e.entropy,
                      e.entropy_se, e.inside})
@@ -154,17 +219,13 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
       for (std::size_t i = 0; i < d; ++i) err_s += std::pow(e.score[i] - s[i], 2);
     }
     table.add_row(row);
-    progress.update(q + 1);
   }
-  progress.finish();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double m = static_cast<double>(at.n()), md = m * static_cast<double>(d);
   const double rmse_p = std::sqrt(err_p / m), rmse_l = std::sqrt(err_l / m);
   const double rmse_s = std::sqrt(err_s / md), score_se_rms = std::sqrt(se_s / md);
   nlohmann::json summary = {
       {"command", "estimate heatball"},
-      {"sde", sde->name()},
+      {"sde", sde.name()},
       {"t", o.time},
       {"theta_t", clock.theta(o.time)},
       {"radius", o.radius},
@@ -173,12 +234,13 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
       {"tip", o.tip},
       {"score_tip", o.score_tip},
       {"source", o.source},
-      {"sampler", sde->linear() ? "exact (affine drift)" : fmt::format("Euler, {} steps", o.steps)},
+      {"sampler", sde.linear() ? "exact (affine drift)" : fmt::format("Euler, {} steps", o.steps)},
       {"seed", o.seed},
       {"points", at.n()},
       {"seconds", seconds},
       {"draws_per_second", m * static_cast<double>(o.samples) / seconds},
-      {"score_rms_standard_error", score_se_rms}};
+      {"score_rms_standard_error", score_se_rms},
+      {"processes", processes}};
   if (reference) {
     summary["reference"] = reference->name;
     summary["density_relative_rmse"] = rmse_p;
@@ -223,5 +285,7 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
                : "");
   return summary;
 }
+
+}  // namespace
 
 }  // namespace sf

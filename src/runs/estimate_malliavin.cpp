@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
@@ -47,6 +48,33 @@ Particles start_points(const MalliavinEstimateOptions& o) {
   return p;
 }
 
+// The estimate at each process's share of the query points, gathered at the root. Each
+// point's estimate reads all paths, so the split does not change it.
+ConditionalScore sharded_conditional_score(const Particles& x, const Particles& delta,
+                                           const Particles& at, double h,
+                                           const std::string& regression, const Comm& comm) {
+  const Shard mine = comm.shard(at.n());
+  const auto part =
+      kernel_conditional_score(x.rows(), delta.rows(), at.rows().slice(mine.first, mine.count), h,
+                               kernel_regression_by_name(regression));
+  if (!comm.distributed()) return part;
+  const std::size_t d = at.d();
+  auto score = comm.rows_at_root(part.score.values(), at.n(), d);
+  auto se = comm.rows_at_root(part.standard_error.values(), at.n(), d);
+  auto effective = comm.rows_at_root(part.effective_paths, at.n(), 1);
+  if (!comm.root()) return {};
+  ConditionalScore all;
+  all.score = Particles(at.n(), d, std::move(score));
+  all.standard_error = Particles(at.n(), d, std::move(se));
+  all.effective_paths = std::move(effective);
+  return all;
+}
+
+nlohmann::json write_estimate(const MalliavinEstimateOptions& o, const ForwardSde& sde,
+                              const Particles& start, const Particles& x, const Particles& delta,
+                              const Particles& at, const ConditionalScore& est, double h,
+                              double seconds, int processes);
+
 }  // namespace
 
 nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
@@ -61,27 +89,48 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
         fmt::format("estimate malliavin: in dimension {} give the query points "
                     "with --at (the default grid covers d <= 2)",
                     start.d()));
-  prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh);
+  const Comm& comm = Comm::world();
+  if (o.paths < static_cast<std::size_t>(comm.size()))
+    throw InvalidArgument(fmt::format(
+        "estimate malliavin: --paths {} is smaller than the {} processes; give each a path",
+        o.paths, comm.size()));
+  comm.on_root([&] { prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh); });
   MalliavinOptions mo;
   mo.horizon = o.horizon;
   mo.steps = o.steps;
   mo.seed = o.seed;
   mo.correction = !o.no_correction;
+  const Shard mine = comm.shard(o.paths);
+  mo.first_path = mine.first;
   const auto t0 = std::chrono::steady_clock::now();
-  const MalliavinPaths paths = malliavin_weights(*sde, start.rows(), mo);
+  const MalliavinPaths paths =
+      malliavin_weights(*sde, start.rows().slice(mine.first, mine.count), mo);
+  // Every process regresses over all paths (at its share of the query points).
+  const std::size_t d = start.d();
+  const Particles x(o.paths, d, comm.all_rows(paths.x.back().values(), o.paths, d));
+  const Particles delta(o.paths, d, comm.all_rows(paths.delta.back().values(), o.paths, d));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const Particles& x = paths.x.back();
-  const Particles& delta = paths.delta.back();
-  const std::size_t d = x.d();
   const Particles at =
       o.at.empty() ? quantile_grid(x, d == 1 ? o.points : std::min<std::size_t>(o.points, 15))
                    : read_queries(o.at, d);
   const double h =
       o.bandwidth > 0 ? o.bandwidth : default_conditional_bandwidth(x.rows());  // 0: auto
-  const auto est = kernel_conditional_score(x.rows(), delta.rows(), at.rows(), h,
-                                            kernel_regression_by_name(o.regression));
+  const auto est = sharded_conditional_score(x, delta, at, h, o.regression, comm);
+  nlohmann::json summary;
+  comm.on_root([&] {
+    summary = write_estimate(o, *sde, start, x, delta, at, est, h, seconds, comm.size());
+  });
+  return summary;
+}
 
+namespace {
+
+nlohmann::json write_estimate(const MalliavinEstimateOptions& o, const ForwardSde& sde,
+                              const Particles& start, const Particles& x, const Particles& delta,
+                              const Particles& at, const ConditionalScore& est, double h,
+                              double seconds, int processes) {
+  const std::size_t d = x.d();
   std::vector<std::string> cols = {"y0"};
   if (d == 2) cols.push_back("y1");
   for (std::size_t i = 0; i < d; ++i) {
@@ -93,7 +142,7 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
     for (std::size_t i = 0; i < d; ++i) cols.push_back(fmt::format("reference{}", i));
   CsvTable table(cols);
   nlohmann::json summary = {{"command", "estimate malliavin"},
-                            {"sde", sde->name()},
+                            {"sde", sde.name()},
                             {"paths", o.paths},
                             {"steps", o.steps},
                             {"T", o.horizon},
@@ -102,14 +151,15 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
                             {"bandwidth", h},
                             {"regression", o.regression},
                             {"seconds_paths", seconds},
-                            {"weights_per_second", static_cast<double>(o.paths) / seconds}};
+                            {"weights_per_second", static_cast<double>(o.paths) / seconds},
+                            {"processes", processes}};
   std::optional<FokkerPlanckSolution> pde;
   if (with_reference) {
     FokkerPlanckOptions fp;
     fp.horizon = o.horizon;
     fp.steps = d == 1 ? 4000 : 1000;
     const std::vector<double> x0(start.row(0), start.row(0) + d);  // every path starts there
-    pde = solve_fokker_planck(*sde, x0, reference_grid(x, x0), fp);
+    pde = solve_fokker_planck(sde, x0, reference_grid(x, x0), fp);
   }
   double sq = 0, mean_se = 0;
   Particles ref(at.n(), d);
@@ -159,5 +209,7 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
               o.out.c_str(), d <= 2 ? ", score.png" : "");
   return summary;
 }
+
+}  // namespace
 
 }  // namespace sf

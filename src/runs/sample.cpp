@@ -9,6 +9,7 @@
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/checkpoint.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/npy.hpp>
@@ -245,66 +246,47 @@ nlohmann::json run_sample(const SampleOptions& o) {
   return run_sample(o, SampleInputs{});
 }
 
-nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
-  validate(o);
-  set_thread_count(o.threads);
-  std::unique_ptr<Target> built;
-  if (!in.target) built = make_target(o.target);
-  const Target* base = in.target ? in.target : built.get();
-  check_memory(o, base->dim());
-  const auto sampler = make_sampler(sampler_spec(o), *base, sampler_context(o));
-  const nlohmann::json sampler_config = sampler->config();
-  // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
-  const double power =
-      sampler->name() == "fk-corrector" ? sampler_config.at("beta").get<double>() : 1.0;
-  std::unique_ptr<Target> tempered;
-  if (power != 1.0) tempered = std::make_unique<Tempered>(*base, power);
-  const Target* target = tempered ? tempered.get() : base;
-  prepare_run_dir(o.out,
-                  o.resume  ? RunDirMode::resume
-                  : o.force ? RunDirMode::force
-                            : RunDirMode::fresh,
-                  /*resumable=*/true);
-  remove_stale_files(o.out);
+namespace {
 
-  CsvTable trace(TraceObserver::columns());
-  SamplerState saved;
-  saved.x = Particles(o.n, target->dim());
-  std::optional<Checkpoint> resumed;
-  if (o.resume) resumed = load_checkpoint(o.out, o, saved, trace);
-  if (!resumed)
-    saved.x = in.init ? given_particles(*in.init, o, *target) : initial_particles(o, *target);
-  const std::size_t start_step = resumed ? resumed->step : 0;
-  write_json(o.out / "run_options.json", options_json(o));
-
-  SamplerState state = sampler->init(std::move(saved.x), start_step);
-  if (resumed) sampler->load_extra(resumed->dir.string());
-  state.log_normaliser = saved.log_normaliser;
-  state.start_scale = saved.start_scale;
-  TrajectoryObserver trajectory(o.trajectory_every, 200);
-  if (resumed) trajectory.restore(resumed->dir / "trajectory.npy");
-  TraceObserver tracer(*target, o, *sampler, trace, o.trajectory_every ? &trajectory : nullptr);
-  SnapshotObserver snaps(o.out / "snapshots", o);
-  const std::size_t ck_every =
-      o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10);
-  if (resumed) tracer.restore(resumed->meta.at("trace_state"));
-  CheckpointObserver ck(o.out, ck_every, trace, tracer, trajectory, *sampler, options_json(o));
-  ProgressObserver progress(o.steps,
-                            fmt::format("{} on {}", sampler->name(), target->spec().substr(0, 30)));
+// The observers of a run, on the root process only: the trace, snapshots, checkpoints,
+// trajectory and progress bar, restored from a checkpoint when resuming.
+struct RunObservers {
+  RunObservers(const SampleOptions& o, const Target& target, const Sampler& sampler,
+               CsvTable& trace, const std::optional<Checkpoint>& resumed)
+      : trajectory(o.trajectory_every, 200),
+        tracer(target, o, sampler, trace, o.trajectory_every ? &trajectory : nullptr),
+        snaps(o.out / "snapshots", o),
+        ck(o.out, o.checkpoint_every ? o.checkpoint_every : std::max<std::size_t>(1, o.steps / 10),
+           trace, tracer, trajectory, sampler, options_json(o)),
+        progress(o.steps, fmt::format("{} on {}", sampler.name(), target.spec().substr(0, 30))) {
+    if (resumed) {
+      trajectory.restore(resumed->dir / "trajectory.npy");
+      tracer.restore(resumed->meta.at("trace_state"));
+    }
+  }
   // The trajectory sees each step first: the trace's R̂ column reads it.
-  std::vector<Observer*> observers;
-  if (o.trajectory_every) observers.push_back(&trajectory);
-  observers.insert(observers.end(), {&tracer, &snaps, &ck});
-  observers.insert(observers.end(), in.observers.begin(), in.observers.end());
-  if (!o.quiet) observers.push_back(&progress);
+  std::vector<Observer*> list(const SampleOptions& o, const SampleInputs& in) {
+    std::vector<Observer*> all;
+    if (o.trajectory_every) all.push_back(&trajectory);
+    all.insert(all.end(), {&tracer, &snaps, &ck});
+    all.insert(all.end(), in.observers.begin(), in.observers.end());
+    if (!o.quiet) all.push_back(&progress);
+    return all;
+  }
+  TrajectoryObserver trajectory;
+  TraceObserver tracer;
+  SnapshotObserver snaps;
+  CheckpointObserver ck;
+  ProgressObserver progress;
+};
 
-  const RunResult r = run(*sampler, state, o.steps, observers);
-  ck.save(state);
-  if (r.interrupted)
-    throw Interrupted(fmt::format(
-        "sample: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
-        "continue with the same options and --resume",
-        stop_reason(), state.step, o.steps, o.out.string()));
+// samples.npy, weights.npy, trajectory.npy, summary.json and the plots of a finished run;
+// returns the summary.
+nlohmann::json write_results(const SampleOptions& o, const SampleInputs& in,
+                             const SamplerState& state, const RunResult& r, const Sampler& sampler,
+                             const Target& base, const Target& target, std::size_t start_step,
+                             const TrajectoryObserver& trajectory) {
+  const nlohmann::json sampler_config = sampler.config();
   if (o.trajectory_every) {
     trajectory.write(o.out / "trajectory.npy");
     if (o.plot && fs::exists(o.out / "trajectory.npy"))
@@ -323,12 +305,13 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
   nlohmann::json summary;
   summary["command"] = "sample";
   summary["options"] = options_json(o);
-  summary["target_spec"] = base->spec();
-  summary["target_power"] = power;  // samples aim at π^power
-  summary["dim"] = target->dim();
+  summary["target_spec"] = base.spec();
+  summary["target_power"] = &target == &base ? 1.0 : sampler_config.at("beta").get<double>();
+  summary["dim"] = target.dim();
   summary["sampler_config"] = sampler_config;
   summary["resumed_from_step"] = start_step;
   summary["threads"] = thread_count();
+  summary["processes"] = Comm::world().size();
   summary["versions"] = {{"scoreflow", SCOREFLOW_VERSION}, {"compiler", __VERSION__}};
   summary["timing"] = {
       {"seconds", r.seconds},
@@ -338,10 +321,104 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
   if (sampler_config.value("fk_weights", false))
     log_z_fk = state.log_normaliser + log_mean_weight(state.x.log_weights());
   summary["weighted"] = state.x.weighted();
-  summary["metrics"] = final_metrics(state.x, *target, o.seed, log_z_fk);
+  summary["metrics"] = final_metrics(state.x, target, o.seed, log_z_fk);
   if (o.trajectory_every && !state.x.weighted()) summary["mcmc"] = trajectory.convergence();
   write_json(o.out / "summary.json", summary);
   if (o.plot && !in.target) plot_run(o.out);  // plot_run rebuilds the target from its spec
+  return summary;
+}
+
+// Rows [first, first + count) of x, with their log-weights.
+Particles shard_rows(Particles x, Shard s) {
+  if (s.first == 0 && s.count == x.n()) return x;
+  Particles part(s.count, x.d(),
+                 std::vector<double>(x.row(s.first), x.row(s.first) + s.count * x.d()));
+  if (x.weighted())
+    part.log_weights().assign(
+        x.log_weights().begin() + static_cast<std::ptrdiff_t>(s.first),
+        x.log_weights().begin() + static_cast<std::ptrdiff_t>(s.first + s.count));
+  return part;
+}
+
+void check_distributable(const SampleOptions& o, const Sampler& sampler, const Comm& comm) {
+  if (!comm.distributed()) return;
+  if (!sampler.runs_sharded())
+    throw InvalidArgument(fmt::format(
+        "sample: {} does not run across processes: its particles interact (across processes: "
+        "ula, mala, annealed-ula, ais); run it with one process",
+        sampler.name()));
+  if (o.n < static_cast<std::size_t>(comm.size()))
+    throw InvalidArgument(
+        fmt::format("sample: --n {} is smaller than the {} processes; give each process a particle",
+                    o.n, comm.size()));
+}
+
+}  // namespace
+
+nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
+  validate(o);
+  set_thread_count(o.threads);
+  const Comm& comm = Comm::world();
+  std::unique_ptr<Target> built;
+  if (!in.target) built = make_target(o.target);
+  const Target* base = in.target ? in.target : built.get();
+  check_memory(o, base->dim());
+  const auto sampler = make_sampler(sampler_spec(o), *base, sampler_context(o));
+  check_distributable(o, *sampler, comm);
+  const nlohmann::json sampler_config = sampler->config();
+  // fk-corrector samples π^β: measure against that (no exact sampler, so MMD etc. drop out).
+  const double power =
+      sampler->name() == "fk-corrector" ? sampler_config.at("beta").get<double>() : 1.0;
+  std::unique_ptr<Target> tempered;
+  if (power != 1.0) tempered = std::make_unique<Tempered>(*base, power);
+  const Target* target = tempered ? tempered.get() : base;
+  comm.on_root([&] {
+    prepare_run_dir(o.out,
+                    o.resume  ? RunDirMode::resume
+                    : o.force ? RunDirMode::force
+                              : RunDirMode::fresh,
+                    /*resumable=*/true);
+    remove_stale_files(o.out);
+  });
+
+  CsvTable trace(TraceObserver::columns());
+  SamplerState saved;
+  saved.x = Particles(o.n, target->dim());
+  std::optional<Checkpoint> resumed;
+  if (o.resume) resumed = load_checkpoint(o.out, o, saved, trace);
+  if (!resumed)
+    saved.x = in.init ? given_particles(*in.init, o, *target) : initial_particles(o, *target);
+  const std::size_t start_step = resumed ? resumed->step : 0;
+  comm.on_root([&] { write_json(o.out / "run_options.json", options_json(o)); });
+
+  // Every process holds its shard of the particles; draws are keyed by global index.
+  const Shard shard = comm.shard(o.n);
+  SamplerState state = sampler->init(shard_rows(std::move(saved.x), shard), start_step);
+  state.first = shard.first;
+  state.comm = &comm;
+  state.n_all = o.n;
+  if (resumed) sampler->load_extra(resumed->dir.string());
+  state.log_normaliser = saved.log_normaliser;
+  state.start_scale = saved.start_scale;
+  std::optional<RunObservers> obs;
+  comm.on_root([&] { obs.emplace(o, *target, *sampler, trace, resumed); });
+  const std::vector<Observer*> observers = obs ? obs->list(o, in) : std::vector<Observer*>{};
+
+  const RunResult r = comm.distributed()
+                          ? run_sharded(*sampler, state, o.n, o.steps, observers, comm)
+                          : run(*sampler, state, o.steps, observers);
+  if (comm.distributed()) state = gather_state(state, o.n, comm);
+  nlohmann::json summary;
+  comm.on_root([&] {
+    obs->ck.save(state);
+    if (r.interrupted) return;
+    summary = write_results(o, in, state, r, *sampler, *base, *target, start_step, obs->trajectory);
+  });
+  if (r.interrupted)
+    throw Interrupted(fmt::format(
+        "sample: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
+        "continue with the same options and --resume",
+        stop_reason(), state.step, o.steps, o.out.string()));
   return summary;
 }
 

@@ -59,7 +59,7 @@ std::vector<double> BirthDeath::rates(const SamplerState& s) const {
 StepInfo BirthDeath::step(SamplerState& s) const {
   const double h = cfg_.step_size;
   const std::size_t n = s.x.n(), d = s.x.d();
-  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.x.rows());
+  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, s.x.rows());
   target_.log_density(s.x.rows(), s.logp);
   const std::vector<double> beta = rates(s);
   // Jumps in particle order, each keyed by (seed, particle, step): the outcome does not

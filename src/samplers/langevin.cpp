@@ -11,13 +11,13 @@
 namespace sf {
 
 void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step,
-                   Rows out) {
+                   std::size_t first_row, Rows out) {
   const double noise = std::sqrt(2 * h);
   constexpr std::size_t kBlock = 64;
   parallel_blocks(x.n, kBlock, [&](std::size_t first, std::size_t count) {
     thread_local std::vector<double> xi;  // not `out`: it may alias x
     xi.resize(count * x.d);
-    fill_normals(seed, Stream::langevin_noise, step, first, count, x.d, xi.data());
+    fill_normals(seed, Stream::langevin_noise, step, first_row + first, count, x.d, xi.data());
     const double* xr = x.row(first);
     const double* gr = grad.row(first);
     double* o = out.row(first);
@@ -52,7 +52,7 @@ SamplerState Ula::init(Particles x, std::size_t step) const {
 
 StepInfo Ula::step(SamplerState& s) const {
   // In place: each particle's move reads only its own row.
-  langevin_move(s.x.rows(), s.grad.rows(), cfg_.step_size, cfg_.seed, s.step, s.x.rows());
+  langevin_move(s.x.rows(), s.grad.rows(), cfg_.step_size, cfg_.seed, s.step, s.first, s.x.rows());
   target_.score(s.x.rows(), s.grad.rows());
   ++s.step;
   return {};
@@ -72,7 +72,7 @@ SamplerState Mala::init(Particles x, std::size_t step) const {
 
 std::vector<char> mala_accept(ConstRows x, ConstRows gx, std::span<const double> lpx, ConstRows y,
                               ConstRows gy, std::span<const double> lpy, double h,
-                              std::uint64_t seed, std::size_t step) {
+                              std::uint64_t seed, std::size_t step, std::size_t first) {
   std::vector<char> accepted(x.n);
   parallel_rows(x.n, [&](std::size_t i) {
     // log q(a|b) = −|a − b − h∇log p(b)|²/(4h) + const.
@@ -85,7 +85,7 @@ std::vector<char> mala_accept(ConstRows x, ConstRows gx, std::span<const double>
       bwd += b * b;
     }
     const double log_alpha = lpy[i] - lpx[i] + (fwd - bwd) / (4 * h);
-    Draws rng(seed, Stream::accept, i, step);
+    Draws rng(seed, Stream::accept, first + i, step);
     accepted[i] = std::log(rng.uniform()) < log_alpha;
   });
   return accepted;
@@ -115,10 +115,10 @@ StepInfo Mala::step(SamplerState& s) const {
   const double h = cfg_.step_size;
   Particles y(n, d), gy(n, d);
   std::vector<double> logpy(n);
-  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, y.rows());
+  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, y.rows());
   target_.log_density_and_score(y.rows(), logpy, gy.rows());
   const auto accepted = mala_accept(s.x.rows(), s.grad.rows(), s.logp, y.rows(), gy.rows(), logpy,
-                                    h, cfg_.seed, s.step);
+                                    h, cfg_.seed, s.step, s.first);
   const double rate = take_accepted(s, accepted, y, gy, logpy);
   ++s.step;
   return {.acceptance = rate};
@@ -196,11 +196,11 @@ double AnnealedUla::metropolis_move(SamplerState& s, double lambda) const {
   Particles gx(n, d), y(n, d), gy(n, d), gy_path(n, d);
   std::vector<double> lpx(n), logpy(n), lpy(n);
   geometric_path(s.x.rows(), s.grad.rows(), s.logp, lambda, gx.rows(), lpx);
-  langevin_move(s.x.rows(), gx.rows(), h, cfg_.langevin.seed, s.step, y.rows());
+  langevin_move(s.x.rows(), gx.rows(), h, cfg_.langevin.seed, s.step, s.first, y.rows());
   target_.log_density_and_score(y.rows(), logpy, gy.rows());
   geometric_path(y.rows(), gy.rows(), logpy, lambda, gy_path.rows(), lpy);
   const auto accepted = mala_accept(s.x.rows(), gx.rows(), lpx, y.rows(), gy_path.rows(), lpy, h,
-                                    cfg_.langevin.seed, s.step);
+                                    cfg_.langevin.seed, s.step, s.first);
   return take_accepted(s, accepted, y, gy, logpy);
 }
 
@@ -223,7 +223,7 @@ StepInfo AnnealedUla::step(SamplerState& s) const {
     maybe_resample(s, resample_, cfg_.ess_threshold, cfg_.langevin.seed, info);
   }
   langevin_move(s.x.rows(), s.grad.rows(), cfg_.langevin.step_size, cfg_.langevin.seed, s.step,
-                s.x.rows());
+                s.first, s.x.rows());
   ++s.step;
   path_->score(target_, next, s.x.rows(), s.grad.rows());
   return info;

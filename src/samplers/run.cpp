@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/samplers/sampler.hpp>
@@ -37,8 +38,15 @@ namespace {
 // long before they overflow to Inf.
 constexpr double kBlowUpFactor = 1e8;
 
-// The largest |coordinate|, or NaN if any is not finite: one pass, as it runs every step.
-double max_abs_if_finite(const Particles& x) {
+// Where the particles stand after a step: the largest |coordinate| over the finite ones,
+// and the first non-finite particle (its global index, or `none`) with its first value.
+struct Health {
+  static constexpr double none = INFINITY;
+  double largest = 0, bad = none, bad_value = 0;
+};
+
+// One pass, as it runs every step; the row of a non-finite value only when there is one.
+Health health(const Particles& x, std::size_t first) {
   const double* v = x.data();
   double m = 0;
   bool finite = true;
@@ -46,22 +54,27 @@ double max_abs_if_finite(const Particles& x) {
     finite &= std::isfinite(v[i]);
     m = std::max(m, std::abs(v[i]));
   }
-  return finite ? m : NAN;
+  Health h;
+  if (finite) {
+    h.largest = m;
+  } else {
+    const std::size_t bad = first_non_finite(x.rows());
+    h.bad = static_cast<double>(first + bad), h.bad_value = x(bad, 0);
+  }
+  return h;
 }
 
-void check_divergence(const Sampler& sampler, const SamplerState& s) {
-  const double largest = max_abs_if_finite(s.x);
-  if (std::isnan(largest)) {
-    const std::size_t bad = first_non_finite(s.x.rows());
+void check_divergence(const Sampler& sampler, const SamplerState& s, const Health& h) {
+  if (h.bad != Health::none)
     throw NumericalError(fmt::format("{}: particle {} became non-finite at step {} (value {}); {}",
-                                     sampler.name(), bad, s.step, s.x(bad, 0),
+                                     sampler.name(), h.bad, s.step, h.bad_value,
                                      sampler.divergence_hint()));
-  }
-  if (largest > kBlowUpFactor * s.start_scale)
+  if (h.largest > kBlowUpFactor * s.start_scale)
     throw NumericalError(fmt::format(
         "{}: the particles blew up at step {}: a coordinate reached {:.3g}, more than {:.0e} "
         "times the largest starting coordinate ({:.3g}); {}",
-        sampler.name(), s.step, largest, kBlowUpFactor, s.start_scale, sampler.divergence_hint()));
+        sampler.name(), s.step, h.largest, kBlowUpFactor, s.start_scale,
+        sampler.divergence_hint()));
 }
 
 }  // namespace
@@ -70,12 +83,12 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
               std::span<Observer* const> observers) {
   const auto start = std::chrono::steady_clock::now();
   RunResult r;
-  if (!(state.start_scale > 0)) state.start_scale = std::max(1.0, max_abs_if_finite(state.x));
+  if (!(state.start_scale > 0)) state.start_scale = std::max(1.0, health(state.x, 0).largest);
   for (auto* o : observers) o->on_start(state);
   while (state.step < total_steps) {
     const StepInfo info = sampler.step(state);
     ++r.steps_taken;
-    check_divergence(sampler, state);
+    check_divergence(sampler, state, health(state.x, state.first));
     bool go_on = true;
     for (auto* o : observers) go_on = o->on_step(state, info) && go_on;
     if (!go_on) {
@@ -88,6 +101,110 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
     }
   }
   for (auto* o : observers) o->on_finish(state);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+namespace {
+
+// What every process reports after a step, combined in rank order on every process so all
+// take the same decision: health, MALA's accepted count, a stop request.
+struct StepReport {
+  Health health;
+  double accepted = NAN;  // NaN for samplers without an accept step
+  bool stop = false;
+};
+
+StepReport combine(const SamplerState& local, const StepInfo& info, const Comm& comm) {
+  const Health mine = health(local.x, local.first);
+  const double accepted = std::isnan(info.acceptance)
+                              ? NAN
+                              : std::round(info.acceptance * static_cast<double>(local.x.n()));
+  const double values[] = {mine.largest, mine.bad, mine.bad_value, accepted,
+                           stop_requested() ? 1.0 : 0.0};
+  const auto all = comm.all_values(values);
+  StepReport r;
+  for (std::size_t k = 0; k < all.size(); k += std::size(values)) {
+    r.health.largest = std::max(r.health.largest, all[k]);
+    if (all[k + 1] < r.health.bad) r.health.bad = all[k + 1], r.health.bad_value = all[k + 2];
+    r.accepted = k == 0 ? all[k + 3] : r.accepted + all[k + 3];
+    r.stop = r.stop || all[k + 4] != 0;
+  }
+  return r;
+}
+
+bool root_says(bool value, const Comm& comm) {
+  std::vector<double> v = {value ? 1.0 : 0.0};
+  comm.from_root(v);
+  return v[0] != 0;
+}
+
+}  // namespace
+
+SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& comm) {
+  SamplerState g;
+  g.step = local.step;
+  g.log_normaliser = local.log_normaliser;
+  g.start_scale = local.start_scale;
+  const std::size_t d = local.x.d();
+  auto x = comm.rows_at_root(local.x.values(), n, d);
+  auto grad = comm.rows_at_root(local.grad.values(), n, d);
+  auto logp = local.logp.empty() ? std::vector<double>{} : comm.rows_at_root(local.logp, n, 1);
+  auto logw =
+      local.x.weighted() ? comm.rows_at_root(local.x.log_weights(), n, 1) : std::vector<double>{};
+  if (!comm.root()) return g;
+  g.x = Particles(n, d, std::move(x));
+  g.x.log_weights() = std::move(logw);
+  g.grad = Particles(n, d, std::move(grad));
+  g.logp = std::move(logp);
+  return g;
+}
+
+RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n,
+                      std::size_t total_steps, std::span<Observer* const> observers,
+                      const Comm& comm) {
+  if (!sampler.runs_sharded())
+    throw InvalidArgument(fmt::format(
+        "{}: its particles interact through more than weights, so it cannot step a shard of "
+        "them; run it in one process",
+        sampler.name()));
+  if (!comm.root() && !observers.empty())
+    throw InvalidArgument("run_sharded: observers run on the root process only");
+  const auto start = std::chrono::steady_clock::now();
+  RunResult r;
+  if (!(local.start_scale > 0)) {
+    const double mine = health(local.x, local.first).largest;
+    const auto all = comm.all_values(std::span<const double>(&mine, 1));
+    local.start_scale = std::max(1.0, *std::max_element(all.begin(), all.end()));
+  }
+  const auto any_needs = [&](std::size_t step) {
+    bool need = false;
+    for (auto* o : observers) need = need || o->needs_state(step);
+    return root_says(need, comm);
+  };
+  SamplerState global = gather_state(local, n, comm);
+  for (auto* o : observers) o->on_start(global);
+  while (local.step < total_steps) {
+    StepInfo info = sampler.step(local);
+    ++r.steps_taken;
+    const StepReport report = combine(local, info, comm);
+    check_divergence(sampler, local, report.health);
+    if (!std::isnan(report.accepted)) info.acceptance = report.accepted / static_cast<double>(n);
+    if (any_needs(local.step)) global = gather_state(local, n, comm);
+    global.step = local.step, global.log_normaliser = local.log_normaliser;
+    bool go_on = true;
+    for (auto* o : observers) go_on = o->on_step(global, info) && go_on;
+    if (!root_says(go_on, comm)) {
+      r.stopped_early = true;
+      break;
+    }
+    if (report.stop && local.step < total_steps) {
+      r.interrupted = true;
+      break;
+    }
+  }
+  if (!observers.empty() || comm.distributed()) global = gather_state(local, n, comm);
+  for (auto* o : observers) o->on_finish(global);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

@@ -64,7 +64,7 @@ StepInfo Wfr::step(SamplerState& s) const {
   // Drift targets of the ULA kernels from the current (soon previous) positions.
   Particles centres(n, d);
   for (std::size_t i = 0; i < n * d; ++i) centres.data()[i] = s.x.data()[i] + h * s.grad.data()[i];
-  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.x.rows());
+  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, s.x.rows());
   target_.log_density(s.x.rows(), s.logp);
   target_.score(s.x.rows(), s.grad.rows());
 

@@ -28,6 +28,9 @@ struct MalliavinOptions {
   std::size_t snapshots = 1;  // weights at t = T·m/snapshots, m = 1 … snapshots
   bool correction = true;     // false: Itô part only (biased for nonlinear b; for comparison)
   std::uint64_t seed = 0;
+  // Global index of x0's row 0: the Brownian increments of path p are keyed by
+  // (seed, first_path + p, step), so a process's shard of the paths draws what the whole would.
+  std::size_t first_path = 0;
 };
 
 struct MalliavinPaths {

@@ -43,9 +43,10 @@ class TrajectoryObserver : public Observer {
     if (frames_ == 0) keep(s);  // a resumed run already holds the frames up to its step
   }
   bool on_step(const SamplerState& s, const StepInfo&) override {
-    if (every_ && s.step % every_ == 0) keep(s);
+    if (needs_state(s.step)) keep(s);
     return true;
   }
+  bool needs_state(std::size_t step) const override { return every_ && step % every_ == 0; }
   void write(const fs::path& file) const {
     if (frames_ == 0) return;
     write_npy(file, {frames_, rows_, d_}, values_.data());
@@ -107,8 +108,11 @@ class TraceObserver : public Observer {
     fisher_.add(info.fisher);
     train_loss_.add(info.train_loss);
     resamplings_ += info.resampled;
-    if (s.step % every_ == 0 || s.step == o_.steps) record(s, info);
+    if (needs_state(s.step)) record(s, info);
     return true;
+  }
+  bool needs_state(std::size_t step) const override {
+    return step % every_ == 0 || step == o_.steps;
   }
   // What the next rows depend on besides the table (averages since the last row, the last
   // KL for dKL/dt), kept with each checkpoint so that a resumed trace is the same.
@@ -209,10 +213,11 @@ class SnapshotObserver : public Observer {
     save(s);
     return true;
   }
+  bool needs_state(std::size_t step) const override { return steps_.count(step) > 0; }
 
  private:
   void save(const SamplerState& s) {
-    if (!steps_.count(s.step)) return;
+    if (!needs_state(s.step)) return;
     const Particles x = head(s.x, 2000);
     write_npy(dir_ / fmt::format("step_{:08d}.npy", s.step), {x.n(), x.d()}, x.data());
     if (x.weighted()) {
@@ -240,9 +245,10 @@ class CheckpointObserver : public Observer {
         sampler_(sampler),
         options_(std::move(options)) {}
   bool on_step(const SamplerState& s, const StepInfo&) override {
-    if (s.step % every_ == 0) save(s);
+    if (needs_state(s.step)) save(s);
     return true;
   }
+  bool needs_state(std::size_t step) const override { return step % every_ == 0; }
   // Commits the state unless this step is already committed.
   void save(const SamplerState& s);
 
@@ -263,6 +269,7 @@ class ProgressObserver : public Observer {
     bar_.update(s.step);
     return true;
   }
+  bool needs_state(std::size_t) const override { return false; }
   void on_finish(const SamplerState&) override { bar_.finish(); }
 
  private:

@@ -16,21 +16,23 @@ struct LangevinConfig {
   std::uint64_t seed = 0;
 };
 
-// out_i = x_i + h g_i + √(2h) ξ_i, ξ keyed by (seed, i, step). `out` may alias `x`.
+// out_i = x_i + h g_i + √(2h) ξ_i, ξ keyed by (seed, first + i, step): `first` is the global
+// index of row 0 (a process's shard starts there). `out` may alias `x`.
 void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, std::size_t step,
-                   Rows out);
+                   std::size_t first, Rows out);
 
 // Metropolis–Hastings for Langevin proposals y = x + h g_x + √(2h) ξ towards a density p
 // (lp = log p, g = ∇log p at x and y): row i is accepted when log u < log p(y) − log p(x)
-// + (|y − x − h g_x|² − |x − y − h g_y|²)/(4h), u keyed by (seed, i, step).
+// + (|y − x − h g_x|² − |x − y − h g_y|²)/(4h), u keyed by (seed, first + i, step).
 std::vector<char> mala_accept(ConstRows x, ConstRows gx, std::span<const double> lpx, ConstRows y,
                               ConstRows gy, std::span<const double> lpy, double h,
-                              std::uint64_t seed, std::size_t step);
+                              std::uint64_t seed, std::size_t step, std::size_t first);
 
 class Ula : public Sampler {
  public:
   Ula(const Target& target, LangevinConfig cfg);
   std::string name() const override { return "ula"; }
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;
@@ -44,6 +46,7 @@ class Mala : public Sampler {
  public:
   Mala(const Target& target, LangevinConfig cfg);
   std::string name() const override { return "mala"; }
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;
@@ -76,6 +79,7 @@ class AnnealedUla : public Sampler {
   bool grad_is_target_score() const override { return cfg_.metropolis; }
   AnnealedUla(const Target& target, AnnealedConfig cfg);
   std::string name() const override { return cfg_.metropolis ? "ais" : "annealed-ula"; }
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;

@@ -15,11 +15,20 @@
 
 namespace sf {
 
+class Comm;
+
 struct SamplerState {
   Particles x;               // positions (N × d)
   std::vector<double> logp;  // cached log π(x) where the sampler needs it (MALA, WFR, birth–death)
   Particles grad;            // cached drift score at x
   std::size_t step = 0;      // number of steps taken so far
+  // Global index of row 0: a process's shard of the particles starts there (0 in one
+  // process). Draws are keyed by the global index, so a shard steps as the whole would.
+  std::size_t first = 0;
+  // The processes sharing the particles and their number in all (null: this process holds
+  // all x.n() of them). Weighted samplers reach the other shards through it.
+  const Comm* comm = nullptr;
+  std::size_t n_all = 0;
   // Weighted samplers: x.log_weights() holds log-weights normalised to max 0; this holds
   // what was taken out, log((1/N) Σ w) summed over renormalisations and resamplings, so
   // that log_normaliser + log mean(exp(logw)) estimates a log Z where the weights allow it.
@@ -49,6 +58,10 @@ class Sampler {
   virtual SamplerState init(Particles x, std::size_t step = 0) const = 0;
   // Advances the state by one step; draws are keyed by (seed, particle, state.step).
   virtual StepInfo step(SamplerState& s) const = 0;
+  // True when a process can step its shard of the particles, as run_sharded() does: each
+  // particle's move reads its own row (draws keyed by its global index), and what couples
+  // the particles (weights, resampling) goes through state.comm.
+  virtual bool runs_sharded() const { return false; }
   // False when the cached `grad` is not ∇log π (annealed samplers cache the path's score).
   virtual bool grad_is_target_score() const { return true; }
   // What to try when particles blow up.
@@ -67,6 +80,9 @@ class Observer {
   virtual void on_start(const SamplerState&) {}
   virtual bool on_step(const SamplerState&, const StepInfo&) { return true; }
   virtual void on_finish(const SamplerState&) {}
+  // Whether on_step at this step reads the particles (x, grad, logp, weights) and not only
+  // the step count and StepInfo: a sharded run gathers them from every process only then.
+  virtual bool needs_state(std::size_t /*step*/) const { return true; }
 };
 
 struct RunResult {
@@ -88,5 +104,17 @@ SamplerState target_state(const Target& t, Particles x, std::size_t step, const 
 // particle, or when the particles grow beyond 1e8 times their starting scale.
 RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_steps,
               std::span<Observer* const> observers);
+
+// run() over processes: each holds rows [local.first, local.first + local.x.n()) of n particles
+// and steps them alone (the sampler must have runs_sharded()). The observers, given
+// on the root only, see the whole state, gathered on the steps where one of them needs it; a
+// diverging particle, a stop request or an observer's stop on any process ends every process
+// at the same step. Results equal run() on all n particles, for any number of processes.
+RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n,
+                      std::size_t total_steps, std::span<Observer* const> observers,
+                      const Comm& comm);
+// The whole state at the root, from every process's shard of n particles (other ranks get
+// only the step and scalars).
+SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& comm);
 
 }  // namespace sf

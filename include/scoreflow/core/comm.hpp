@@ -1,0 +1,74 @@
+// The processes of one job: MPI's world when the program was started by mpirun (and built
+// with MPI), otherwise this process alone. Methods say what they need — a shard of a global
+// index range, the rows of every shard in global order, a verdict every rank agrees on — and
+// not how it travels. Work is split by global index and every reduction runs in global index
+// order on gathered values, so results do not depend on the number of processes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sf {
+
+// Rows [first, first + count) of a global index range.
+struct Shard {
+  std::size_t first = 0, count = 0;
+};
+
+// Contiguous, balanced shards of n rows over `size` processes: rank r owns
+// [n·r/size, n·(r+1)/size).
+Shard shard_of(std::size_t n, int rank, int size);
+
+class Comm {
+ public:
+  // The job's processes. Under mpirun this initialises MPI on first use (MPI is finalised at
+  // exit); a program that initialised MPI itself (mpi4py) is joined as it is.
+  static const Comm& world();
+  // This process alone, whatever launched it.
+  static const Comm& self();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool root() const { return rank_ == 0; }
+  bool distributed() const { return size_ > 1; }
+
+  // This process's shard of n global rows, and another's (see sf::shard_of).
+  Shard shard(std::size_t n) const { return shard_of(n, rank_); }
+  Shard shard_of(std::size_t n, int rank) const { return sf::shard_of(n, rank, size_); }
+
+  // Every rank's `local` rows (`width` values each; rank r holds shard_of(n, r)) in global
+  // order, on every rank, or on the root only (other ranks get an empty vector).
+  std::vector<double> all_rows(std::span<const double> local, std::size_t n,
+                               std::size_t width) const;
+  std::vector<double> rows_at_root(std::span<const double> local, std::size_t n,
+                                   std::size_t width) const;
+  // Every rank's `count` values, rank after rank, on every rank.
+  std::vector<double> all_values(std::span<const double> mine) const;
+  // The root's values on every rank (the vector is resized on the others).
+  void from_root(std::vector<double>& values) const;
+  void barrier() const;
+
+  // Runs f on the root only; an exception there is rethrown on every rank with the same type
+  // and message, so all ranks leave together instead of waiting for the root in a collective.
+  void on_root(const std::function<void()>& f) const;
+  // Called by a process that failed: true when every process calls it within `seconds`
+  // (they all failed, e.g. on the same bad option, and may end normally); false when some
+  // did not (they wait in a collective for this one: end the job with abort()).
+  bool all_fail_together(double seconds) const;
+  // Ends every process of the job with `code` (MPI_Abort), after the caller has said why.
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  Comm(int rank, int size, bool mpi) : rank_(rank), size_(size), mpi_(mpi) {}
+  int rank_ = 0, size_ = 1;
+  bool mpi_ = false;
+};
+
+// True when this build can run across processes (configured with MPI).
+bool mpi_built();
+
+}  // namespace sf

@@ -1,0 +1,254 @@
+#include <scoreflow/core/comm.hpp>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <scoreflow/core/error.hpp>
+#include <scoreflow/core/interrupt.hpp>
+
+#ifdef SCOREFLOW_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace sf {
+
+Shard shard_of(std::size_t n, int rank, int size) {
+  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
+  const std::size_t first = n * r / k, last = n * (r + 1) / k;
+  return {first, last - first};
+}
+
+const Comm& Comm::self() {
+  static const Comm one(0, 1, false);
+  return one;
+}
+
+#ifdef SCOREFLOW_HAVE_MPI
+
+bool mpi_built() {
+  return true;
+}
+
+namespace {
+
+// What rethrows a root's error on every rank: its type, as a small code.
+enum class ErrorKind : int { none, invalid_argument, io, format, numerical, interrupted, other };
+
+ErrorKind kind_of(const std::exception& e) {
+  if (dynamic_cast<const InvalidArgument*>(&e)) return ErrorKind::invalid_argument;
+  if (dynamic_cast<const IoError*>(&e)) return ErrorKind::io;
+  if (dynamic_cast<const FormatError*>(&e)) return ErrorKind::format;
+  if (dynamic_cast<const NumericalError*>(&e)) return ErrorKind::numerical;
+  if (dynamic_cast<const Interrupted*>(&e)) return ErrorKind::interrupted;
+  return ErrorKind::other;
+}
+
+[[noreturn]] void throw_as(ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::invalid_argument:
+      throw InvalidArgument(message);
+    case ErrorKind::io:
+      throw IoError(message);
+    case ErrorKind::format:
+      throw FormatError(message);
+    case ErrorKind::numerical:
+      throw NumericalError(message);
+    case ErrorKind::interrupted:
+      throw Interrupted(message);
+    default:
+      throw Error(message);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Launchers set these in every process they start: OpenMPI, then PMI/PMIx (MPICH, Slurm).
+bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+// A communicator of its own for all_fail_together(), made with the world (MPI_Comm_dup is a
+// collective), so its barrier cannot match a collective another process waits in.
+MPI_Comm failures = MPI_COMM_NULL;
+
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+int as_count(std::size_t n) {
+  if (n > static_cast<std::size_t>(INT_MAX))
+    throw InvalidArgument(fmt::format(
+        "a shard of {} values is more than MPI can move in one message ({}); use more processes", n,
+        INT_MAX));
+  return static_cast<int>(n);
+}
+
+// Counts and displacements (in doubles) of every rank's shard of n rows of `width`.
+struct Layout {
+  std::vector<int> counts, displs;
+};
+Layout layout(const Comm& c, std::size_t n, std::size_t width) {
+  Layout l;
+  for (int r = 0; r < c.size(); ++r) {
+    const Shard s = c.shard_of(n, r);
+    l.counts.push_back(as_count(s.count * width));
+    l.displs.push_back(as_count(s.first * width));
+  }
+  return l;
+}
+
+void check_local(const Comm& c, std::span<const double> local, std::size_t n, std::size_t width) {
+  if (local.size() != c.shard(n).count * width)
+    throw Error(fmt::format("rank {}: holds {} values, but its shard of {} rows of {} needs {}",
+                            c.rank(), local.size(), n, width, c.shard(n).count * width));
+}
+
+}  // namespace
+
+const Comm& Comm::world() {
+  static const Comm w = [] {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised && !launched_by_mpirun()) return Comm(0, 1, false);
+    if (!initialised) {
+      int provided = 0;
+      // Only the main thread calls MPI; OpenMP threads compute between the calls.
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      std::atexit(finalize_at_exit);
+    }
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &failures);
+    return Comm(rank, size, true);
+  }();
+  return w;
+}
+
+std::vector<double> Comm::all_rows(std::span<const double> local, std::size_t n,
+                                   std::size_t width) const {
+  if (!mpi_) return {local.begin(), local.end()};
+  check_local(*this, local, n, width);
+  const Layout l = layout(*this, n, width);
+  std::vector<double> all(n * width);
+  MPI_Allgatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
+                 l.displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  return all;
+}
+
+std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_t n,
+                                       std::size_t width) const {
+  if (!mpi_) return {local.begin(), local.end()};
+  check_local(*this, local, n, width);
+  const Layout l = layout(*this, n, width);
+  std::vector<double> all(root() ? n * width : 0);
+  MPI_Gatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
+              l.displs.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  return all;
+}
+
+std::vector<double> Comm::all_values(std::span<const double> mine) const {
+  if (!mpi_) return {mine.begin(), mine.end()};
+  std::vector<double> all(mine.size() * static_cast<std::size_t>(size_));
+  MPI_Allgather(mine.data(), as_count(mine.size()), MPI_DOUBLE, all.data(), as_count(mine.size()),
+                MPI_DOUBLE, MPI_COMM_WORLD);
+  return all;
+}
+
+void Comm::from_root(std::vector<double>& values) const {
+  if (!mpi_) return;
+  unsigned long long n = values.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  values.resize(n);
+  MPI_Bcast(values.data(), as_count(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+}
+
+void Comm::barrier() const {
+  if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void Comm::on_root(const std::function<void()>& f) const {
+  if (!mpi_ || size_ == 1) return f();
+  int kind = static_cast<int>(ErrorKind::none);
+  std::string message;
+  if (root()) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      kind = static_cast<int>(kind_of(e));
+      message = e.what();
+    }
+  }
+  MPI_Bcast(&kind, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (kind == static_cast<int>(ErrorKind::none)) return;
+  int length = as_count(message.size());
+  MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  message.resize(static_cast<std::size_t>(length));
+  MPI_Bcast(message.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  throw_as(static_cast<ErrorKind>(kind), message);
+}
+
+bool Comm::all_fail_together(double seconds) const {
+  if (!mpi_ || size_ == 1) return true;
+  MPI_Request request;
+  MPI_Ibarrier(failures, &request);
+  const double end = MPI_Wtime() + seconds;
+  int done = 0;
+  while (!done && MPI_Wtime() < end) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done != 0;
+}
+
+void Comm::abort(int code) const {
+  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+#else  // one process: every collective is the identity
+
+bool mpi_built() {
+  return false;
+}
+
+const Comm& Comm::world() {
+  return self();
+}
+
+std::vector<double> Comm::all_rows(std::span<const double> local, std::size_t, std::size_t) const {
+  return {local.begin(), local.end()};
+}
+std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_t,
+                                       std::size_t) const {
+  return {local.begin(), local.end()};
+}
+std::vector<double> Comm::all_values(std::span<const double> mine) const {
+  return {mine.begin(), mine.end()};
+}
+void Comm::from_root(std::vector<double>&) const {}
+void Comm::barrier() const {}
+void Comm::on_root(const std::function<void()>& f) const {
+  f();
+}
+bool Comm::all_fail_together(double) const {
+  return true;
+}
+void Comm::abort(int code) const {
+  std::exit(code);
+}
+
+#endif
+
+}  // namespace sf

@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""Runs across processes equal the one-process run bit for bit, for 1, 2 and 3 processes.
+
+Sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS;
+their log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
+files as a plain run; a run whose rank is killed ends with a message naming that rank and a
+valid checkpoint, which resumes on another number of processes to the same results; a
+refused run prints its error once and exits 2.
+Usage: rank_invariance.py SCOREFLOW_BIN MPIRUN
+"""
+import csv
+import filecmp
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN, MPIRUN = sys.argv[1], sys.argv[2]
+# One thread per process: the 2-core machine runs three processes at once.
+ENV = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
+           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def command(k, args):
+    plain = [BIN] + args
+    return plain if k == 0 else [MPIRUN, "--oversubscribe", "-np", str(k)] + plain
+
+
+def run(k, args, expect=0):
+    p = subprocess.run(command(k, args), env=ENV, capture_output=True, text=True, timeout=600)
+    if p.returncode != expect:
+        raise AssertionError(f"{' '.join(command(k, args))}: exit {p.returncode}, expected "
+                             f"{expect}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def same_files(a, b, names, what):
+    for name in names:
+        fa, fb = os.path.join(a, name), os.path.join(b, name)
+        if not os.path.exists(fa):
+            raise AssertionError(f"{what}: {fa} was not written")
+        if not filecmp.cmp(fa, fb, shallow=False):
+            raise AssertionError(f"{what}: {name} differs between {a} and {b}")
+
+
+def same_summary(a, b, keys, what):
+    sa = json.load(open(os.path.join(a, "summary.json")))
+    sb = json.load(open(os.path.join(b, "summary.json")))
+    for key in keys:
+        if sa.get(key) != sb.get(key):
+            raise AssertionError(f"{what}: summary {key} differs:\n{sa.get(key)}\n{sb.get(key)}")
+    return sb
+
+
+def check_samplers(tmp):
+    weighted = ["weights.npy"]
+    for sampler, extra, files in [
+            ("ula", [], []), ("mala", [], []), ("annealed-ula", [], []),
+            ("annealed-ula", ["--fk-weights", "--path", "geometric"], weighted),
+            ("ais", [], weighted)]:
+        args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", "301", "--steps", "40",
+                "--seed", "7", "--trajectory-every", "5", "--no-plot", "--quiet", "--force"]
+        args += extra
+        name = sampler + ("-fk" if extra else "")
+        ref = os.path.join(tmp, f"{name}-plain")
+        run(0, args + ["--out", ref])
+        if files:
+            rows = csv.DictReader(open(os.path.join(ref, "trace.csv")))
+            if not sum(float(r["resamplings"]) for r in rows if r["resamplings"] != "nan"):
+                raise AssertionError(f"{name}: never resampled; the case does not test it")
+        snaps = sorted(os.listdir(os.path.join(ref, "snapshots")))
+        for k in [1, 2, 3]:
+            out = os.path.join(tmp, f"{name}-{k}")
+            run(k, args + ["--out", out])
+            what = f"{name} on {k} processes"
+            same_files(ref, out, ["samples.npy", "trace.csv", "trajectory.npy"] + files, what)
+            same_files(ref, out, [os.path.join("snapshots", s) for s in snaps], what)
+            s = same_summary(ref, out, ["metrics", "mcmc", "weighted"], what)
+            if s["processes"] != k:
+                raise AssertionError(f"{what}: summary says {s['processes']} processes")
+        print(f"{name}: bit-identical on 1, 2 and 3 processes")
+
+
+def check_malliavin(tmp):
+    args = ["estimate", "malliavin", "--sde", "ou-cubic", "--x0", "1.5", "--paths", "3001",
+            "--steps", "50", "--save-paths", "--force"]
+    ref = os.path.join(tmp, "malliavin-plain")
+    run(0, args + ["--out", ref])
+    for k in [1, 2, 3]:
+        out = os.path.join(tmp, f"malliavin-{k}")
+        run(k, args + ["--out", out])
+        what = f"malliavin on {k} processes"
+        same_files(ref, out, ["score.npy", "stderr.npy", "at.npy", "x_T.npy", "delta.npy",
+                              "reference.npy", "score.csv"], what)
+        same_summary(ref, out, ["rmse_vs_fokker_planck", "mean_standard_error", "bandwidth"],
+                     what)
+    print("malliavin: bit-identical on 1, 2 and 3 processes")
+
+
+def check_heat_ball(tmp):
+    args = ["estimate", "heatball", "--points", "7", "--samples", "2000", "--force"]
+    ref = os.path.join(tmp, "heatball-plain")
+    run(0, args + ["--out", ref])
+    for k in [1, 2, 3]:
+        out = os.path.join(tmp, f"heatball-{k}")
+        run(k, args + ["--out", out])
+        same_files(ref, out, ["density.npy", "score.npy", "score_se.npy", "log_density.npy",
+                              "entropy.npy", "at.npy", "estimates.csv"],
+                   f"heat ball on {k} processes")
+    print("heat ball: bit-identical on 1, 2 and 3 processes")
+
+
+PYTHON_RUN = """
+import sys
+import numpy as np
+if sys.argv[3] == "mpi4py":
+    from mpi4py import MPI  # initialises MPI first, as a user's script would
+import scoreflow as sf
+
+out, size = sys.argv[1], int(sys.argv[2])
+rank, count = sf.processes()
+assert count == size, (count, size)
+r = sf.mala(sf.target("gmm4"), step_size=0.05, seed=4, steps=30).run(n=301, out=out,
+                                                                      progress=False)
+est = sf.malliavin_score(paths=2001, steps=30)
+assert (r is None) == (rank != 0) and (est is None) == (rank != 0)
+if rank == 0:
+    np.save(out + "-score.npy", est["score"])
+"""
+
+
+def check_python(tmp):
+    """The package under `mpirun -np K python3 script.py`, with mpi4py and without."""
+    script = os.path.join(tmp, "mpi_run.py")
+    with open(script, "w") as f:
+        f.write(PYTHON_RUN)
+    env = dict(ENV, PYTHONPATH=os.path.join(os.path.dirname(BIN), "python"))
+    outs = {}
+    for k, how in [(0, "plain"), (2, "mpi4py"), (3, "plain")]:
+        out = os.path.join(tmp, f"python-{k}")
+        cmd = ["/usr/bin/python3", script, out, str(max(k, 1)), how]
+        if k:
+            cmd = [MPIRUN, "--oversubscribe", "-np", str(k)] + cmd
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+        outs[k] = out
+    for k in [2, 3]:
+        same_files(outs[0], outs[k], ["samples.npy", "trace.csv"], f"python on {k} processes")
+        if not filecmp.cmp(outs[0] + "-score.npy", outs[k] + "-score.npy", shallow=False):
+            raise AssertionError(f"python: the Malliavin score differs on {k} processes")
+    print("python: bit-identical on 2 (mpi4py) and 3 processes")
+
+
+def rank_pids(out):
+    """PIDs of the scoreflow processes writing to `out` (not mpirun)."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"scoreflow") and out.encode() in cmd:
+            pids.append(int(pid))
+    return sorted(pids)
+
+
+def check_killed_rank_and_resume(tmp):
+    args = ["sample", "--target", "gauss:d=2", "--sampler", "mala", "--n", "20000", "--steps",
+            "4000", "--checkpoint-every", "100", "--seed", "3", "--no-plot", "--quiet"]
+    ref = os.path.join(tmp, "kill-plain")
+    run(0, args + ["--out", ref])
+    out = os.path.join(tmp, "kill-3")
+    p = subprocess.Popen(command(3, args + ["--out", out]), env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(out, "checkpoint.json")):
+        if time.time() > deadline or p.poll() is not None:
+            raise AssertionError("no checkpoint was committed before the kill")
+        time.sleep(0.02)
+    pids = rank_pids(out)
+    if len(pids) != 3:
+        raise AssertionError(f"expected 3 rank processes, found {pids}")
+    os.kill(pids[1], signal.SIGKILL)
+    try:
+        text = p.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("the job hung after a rank was killed")
+    if p.returncode == 0:
+        raise AssertionError(f"the job with a killed rank exited 0:\n{text}")
+    if "rank" not in text:
+        raise AssertionError(f"the message does not name the killed rank:\n{text}")
+    if os.path.exists(os.path.join(out, "samples.npy")):
+        raise AssertionError("the killed job finished before the kill; lengthen the run")
+    run(2, args + ["--out", out, "--resume"])
+    same_files(ref, out, ["samples.npy", "trace.csv"], "killed on 3 processes, resumed on 2")
+    print("a killed rank ends the job naming it; resumed on 2 processes it equals one run")
+
+
+def check_refusal(tmp):
+    out = os.path.join(tmp, "refused")
+    p = run(2, ["sample", "--sampler", "wfr", "--n", "100", "--steps", "5", "--out", out], 2)
+    said = p.stderr.count("does not run across processes")
+    if said != 1:
+        raise AssertionError(f"the refusal was printed {said} times:\n{p.stderr}")
+    if os.path.exists(out):
+        raise AssertionError("a refused run left its directory behind")
+    print("a sampler whose particles interact is refused once, with exit 2")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        check_samplers(tmp)
+        check_malliavin(tmp)
+        check_heat_ball(tmp)
+        if os.path.isdir(os.path.join(os.path.dirname(BIN), "python")):
+            check_python(tmp)
+        check_killed_rank_and_resume(tmp)
+        check_refusal(tmp)
+
+
+if __name__ == "__main__":
+    main()
