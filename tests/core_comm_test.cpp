@@ -96,12 +96,15 @@ TEST(RunSharded, NamesTheSameDivergingParticleAsRun) {
   EXPECT_EQ(plain, sharded);
 }
 
-TEST(RunSharded, RefusesSamplersWhoseParticlesInteract) {
-  const auto target = make_target("gauss:d=2");
-  const auto wfr = make_sampler(Spec::parse("wfr"), *target, SamplerContext{0, 10, "", false});
-  EXPECT_FALSE(wfr->runs_sharded());
-  SamplerState s = wfr->init(Particles(16, 2, 0.1));
-  EXPECT_THROW(run_sharded(*wfr, s, 16, 10, {}, Comm::self()), InvalidArgument);
+TEST(RunSharded, RefusesSamplersThatCannotStepAShard) {
+  const auto target = make_target("gmm4");
+  const SamplerContext context{0, 10, "", false};
+  const auto fk = make_sampler(Spec::parse("fk-corrector"), *target, context);
+  EXPECT_FALSE(fk->runs_sharded());
+  SamplerState s = fk->init(Particles(16, 2, 0.1));
+  EXPECT_THROW(run_sharded(*fk, s, 16, 10, {}, Comm::self()), InvalidArgument);
+  for (const char* name : {"ula", "mala", "annealed-ula", "ais", "wfr", "birth-death"})
+    EXPECT_TRUE(make_sampler(Spec::parse(name), *target, context)->runs_sharded()) << name;
 }
 
 }  // namespace

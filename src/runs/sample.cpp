@@ -343,10 +343,10 @@ Particles shard_rows(Particles x, Shard s) {
 void check_distributable(const SampleOptions& o, const Sampler& sampler, const Comm& comm) {
   if (!comm.distributed()) return;
   if (!sampler.runs_sharded())
-    throw InvalidArgument(fmt::format(
-        "sample: {} does not run across processes: its particles interact (across processes: "
-        "ula, mala, annealed-ula, ais); run it with one process",
-        sampler.name()));
+    throw InvalidArgument(
+        fmt::format("sample: {} does not run across processes yet (across processes: ula, mala, "
+                    "annealed-ula, ais, wfr, birth-death, birth-death-kl); run it with one process",
+                    sampler.name()));
   if (o.n < static_cast<std::size_t>(comm.size()))
     throw InvalidArgument(
         fmt::format("sample: --n {} is smaller than the {} processes; give each process a particle",

@@ -28,45 +28,50 @@ SamplerState BirthDeath::init(Particles x, std::size_t step) const {
 }
 
 std::vector<double> BirthDeath::rates(const SamplerState& s) const {
-  const std::size_t n = s.x.n();
-  const double b = cfg_.bandwidth > 0 ? cfg_.bandwidth : silverman_bandwidth(s.x.rows());
-  const KernelDensity kde(s.x.rows(), b);
-  std::vector<double> beta(n);
+  // Across processes each computes the rates of its own rows from all particles.
+  const std::size_t mine = s.x.n(), d = s.x.d();
+  const AllRows x = all_rows(s, s.x.values(), d);
+  const std::size_t n = x.rows(d).n;
+  const double b = cfg_.bandwidth > 0 ? cfg_.bandwidth : silverman_bandwidth(x.rows(d));
+  const KernelDensity kde(x.rows(d), b);
+  std::vector<double> beta(mine);
   kde.log_density(s.x.rows(), beta);  // log (K_b * ρ)(X_i)
   std::vector<double> extra;
   if (cfg_.kernelised) {
     // (1/N) Σ_j K(X_i − X_j) / (K*ρ)(X_j): a KDE with weights 1/(K*ρ)(X_j), rescaled by
     // (Σ_j weight_j)/N since KernelDensity normalises its weights.
+    const AllRows log_conv = all_rows(s, beta, 1);
     std::vector<double> lw(n);
     double m = -INFINITY;
-    for (std::size_t j = 0; j < n; ++j) m = std::max(m, lw[j] = -beta[j]);
+    for (std::size_t j = 0; j < n; ++j) m = std::max(m, lw[j] = -log_conv.view[j]);
     double sum = 0;
     for (double v : lw) sum += std::exp(v - m);
-    extra.resize(n);
-    KernelDensity(s.x.rows(), b, lw).log_density(s.x.rows(), extra);
+    extra.resize(mine);
+    KernelDensity(x.rows(d), b, lw).log_density(s.x.rows(), extra);
     for (double& v : extra) v = std::exp(v + m + std::log(sum / static_cast<double>(n)));
   }
-  double mean = 0;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < mine; ++i) {
     beta[i] -= s.logp[i];
     if (!extra.empty()) beta[i] += extra[i];
-    mean += beta[i] / static_cast<double>(n);
   }
+  // The mean over all particles, summed in global order as in one process.
+  const AllRows all_beta = all_rows(s, beta, 1);
+  double mean = 0;
+  for (double v : all_beta.view) mean += v / static_cast<double>(n);
   for (double& v : beta) v -= mean;
   return beta;
 }
 
-StepInfo BirthDeath::step(SamplerState& s) const {
-  const double h = cfg_.step_size;
-  const std::size_t n = s.x.n(), d = s.x.d();
-  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, s.x.rows());
-  target_.log_density(s.x.rows(), s.logp);
-  const std::vector<double> beta = rates(s);
-  // Jumps in particle order, each keyed by (seed, particle, step): the outcome does not
-  // depend on threads. Rates are those at the start of the jump phase.
+namespace {
+
+// Jumps in particle order, each keyed by (seed, particle, step): the outcome does not depend
+// on threads or processes. Rates are those at the start of the jump phase. Returns the count.
+std::size_t jump(Rows x, std::span<double> logp, std::span<const double> beta, double h,
+                 std::uint64_t seed, std::size_t step) {
+  const std::size_t n = x.n, d = x.d;
   std::size_t jumps = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    Draws rng(cfg_.seed, Stream::jumps, i, s.step);
+    Draws rng(seed, Stream::jumps, i, step);
     const double u = rng.uniform();
     std::size_t j = rng.below(n - 1);
     j += j >= i;  // a uniformly chosen other particle
@@ -74,9 +79,33 @@ StepInfo BirthDeath::step(SamplerState& s) const {
     const bool dup = beta[i] < 0 && u < 1 - std::exp(beta[i] * h);
     if (!kill && !dup) continue;
     const std::size_t from = kill ? j : i, to = kill ? i : j;
-    std::copy(s.x.row(from), s.x.row(from) + d, s.x.row(to));
-    s.logp[to] = s.logp[from];
+    std::copy(x.row(from), x.row(from) + d, x.row(to));
+    logp[to] = logp[from];
     ++jumps;
+  }
+  return jumps;
+}
+
+}  // namespace
+
+StepInfo BirthDeath::step(SamplerState& s) const {
+  const double h = cfg_.step_size;
+  const std::size_t d = s.x.d();
+  langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, s.x.rows());
+  target_.log_density(s.x.rows(), s.logp);
+  const std::vector<double> beta = rates(s);
+  std::size_t jumps = 0, n = s.x.n();
+  if (!across_processes(s)) {
+    jumps = jump(s.x.rows(), s.logp, beta, h, cfg_.seed, s.step);
+  } else {
+    // A pair may span processes: every process replays all jumps on all particles, then
+    // keeps its own rows.
+    Particles x(s.n_all, d, all_rows(s, s.x.values(), d).owned);
+    std::vector<double> logp = all_rows(s, s.logp, 1).owned;
+    jumps = jump(x.rows(), logp, all_rows(s, beta, 1).view, h, cfg_.seed, s.step);
+    std::copy_n(x.row(s.first), s.x.n() * d, s.x.data());
+    std::copy_n(logp.begin() + static_cast<std::ptrdiff_t>(s.first), s.x.n(), s.logp.begin());
+    n = s.n_all;
   }
   target_.score(s.x.rows(), s.grad.rows());
   ++s.step;

@@ -141,6 +141,17 @@ bool root_says(bool value, const Comm& comm) {
 
 }  // namespace
 
+bool across_processes(const SamplerState& s) {
+  return s.comm && s.comm->distributed();
+}
+
+AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size_t width) {
+  if (!across_processes(s)) return {{}, local};
+  AllRows a{s.comm->all_rows(local, s.n_all, width), {}};
+  a.view = a.owned;
+  return a;
+}
+
 SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& comm) {
   SamplerState g;
   g.step = local.step;

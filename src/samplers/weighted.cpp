@@ -10,18 +10,6 @@
 namespace sf {
 namespace {
 
-// A per-particle array of every process in global order (its own rows in one process).
-struct AllRows {
-  std::vector<double> owned;
-  std::span<const double> view;
-};
-AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size_t width) {
-  if (!s.comm || !s.comm->distributed()) return {{}, local};
-  AllRows a{s.comm->all_rows(local, s.n_all, width), {}};
-  a.view = a.owned;
-  return a;
-}
-
 double max_over_processes(const SamplerState& s, double mine) {
   if (!s.comm || !s.comm->distributed()) return mine;
   const auto all = s.comm->all_values(std::span<const double>(&mine, 1));

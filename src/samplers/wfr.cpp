@@ -44,17 +44,21 @@ SamplerState Wfr::init(Particles x, std::size_t step) const {
 
 std::vector<double> Wfr::log_density_estimate(const SamplerState& s,
                                               const Particles& centres) const {
+  // Across processes each sums the kernels of all particles at its own rows.
   std::vector<double> out(s.x.n());
-  const auto& lw = s.x.log_weights();
+  const std::size_t d = s.x.d();
+  const AllRows lw = all_rows(s, s.x.log_weights(), 1);
   if (cfg_.density == "ula-kernel") {
     // N(x; c_j, 2hI) is a Gaussian kernel of bandwidth √(2h) centred at c_j.
-    KernelDensity(centres.rows(), std::sqrt(2 * cfg_.step_size), lw).log_density(s.x.rows(), out);
+    const AllRows c = all_rows(s, centres.values(), d);
+    KernelDensity(c.rows(d), std::sqrt(2 * cfg_.step_size), lw.view).log_density(s.x.rows(), out);
     return out;
   }
+  const AllRows x = all_rows(s, s.x.values(), d);
   const double b = cfg_.bandwidth > 0                ? cfg_.bandwidth
-                   : cfg_.bandwidth_rule == "median" ? median_bandwidth(s.x.rows())
-                                                     : silverman_bandwidth(s.x.rows(), lw);
-  KernelDensity(s.x.rows(), b, lw).log_density(s.x.rows(), out);
+                   : cfg_.bandwidth_rule == "median" ? median_bandwidth(x.rows(d))
+                                                     : silverman_bandwidth(x.rows(d), lw.view);
+  KernelDensity(x.rows(d), b, lw.view).log_density(s.x.rows(), out);
   return out;
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Runs across processes equal the one-process run bit for bit, for 1, 2 and 3 processes.
 
-Sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS;
-their log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
+Sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS,
+WFR with both density estimates, birth–death of both kinds; log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
 files as a plain run; a run whose rank is killed ends with a message naming that rank and a
 valid checkpoint, which resumes on another number of processes to the same results; a
 refused run prints its error once and exits 2.
@@ -57,20 +57,29 @@ def same_summary(a, b, keys, what):
 
 def check_samplers(tmp):
     weighted = ["weights.npy"]
-    for sampler, extra, files in [
-            ("ula", [], []), ("mala", [], []), ("annealed-ula", [], []),
-            ("annealed-ula", ["--fk-weights", "--path", "geometric"], weighted),
-            ("ais", [], weighted)]:
+    # name, sampler, its options, files besides the common ones, the trace column that must
+    # show the coupling between particles at work (resampling, jumps)
+    cases = [("ula", "ula", [], [], None), ("mala", "mala", [], [], None),
+             ("annealed-ula", "annealed-ula", [], [], None),
+             ("annealed-ula-fk", "annealed-ula", ["--fk-weights", "--path", "geometric"],
+              weighted, "resamplings"),
+             ("ais", "ais", [], weighted, "resamplings"),
+             ("wfr-ula-kernel", "wfr", ["--density", "ula-kernel", "--ess-threshold", "0.99"],
+              weighted, "resamplings"),
+             ("wfr-kde", "wfr", ["--density", "kde", "--ess-threshold", "0.99"], weighted,
+              "resamplings"),
+             ("birth-death", "birth-death", [], [], "jump_rate"),
+             ("birth-death-kl", "birth-death-kl", [], [], "jump_rate")]
+    for name, sampler, extra, files, coupling in cases:
         args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", "301", "--steps", "40",
                 "--seed", "7", "--trajectory-every", "5", "--no-plot", "--quiet", "--force"]
         args += extra
-        name = sampler + ("-fk" if extra else "")
         ref = os.path.join(tmp, f"{name}-plain")
         run(0, args + ["--out", ref])
-        if files:
+        if coupling:
             rows = csv.DictReader(open(os.path.join(ref, "trace.csv")))
-            if not sum(float(r["resamplings"]) for r in rows if r["resamplings"] != "nan"):
-                raise AssertionError(f"{name}: never resampled; the case does not test it")
+            if not sum(float(r[coupling]) for r in rows if r[coupling] not in ("nan", "")):
+                raise AssertionError(f"{name}: {coupling} stayed 0; the case does not test it")
         snaps = sorted(os.listdir(os.path.join(ref, "snapshots")))
         for k in [1, 2, 3]:
             out = os.path.join(tmp, f"{name}-{k}")
@@ -205,13 +214,14 @@ def check_killed_rank_and_resume(tmp):
 
 def check_refusal(tmp):
     out = os.path.join(tmp, "refused")
-    p = run(2, ["sample", "--sampler", "wfr", "--n", "100", "--steps", "5", "--out", out], 2)
+    p = run(2, ["sample", "--sampler", "fk-corrector", "--n", "100", "--steps", "5", "--out", out],
+            2)
     said = p.stderr.count("does not run across processes")
     if said != 1:
         raise AssertionError(f"the refusal was printed {said} times:\n{p.stderr}")
     if os.path.exists(out):
         raise AssertionError("a refused run left its directory behind")
-    print("a sampler whose particles interact is refused once, with exit 2")
+    print("a sampler that does not run across processes is refused once, with exit 2")
 
 
 def main():

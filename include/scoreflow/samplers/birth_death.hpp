@@ -25,6 +25,7 @@ class BirthDeath : public Sampler {
  public:
   BirthDeath(const Target& target, BirthDeathConfig cfg);
   std::string name() const override { return cfg_.kernelised ? "birth-death-kl" : "birth-death"; }
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;

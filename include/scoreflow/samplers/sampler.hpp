@@ -113,6 +113,16 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
 RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n,
                       std::size_t total_steps, std::span<Observer* const> observers,
                       const Comm& comm);
+// A per-particle array of every process in global order, for samplers whose particles
+// interact: a view of the state's own array in one process, a gathered copy across processes.
+struct AllRows {
+  std::vector<double> owned;
+  std::span<const double> view;
+  ConstRows rows(std::size_t d) const { return {view.data(), view.size() / d, d}; }
+};
+AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size_t width);
+bool across_processes(const SamplerState& s);
+
 // The whole state at the root, from every process's shard of n particles (other ranks get
 // only the step and scalars).
 SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& comm);

@@ -30,6 +30,7 @@ class Wfr : public Sampler {
  public:
   Wfr(const Target& target, WfrConfig cfg);
   std::string name() const override { return "wfr-" + cfg_.density; }
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;
