@@ -28,6 +28,19 @@ const Comm& Comm::self() {
   return one;
 }
 
+nlohmann::json traffic_json(const Traffic& t, std::size_t steps) {
+  nlohmann::json j = {{"collectives", t.collectives},
+                      {"bytes_in", t.bytes_in},
+                      {"bytes_out", t.bytes_out},
+                      {"seconds", t.seconds}};
+  if (steps > 0) {
+    const double k = 1.0 / static_cast<double>(steps);
+    j["per_step"] = {
+        {"bytes_in", t.bytes_in * k}, {"bytes_out", t.bytes_out * k}, {"seconds", t.seconds * k}};
+  }
+  return j;
+}
+
 #ifdef SCOREFLOW_HAVE_MPI
 
 bool mpi_built() {
@@ -74,6 +87,27 @@ bool launched_by_mpirun() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
     if (std::getenv(v)) return true;
   return false;
+}
+
+Traffic traffic_so_far;
+
+// Counts one collective: the bytes it sent and received here, and its time.
+class Metered {
+ public:
+  Metered(double out, double in) {
+    traffic_so_far.bytes_out += out, traffic_so_far.bytes_in += in;
+    ++traffic_so_far.collectives;
+  }
+  ~Metered() { traffic_so_far.seconds += MPI_Wtime() - start_; }
+  Metered(const Metered&) = delete;
+  Metered& operator=(const Metered&) = delete;
+
+ private:
+  double start_ = MPI_Wtime();
+};
+
+double bytes(std::size_t doubles) {
+  return 8.0 * static_cast<double>(doubles);
 }
 
 // A communicator of its own for all_fail_together(), made with the world (MPI_Comm_dup is a
@@ -142,6 +176,7 @@ std::vector<double> Comm::all_rows(std::span<const double> local, std::size_t n,
   check_local(*this, local, n, width);
   const Layout l = layout(*this, n, width);
   std::vector<double> all(n * width);
+  const Metered m(bytes(local.size()), bytes(all.size() - local.size()));
   MPI_Allgatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
                  l.displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
   return all;
@@ -153,6 +188,7 @@ std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_
   check_local(*this, local, n, width);
   const Layout l = layout(*this, n, width);
   std::vector<double> all(root() ? n * width : 0);
+  const Metered m(root() ? 0 : bytes(local.size()), root() ? bytes(all.size() - local.size()) : 0);
   MPI_Gatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
               l.displs.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
   return all;
@@ -161,6 +197,7 @@ std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
   if (!mpi_) return {mine.begin(), mine.end()};
   std::vector<double> all(mine.size() * static_cast<std::size_t>(size_));
+  const Metered m(bytes(mine.size()), bytes(all.size() - mine.size()));
   MPI_Allgather(mine.data(), as_count(mine.size()), MPI_DOUBLE, all.data(), as_count(mine.size()),
                 MPI_DOUBLE, MPI_COMM_WORLD);
   return all;
@@ -170,12 +207,17 @@ void Comm::from_root(std::vector<double>& values) const {
   if (!mpi_) return;
   unsigned long long n = values.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  const Metered m(root() ? bytes(n) : 0, root() ? 0 : bytes(n));
   values.resize(n);
   MPI_Bcast(values.data(), as_count(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
 }
 
 void Comm::barrier() const {
   if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+Traffic Comm::traffic() const {
+  return traffic_so_far;
 }
 
 void Comm::on_root(const std::function<void()>& f) const {
@@ -239,6 +281,9 @@ std::vector<double> Comm::all_values(std::span<const double> mine) const {
 }
 void Comm::from_root(std::vector<double>&) const {}
 void Comm::barrier() const {}
+Traffic Comm::traffic() const {
+  return {};
+}
 void Comm::on_root(const std::function<void()>& f) const {
   f();
 }

@@ -240,7 +240,8 @@ nlohmann::json write_estimates(const HeatBallEstimateOptions& o, const ForwardSd
       {"seconds", seconds},
       {"draws_per_second", m * static_cast<double>(o.samples) / seconds},
       {"score_rms_standard_error", score_se_rms},
-      {"processes", processes}};
+      {"processes", processes},
+      {"communication", traffic_json(Comm::world().traffic())}};
   if (reference) {
     summary["reference"] = reference->name;
     summary["density_relative_rmse"] = rmse_p;

@@ -152,7 +152,8 @@ nlohmann::json write_estimate(const MalliavinEstimateOptions& o, const ForwardSd
                             {"regression", o.regression},
                             {"seconds_paths", seconds},
                             {"weights_per_second", static_cast<double>(o.paths) / seconds},
-                            {"processes", processes}};
+                            {"processes", processes},
+                            {"communication", traffic_json(Comm::world().traffic())}};
   std::optional<FokkerPlanckSolution> pde;
   if (with_reference) {
     FokkerPlanckOptions fp;

@@ -312,6 +312,8 @@ nlohmann::json write_results(const SampleOptions& o, const SampleInputs& in,
   summary["resumed_from_step"] = start_step;
   summary["threads"] = thread_count();
   summary["processes"] = Comm::world().size();
+  // The root's share: it also gathers what the observers read.
+  summary["communication"] = traffic_json(Comm::world().traffic(), r.steps_taken);
   summary["versions"] = {{"scoreflow", SCOREFLOW_VERSION}, {"compiler", __VERSION__}};
   summary["timing"] = {
       {"seconds", r.seconds},

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace sf {
 
 // Rows [first, first + count) of a global index range.
@@ -22,6 +24,13 @@ struct Shard {
 // Contiguous, balanced shards of n rows over `size` processes: rank r owns
 // [n·r/size, n·(r+1)/size).
 Shard shard_of(std::size_t n, int rank, int size);
+
+// What this process moved through the collectives so far, and the time it spent in them
+// (waiting for the others included).
+struct Traffic {
+  double bytes_in = 0, bytes_out = 0, seconds = 0;
+  std::size_t collectives = 0;
+};
 
 class Comm {
  public:
@@ -51,6 +60,7 @@ class Comm {
   // The root's values on every rank (the vector is resized on the others).
   void from_root(std::vector<double>& values) const;
   void barrier() const;
+  Traffic traffic() const;
 
   // Runs f on the root only; an exception there is rethrown on every rank with the same type
   // and message, so all ranks leave together instead of waiting for the root in a collective.
@@ -67,6 +77,9 @@ class Comm {
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;
 };
+
+// A run's traffic for its summary: totals, and per step where `steps` > 0.
+nlohmann::json traffic_json(const Traffic& t, std::size_t steps = 0);
 
 // True when this build can run across processes (configured with MPI).
 bool mpi_built();
