@@ -602,7 +602,7 @@ def processes():
 
     Under ``mpirun -np K python3 script.py`` (with ``mpi4py`` imported first, or without it)
     ``Sampler.run``, ``malliavin_score`` and ``heat_ball`` split their particles, paths or
-    query points over the K processes, with results bit-identical to one process. Every
+    draws over the K processes, with results bit-identical to one process. Every
     process calls them with the same arguments; rank 0 writes the run directory and gets the
     result, the others get None. ULA, MALA and annealed ULA without Feynman-Kac weights run
     across processes; the other samplers are refused there."""

@@ -85,43 +85,20 @@ HeatBallEstimatorOptions estimator_options(const HeatBallEstimateOptions& o) {
   return opt;
 }
 
-// An estimate as one row of numbers, for gathering.
-std::vector<double> packed(const HeatBallEstimate& e) {
-  std::vector<double> v = {e.density, e.density_se, e.log_density, e.log_density_se,
-                           e.entropy, e.entropy_se, e.inside};
-  v.insert(v.end(), e.score.begin(), e.score.end());
-  v.insert(v.end(), e.score_se.begin(), e.score_se.end());
-  return v;
-}
-
-HeatBallEstimate unpacked(const double* v, std::size_t d) {
-  HeatBallEstimate e{v[0], v[1], {v + 7, v + 7 + d}, {v + 7 + d, v + 7 + 2 * d}, v[2], v[3], v[4],
-                     v[5], v[6]};
-  return e;
-}
-
-// The estimates at each process's share of the query points (each keyed by the point's
-// index, so the split does not change them), gathered at the root; the others get none.
-std::vector<HeatBallEstimate> sharded_estimates(const ForwardSde& sde,
-                                                const ForwardSampler& sampler,
-                                                const TimeChange& clock, const Particles& at,
-                                                double t, const HeatBallEstimatorOptions& opt,
-                                                const Comm& comm) {
-  const std::size_t d = at.d(), width = 7 + 2 * d;
-  const Shard mine = comm.shard(at.n());
-  std::vector<double> local;
-  Progress progress(mine.count, "heat-ball estimates");
-  for (std::size_t q = mine.first; q < mine.first + mine.count; ++q) {
-    const std::vector<double> x(at.row(q), at.row(q) + d);
-    const auto v = packed(heat_ball_estimate(sde, sampler, clock, x, t, opt, q));
-    local.insert(local.end(), v.begin(), v.end());
-    progress.update(q - mine.first + 1);
+// The estimates at all query points, each keyed by the point's index. Across processes each
+// runs its share of every point's draws, and every process ends with the same estimates.
+std::vector<HeatBallEstimate> estimates_at(const ForwardSde& sde, const ForwardSampler& sampler,
+                                           const TimeChange& clock, const Particles& at, double t,
+                                           HeatBallEstimatorOptions opt, const Comm& comm) {
+  opt.comm = &comm;
+  std::vector<HeatBallEstimate> out;
+  Progress progress(at.n(), "heat-ball estimates");
+  for (std::size_t q = 0; q < at.n(); ++q) {
+    const std::vector<double> x(at.row(q), at.row(q) + at.d());
+    out.push_back(heat_ball_estimate(sde, sampler, clock, x, t, opt, q));
+    progress.update(q + 1);
   }
   progress.finish();
-  const auto all = comm.rows_at_root(local, at.n(), width);
-  std::vector<HeatBallEstimate> out;
-  if (comm.root())
-    for (std::size_t q = 0; q < at.n(); ++q) out.push_back(unpacked(&all[q * width], d));
   return out;
 }
 
@@ -155,7 +132,7 @@ nlohmann::json run_estimate_heat_ball(const HeatBallEstimateOptions& o) {
   const Comm& comm = Comm::world();
   comm.on_root([&] { prepare_run_dir(o.out, o.force ? RunDirMode::force : RunDirMode::fresh); });
   const auto t0 = std::chrono::steady_clock::now();
-  const auto estimates = sharded_estimates(*sde, *sampler, clock, at, o.time, opt, comm);
+  const auto estimates = estimates_at(*sde, *sampler, clock, at, o.time, opt, comm);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json summary;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/parallel.hpp>
 
@@ -55,7 +56,31 @@ struct Sums {
     p += o.p, pp += o.pp, inside += o.inside, sp += o.sp, spp += o.spp;
     for (std::size_t i = 0; i < g.size(); ++i) g[i] += o.g[i], gg[i] += o.gg[i], pg[i] += o.pg[i];
   }
+  // As a row of 5 + 3d numbers, to gather across processes.
+  static std::size_t width(std::size_t d) { return 5 + 3 * d; }
+  void pack(std::vector<double>& out) const {
+    out.insert(out.end(), {p, pp, inside, sp, spp});
+    out.insert(out.end(), g.begin(), g.end());
+    out.insert(out.end(), gg.begin(), gg.end());
+    out.insert(out.end(), pg.begin(), pg.end());
+  }
+  void unpack(const double* v) {
+    p = v[0], pp = v[1], inside = v[2], sp = v[3], spp = v[4];
+    const std::size_t d = g.size();
+    std::copy_n(v + 5, d, g.begin());
+    std::copy_n(v + 5 + d, d, gg.begin());
+    std::copy_n(v + 5 + 2 * d, d, pg.begin());
+  }
 };
+
+// Every block's sums on every process, when the blocks in `mine` were run here.
+void share_blocks(std::vector<Sums>& sums, Shard mine, const Comm& comm) {
+  const std::size_t d = sums.front().g.size(), width = Sums::width(d);
+  std::vector<double> local;
+  for (std::size_t b = mine.first; b < mine.first + mine.count; ++b) sums[b].pack(local);
+  const auto all = comm.all_rows(local, sums.size(), width);
+  for (std::size_t b = 0; b < sums.size(); ++b) sums[b].unpack(&all[b * width]);
+}
 
 // The contribution τk/q of one draw at (y, τ) to the density (vp) and its gradient (vg).
 struct Kernels {
@@ -169,11 +194,14 @@ HeatBallEstimate heat_ball_estimate(const ForwardSde& sde, const ForwardSampler&
         acc.g[i] += vg[i], acc.gg[i] += vg[i] * vg[i], acc.pg[i] += vp * vg[i];
     }
   };
+  const Comm& comm = opt.comm ? *opt.comm : Comm::self();
+  const Shard mine = comm.shard(blocks);
   if (sde.thread_safe()) {
-    parallel_rows(blocks, run_block);
+    parallel_rows(mine.count, [&](std::size_t b) { run_block(mine.first + b); });
   } else {
-    for (std::size_t b = 0; b < blocks; ++b) run_block(b);
+    for (std::size_t b = 0; b < mine.count; ++b) run_block(mine.first + b);
   }
+  if (comm.distributed()) share_blocks(sums, mine, comm);
   Sums total(n);
   for (const Sums& s : sums) total.add(s);
 

@@ -110,7 +110,7 @@ def check_malliavin(tmp):
 
 
 def check_heat_ball(tmp):
-    args = ["estimate", "heatball", "--points", "7", "--samples", "2000", "--force"]
+    args = ["estimate", "heatball", "--points", "3", "--samples", "20000", "--force"]
     ref = os.path.join(tmp, "heatball-plain")
     run(0, args + ["--out", ref])
     for k in [1, 2, 3]:

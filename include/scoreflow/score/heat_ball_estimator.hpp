@@ -33,6 +33,8 @@
 
 namespace sf {
 
+class Comm;
+
 struct HeatBallEstimatorOptions {
   double radius = 0.5;           // R, in the time-changed units (τ_max = R²/4π ≤ θ(t))
   std::size_t samples = 100000;  // Monte Carlo draws per query point
@@ -40,6 +42,10 @@ struct HeatBallEstimatorOptions {
   double score_tip = 0.05;       // the score keeps τ ≥ score_tip·R²/4π
   bool source = true;            // include the source term F (false: the heat equation only)
   std::uint64_t seed = 0;
+  // Processes that share the draws (null: this one alone): each runs its share of the fixed
+  // blocks of draws, and the block sums are added in block order, so the estimate is the same
+  // on every process and for any number of them.
+  const Comm* comm = nullptr;
 };
 
 struct HeatBallEstimate {
