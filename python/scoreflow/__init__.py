@@ -604,8 +604,9 @@ def processes():
     ``Sampler.run``, ``malliavin_score`` and ``heat_ball`` split their particles, paths or
     draws over the K processes, with results bit-identical to one process. Every
     process calls them with the same arguments; rank 0 writes the run directory and gets the
-    result, the others get None. ULA, MALA and annealed ULA without Feynman-Kac weights run
-    across processes; the other samplers are refused there."""
+    result, the others get None. ULA, MALA, annealed ULA (with or without Feynman-Kac
+    weights), AIS, WFR and birth-death run across processes; the FK corrector and SBTM are
+    refused there."""
     return tuple(_core._process())
 
 
