@@ -63,6 +63,10 @@ void add_train(CLI::App& app, TrainRunOptions& c) {
       ->capture_default_str();
   t->add_option("--steps", c.train.steps, "optimiser steps")->capture_default_str();
   t->add_option("--batch", c.train.batch, "minibatch size")->capture_default_str();
+  t->add_option("--grad-blocks", c.train.grad_blocks,
+                "the batch's gradient in this many fixed blocks summed in order (data-parallel "
+                "over mpirun's processes, at most this many; the same weights for any number)")
+      ->capture_default_str();
   t->add_option("--lr", c.train.lr, "peak learning rate")->capture_default_str();
   t->add_option("--optimizer", c.train.optimizer, "adam or adamw")->capture_default_str();
   t->add_option("--weight-decay", c.train.weight_decay, "weight decay")->capture_default_str();

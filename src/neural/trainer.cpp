@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/torch_view.hpp>
@@ -70,6 +71,8 @@ void TrainOptions::validate() const {
   if (time_sampling != "uniform" && time_sampling != "likelihood")
     throw InvalidArgument(
         fmt::format("unknown time sampling '{}'; valid: uniform, likelihood", time_sampling));
+  check_in_range("train", "grad-blocks", static_cast<double>(grad_blocks), 1,
+                 static_cast<double>(batch));
   residual.validate();
   if (residual.kind != "none" && loss != "nc-dsm")
     throw InvalidArgument(fmt::format(
@@ -94,6 +97,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"eval_every", eval_every},
           {"patience", patience},
           {"seed", seed},
+          {"grad_blocks", grad_blocks},
           {"residual", residual.kind},
           {"residual_weight", residual.weight},
           {"residual_anchors", residual.anchors},
@@ -150,7 +154,7 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
         net_->parameters(), torch::optim::AdamOptions(opts_.lr).weight_decay(opts_.weight_decay));
   if (opts_.ema > 0) ema_ = std::make_unique<Ema>(*net_, opts_.ema);
   auto* mlp = dynamic_cast<ResMlpImpl*>(net_.get());
-  if (opts_.fused && mlp && !mlp->config().conditioned() &&
+  if (opts_.fused && opts_.grad_blocks == 1 && mlp && !mlp->config().conditioned() &&
       (opts_.loss == "dsm" || opts_.loss == "ism"))
     fused_ = std::make_unique<FusedMlpTrainer>(mlp->fused_view());
 }
@@ -192,6 +196,53 @@ torch::Tensor Trainer::batch(std::uint64_t step) const {
   return opts_.dequantise ? dequantise_8bit(x, opts_.seed, step, Stream::dequantise) : x;
 }
 
+double Trainer::blocked_step(std::uint64_t step) {
+  const Comm& comm = opts_.comm ? *opts_.comm : Comm::self();
+  const std::uint64_t blocks = opts_.grad_blocks;
+  const auto x = batch(step);
+  const auto rows = static_cast<std::uint64_t>(x.size(0));
+  auto params = net_->parameters();
+  std::size_t count = 0;
+  for (const auto& p : params) count += static_cast<std::size_t>(p.numel());
+  // Per block: its loss (its rows' share of the batch mean), then its gradient.
+  const std::size_t width = 1 + count;
+  const Shard mine = comm.shard(blocks);
+  std::vector<double> local;
+  local.reserve(mine.count * width);
+  for (std::uint64_t b = mine.first; b < mine.first + mine.count; ++b) {
+    const auto lo = static_cast<std::int64_t>(rows * b / blocks);
+    const auto hi = static_cast<std::int64_t>(rows * (b + 1) / blocks);
+    optim_->zero_grad();
+    const auto loss = loss_on(x.slice(0, lo, hi), step * blocks + b, true) *
+                      (static_cast<double>(hi - lo) / static_cast<double>(rows));
+    local.push_back(loss.item<double>());
+    if (std::isfinite(local.back())) loss.backward();
+    for (const auto& p : params) {
+      const auto g = p.grad().defined() ? p.grad().to(torch::kFloat64).contiguous()
+                                        : torch::zeros_like(p, torch::kFloat64);
+      local.insert(local.end(), g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+    }
+  }
+  // Every block's, on every process, summed in block order.
+  const auto all = comm.all_rows(local, blocks, width);
+  double value = 0;
+  std::vector<double> grad(count, 0.0);
+  for (std::uint64_t b = 0; b < blocks; ++b) {
+    const double* row = &all[b * width];
+    value += row[0];
+    for (std::size_t k = 0; k < count; ++k) grad[k] += row[1 + k];
+  }
+  if (!std::isfinite(value)) return value;
+  std::size_t at = 0;
+  for (auto& p : params) {
+    const auto g = torch::from_blob(grad.data() + at, p.sizes(), torch::kFloat64);
+    p.mutable_grad() = g.to(p.scalar_type()).clone();
+    at += static_cast<std::size_t>(p.numel());
+  }
+  optim_->step();
+  return value;
+}
+
 torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool training) {
   LossBatch b;
   b.net = net_.get();
@@ -230,6 +281,9 @@ bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&
     double value;
     if (fused_) {
       value = fused_step(batch(step_), step_, lr);
+    } else if (opts_.grad_blocks > 1) {
+      for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
+      value = blocked_step(step_);
     } else {
       for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
       optim_->zero_grad();

@@ -13,6 +13,7 @@
 
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/checkpoint.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
 #include <scoreflow/core/io.hpp>
@@ -131,8 +132,28 @@ void check_train_memory(const TrainRunOptions& c, const TrainingData& data) {
 
 }  // namespace
 
+namespace {
+
+// Whether any process has `mine` set (every process gets the same answer).
+bool any_process(const Comm& comm, bool mine) {
+  if (!comm.distributed()) return mine;
+  const double v = mine ? 1 : 0;
+  for (const double o : comm.all_values(std::span<const double>(&v, 1)))
+    if (o != 0) return true;
+  return false;
+}
+
+}  // namespace
+
 nlohmann::json run_train(TrainRunOptions c) {
+  const Comm& comm = Comm::world();
+  c.train.comm = &comm;
   c.train.validate();
+  if (comm.size() > 1 && c.train.grad_blocks < static_cast<std::size_t>(comm.size()))
+    throw InvalidArgument(fmt::format(
+        "train: across {} processes pass --grad-blocks B >= {} (the batch in B blocks split over "
+        "the processes; the weights are the same for every process count with the same B)",
+        comm.size(), comm.size()));
   check_memory_fits("train: the data", 16.0 * static_cast<double>(c.n + c.n_heldout) * 2,
                     "lower --n or --heldout-n");
   auto data = load_training_data(c.data, c.n, c.n_heldout, c.data_seed);
@@ -144,22 +165,26 @@ nlohmann::json run_train(TrainRunOptions c) {
   auto net = make_score_net(c.net, c.train.seed);
   Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
                   c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
-  prepare_run_dir(c.out,
-                  c.force    ? RunDirMode::force
-                  : c.resume ? RunDirMode::resume
-                             : RunDirMode::fresh,
-                  /*resumable=*/true);
-  remove_stale_files(c.out);
+  comm.on_root([&] {
+    prepare_run_dir(c.out,
+                    c.force    ? RunDirMode::force
+                    : c.resume ? RunDirMode::resume
+                               : RunDirMode::fresh,
+                    /*resumable=*/true);
+    remove_stale_files(c.out);
+  });
   const auto resumed = c.resume ? train_checkpoint(c) : std::nullopt;
   if (resumed) {
     trainer.load_checkpoint((resumed->dir / "trainer").string());
     if (c.verbose) std::printf("resuming %s at step %zu\n", c.out.c_str(), trainer.step());
   }
   const auto save = [&] {
-    CheckpointWriter ck(c.out, trainer.step());
-    trainer.save_checkpoint((ck.dir() / "trainer").string());
-    ck.commit({{"options", train_identity(c)}});
-    write_loss_csv(c.out, trainer.history());
+    comm.on_root([&] {
+      CheckpointWriter ck(c.out, trainer.step());
+      trainer.save_checkpoint((ck.dir() / "trainer").string());
+      ck.commit({{"options", train_identity(c)}});
+      write_loss_csv(c.out, trainer.history());
+    });
   };
   const std::size_t every =
       c.checkpoint_every ? c.checkpoint_every : std::max<std::size_t>(1, c.train.steps / 10);
@@ -177,12 +202,14 @@ nlohmann::json run_train(TrainRunOptions c) {
   while (trainer.step() < last && finished) {
     const std::size_t until = std::min(last, (trainer.step() / every + 1) * every);
     // One step at a time, so that Ctrl-C ends the run within one step.
-    while (trainer.step() < until && finished && !stop_requested()) {
+    bool stop = false;
+    while (trainer.step() < until && finished && !stop) {
       finished = trainer.run(trainer.step() + 1, on_record);
       if (c.on_step) c.on_step(trainer.step());
+      stop = any_process(comm, stop_requested());
     }
     if (trainer.step() > first) save();
-    if (stop_requested() && trainer.step() < last)
+    if (stop && trainer.step() < last)
       throw Interrupted(fmt::format(
           "train: stopped by {} at step {} of {}; the checkpoint in '{}' holds that step; "
           "continue with the same options and --resume",
@@ -195,7 +222,7 @@ nlohmann::json run_train(TrainRunOptions c) {
   const nlohmann::json meta = {
       {"net", c.net.to_json()},   {"train", c.train.to_json()}, {"data", c.data},       {"n", c.n},
       {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed},   {"images", data.images}};
-  write_model(c.out, trainer.net(), meta);
+  comm.on_root([&] { write_model(c.out, trainer.net(), meta); });
   const double steps_run = static_cast<double>(trainer.step() - first);
   nlohmann::json summary = meta;
   summary["steps_done"] = trainer.step();
@@ -208,9 +235,12 @@ nlohmann::json run_train(TrainRunOptions c) {
     for (const auto& p : trainer.net().parameters()) k += p.numel();
     return k;
   }();
-  write_json(c.out / "summary.json", summary);
-  plot_loss_curve(c.out / "loss.csv", c.out / "loss.png");
-  if (!c.verbose) return summary;
+  summary["processes"] = comm.size();
+  comm.on_root([&] {
+    write_json(c.out / "summary.json", summary);
+    plot_loss_curve(c.out / "loss.csv", c.out / "loss.png");
+  });
+  if (!c.verbose || !comm.root()) return summary;
   std::printf(
       "trained %s (%s, %lld parameters) on %s: %zu steps, %.1f steps/s, held-out loss %.5g%s\n",
       c.net.arch.c_str(), c.train.loss.c_str(),

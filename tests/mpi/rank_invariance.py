@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs across processes equal the one-process run bit for bit, for 1, 2 and 3 processes.
 
-Sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS,
+Training with gradient blocks, sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS,
 WFR with both density estimates, birth–death of both kinds; log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
 files as a plain run; a run whose rank is killed ends with a message naming that rank and a
 valid checkpoint, which resumes on another number of processes to the same results; a
@@ -122,6 +122,29 @@ def check_heat_ball(tmp):
     print("heat ball: bit-identical on 1, 2 and 3 processes")
 
 
+def check_training(tmp):
+    """Data-parallel training: the batch's fixed gradient blocks split over the processes."""
+    for loss in ["dsm", "nc-dsm"]:
+        args = ["train", "--data", "moons", "--loss", loss, "--steps", "40", "--eval-every", "10",
+                "--grad-blocks", "3", "--threads", "1", "--force"]
+        ref = os.path.join(tmp, f"train-{loss}-plain")
+        run(0, args + ["--out", ref])
+        for k in [1, 2, 3]:
+            out = os.path.join(tmp, f"train-{loss}-{k}")
+            run(k, args + ["--out", out])
+            same_files(ref, out, ["model.pt", "loss.csv"], f"train {loss} on {k} processes")
+        # Stopped on 2 processes, resumed on 3.
+        out = os.path.join(tmp, f"train-{loss}-resumed")
+        run(2, args + ["--out", out, "--stop-after", "20"])
+        run(3, [a for a in args if a != "--force"] + ["--out", out, "--resume"])
+        same_files(ref, out, ["model.pt", "loss.csv"], f"train {loss} resumed on 3 of 2")
+    p = run(2, ["train", "--data", "moons", "--steps", "5", "--out",
+                os.path.join(tmp, "train-refused")], 2)
+    if "--grad-blocks" not in p.stderr:
+        raise AssertionError(f"training across processes without blocks: {p.stderr}")
+    print("train (dsm, nc-dsm): the same weights on 1, 2 and 3 processes; resumes on another count")
+
+
 PYTHON_RUN = """
 import sys
 import numpy as np
@@ -229,6 +252,7 @@ def main():
         check_samplers(tmp)
         check_malliavin(tmp)
         check_heat_ball(tmp)
+        check_training(tmp)
         if os.path.isdir(os.path.join(os.path.dirname(BIN), "python")):
             check_python(tmp)
         check_killed_rank_and_resume(tmp)

@@ -19,6 +19,8 @@
 
 namespace sf {
 
+class Comm;
+
 struct TrainOptions {
   std::string loss = "dsm";
   std::size_t steps = 2000;
@@ -42,6 +44,12 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   bool fused = true;         // fused Eigen steps for unconditioned MLPs with dsm/ism
   ResidualPenalty residual;  // nc-dsm only: + λ·(Fokker–Planck residual)² on training steps
+  // > 1: each batch in this many fixed blocks of rows, each block's gradient computed alone
+  // (its noise keyed by step·blocks + block) and the gradients summed in block order. The
+  // blocks split over `comm`'s processes, so training is data-parallel with the same weights
+  // for any number of processes (at most `grad_blocks` of them).
+  std::size_t grad_blocks = 1;
+  const Comm* comm = nullptr;  // null: this process alone
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -94,6 +102,7 @@ class Trainer {
   torch::Tensor loss_on(const torch::Tensor& x, std::uint64_t step, bool training = false);
   torch::Tensor batch(std::uint64_t step) const;
   double fused_step(const torch::Tensor& x, std::uint64_t step, double lr);
+  double blocked_step(std::uint64_t step);
   double lr_at(std::size_t step) const;
 
   std::shared_ptr<ScoreNetImpl> net_;
