@@ -26,6 +26,9 @@ JOBS = [
     ("Malliavin, 10^6 paths, 100 steps (nonlinear, d = 2)",
      ["estimate", "malliavin", "--sde", "nonlinear", "--x0", "1,-0.5", "--paths", "1000000",
       "--steps", "100", "--no-reference"], "seconds_paths", 100),
+    ("DSM training, moons, MLP 3x128, batch 1024, --grad-blocks 2, 500 steps",
+     ["train", "--data", "moons", "--loss", "dsm", "--steps", "500", "--batch", "1024",
+      "--eval-every", "500", "--grad-blocks", "2"], "seconds", 500),
 ]
 LAYOUTS = [(1, 1), (1, 2), (2, 1)]  # (processes, threads each)
 
@@ -34,6 +37,8 @@ def run_once(binary, args, processes, threads, out):
     cmd = [binary] + args + ["--out", out, "--force"]
     if args[0] == "sample":
         cmd += ["--quiet", "--no-plot"]
+    if args[0] == "train":
+        cmd += ["--threads", str(threads)]
     if processes > 1:
         cmd = ["mpirun", "--oversubscribe", "-np", str(processes), "-x",
                f"OMP_NUM_THREADS={threads}"] + cmd
@@ -51,6 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", nargs="?", default="build")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", help="run the jobs whose name contains this")
     a = ap.parse_args()
     binary = os.path.join(a.build, "scoreflow")
     print("| job | layout | seconds (median) | speed-up vs 1x1 | root: bytes in / out per "
@@ -58,6 +64,8 @@ def main():
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, args, key, steps in JOBS:
+            if a.only not in name:
+                continue
             base = None
             for processes, threads in LAYOUTS:
                 times, last = [], None

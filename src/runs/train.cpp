@@ -236,6 +236,7 @@ nlohmann::json run_train(TrainRunOptions c) {
     return k;
   }();
   summary["processes"] = comm.size();
+  summary["communication"] = traffic_json(comm.traffic(), trainer.step() - first);
   comm.on_root([&] {
     write_json(c.out / "summary.json", summary);
     plot_loss_curve(c.out / "loss.csv", c.out / "loss.png");
