@@ -44,6 +44,8 @@ class PythonObserver : public sf::Observer {
     }
     return true;
   }
+  // It reads the step and its info only: a run across processes need not gather particles.
+  bool needs_state(std::size_t) const override { return false; }
   sf::StepInfo last;
   std::size_t last_step = 0;
 
