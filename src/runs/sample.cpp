@@ -349,10 +349,12 @@ void check_distributable(const SampleOptions& o, const Sampler& sampler, const C
         fmt::format("sample: {} does not run across processes yet (across processes: ula, mala, "
                     "annealed-ula, ais, wfr, birth-death, birth-death-kl); run it with one process",
                     sampler.name()));
-  if (o.n < static_cast<std::size_t>(comm.size()))
-    throw InvalidArgument(
-        fmt::format("sample: --n {} is smaller than the {} processes; give each process a particle",
-                    o.n, comm.size()));
+  const std::size_t fewest = sampler.min_particles() * static_cast<std::size_t>(comm.size());
+  if (o.n < fewest)
+    throw InvalidArgument(fmt::format(
+        "sample: --n {} is too few for {} processes: {} needs at least {} particles on each; "
+        "pass --n {} or more",
+        o.n, comm.size(), sampler.name(), sampler.min_particles(), fewest));
 }
 
 }  // namespace

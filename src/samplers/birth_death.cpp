@@ -23,7 +23,7 @@ nlohmann::json BirthDeath::config() const {
 }
 
 SamplerState BirthDeath::init(Particles x, std::size_t step) const {
-  if (x.n() < 2) throw InvalidArgument("birth-death: needs at least 2 particles");
+  if (x.n() < min_particles()) throw InvalidArgument("birth-death: needs at least 2 particles");
   return target_state(target_, std::move(x), step, "birth-death", Cache::log_density_and_score);
 }
 

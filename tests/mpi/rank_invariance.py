@@ -244,7 +244,11 @@ def check_refusal(tmp):
         raise AssertionError(f"the refusal was printed {said} times:\n{p.stderr}")
     if os.path.exists(out):
         raise AssertionError("a refused run left its directory behind")
-    print("a sampler that does not run across processes is refused once, with exit 2")
+    p = run(3, ["sample", "--sampler", "birth-death", "--n", "5", "--steps", "5", "--out", out], 2)
+    if p.stderr.count("--n 5 is too few for 3 processes") != 1 or "rank " in p.stderr:
+        raise AssertionError(f"too few particles per process:\n{p.stderr}")
+    print("a sampler that does not run across processes, or too few particles, is refused once "
+          "with exit 2")
 
 
 def main():

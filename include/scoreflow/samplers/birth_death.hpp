@@ -26,6 +26,7 @@ class BirthDeath : public Sampler {
   BirthDeath(const Target& target, BirthDeathConfig cfg);
   std::string name() const override { return cfg_.kernelised ? "birth-death-kl" : "birth-death"; }
   bool runs_sharded() const override { return true; }
+  std::size_t min_particles() const override { return 2; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
   StepInfo step(SamplerState& s) const override;

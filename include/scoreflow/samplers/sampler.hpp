@@ -62,6 +62,8 @@ class Sampler {
   // particle's move reads its own row (draws keyed by its global index), and what couples
   // the particles (weights, resampling) goes through state.comm.
   virtual bool runs_sharded() const { return false; }
+  // The fewest particles a state (or a process's shard of one) may hold.
+  virtual std::size_t min_particles() const { return 1; }
   // False when the cached `grad` is not ∇log π (annealed samplers cache the path's score).
   virtual bool grad_is_target_score() const { return true; }
   // What to try when particles blow up.
