@@ -59,9 +59,9 @@ void print_error(const char* format, A... args) {
     std::fprintf(stderr, format, args...);
     return;
   }
-  char buffer[4096];
-  std::snprintf(buffer, sizeof buffer, format, args...);
-  held_errors() += buffer;
+  std::string text(static_cast<std::size_t>(std::snprintf(nullptr, 0, format, args...)), '\0');
+  std::snprintf(text.data(), text.size() + 1, format, args...);
+  held_errors() += text;
 }
 
 // Flags that are options of the chosen sampler: each is passed on under its key only when

@@ -43,10 +43,6 @@ nlohmann::json traffic_json(const Traffic& t, std::size_t steps) {
 
 #ifdef SCOREFLOW_HAVE_MPI
 
-bool mpi_built() {
-  return true;
-}
-
 namespace {
 
 // What rethrows a root's error on every rank: its type, as a small code.
@@ -77,10 +73,6 @@ ErrorKind kind_of(const std::exception& e) {
       throw Error(message);
   }
 }
-
-}  // namespace
-
-namespace {
 
 // Launchers set these in every process they start: OpenMPI, then PMI/PMIx (MPICH, Slurm).
 bool launched_by_mpirun() {
@@ -148,6 +140,24 @@ void check_local(const Comm& c, std::span<const double> local, std::size_t n, st
                             c.rank(), local.size(), n, width, c.shard(n).count * width));
 }
 
+// Every rank's shard of n rows of `width` in global order, on every rank or on the root only.
+std::vector<double> gathered(const Comm& c, std::span<const double> local, std::size_t n,
+                             std::size_t width, bool everywhere) {
+  check_local(c, local, n, width);
+  const Layout l = layout(c, n, width);
+  const bool here = everywhere || c.root();
+  std::vector<double> all(here ? n * width : 0);
+  const Metered m(everywhere || !c.root() ? bytes(local.size()) : 0,
+                  here ? bytes(all.size() - local.size()) : 0);
+  if (everywhere)
+    MPI_Allgatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
+                   l.displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  else
+    MPI_Gatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
+                l.displs.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  return all;
+}
+
 }  // namespace
 
 const Comm& Comm::world() {
@@ -173,25 +183,13 @@ const Comm& Comm::world() {
 std::vector<double> Comm::all_rows(std::span<const double> local, std::size_t n,
                                    std::size_t width) const {
   if (!mpi_) return {local.begin(), local.end()};
-  check_local(*this, local, n, width);
-  const Layout l = layout(*this, n, width);
-  std::vector<double> all(n * width);
-  const Metered m(bytes(local.size()), bytes(all.size() - local.size()));
-  MPI_Allgatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
-                 l.displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
-  return all;
+  return gathered(*this, local, n, width, /*everywhere=*/true);
 }
 
 std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_t n,
                                        std::size_t width) const {
   if (!mpi_) return {local.begin(), local.end()};
-  check_local(*this, local, n, width);
-  const Layout l = layout(*this, n, width);
-  std::vector<double> all(root() ? n * width : 0);
-  const Metered m(root() ? 0 : bytes(local.size()), root() ? bytes(all.size() - local.size()) : 0);
-  MPI_Gatherv(local.data(), as_count(local.size()), MPI_DOUBLE, all.data(), l.counts.data(),
-              l.displs.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
-  return all;
+  return gathered(*this, local, n, width, /*everywhere=*/false);
 }
 
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
@@ -203,17 +201,20 @@ std::vector<double> Comm::all_values(std::span<const double> mine) const {
   return all;
 }
 
-void Comm::from_root(std::vector<double>& values) const {
-  if (!mpi_) return;
-  unsigned long long n = values.size();
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
-  const Metered m(root() ? bytes(n) : 0, root() ? 0 : bytes(n));
-  values.resize(n);
-  MPI_Bcast(values.data(), as_count(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+bool Comm::from_root(bool value) const {
+  if (!mpi_) return value;
+  int v = value;
+  const Metered m(root() ? 4 : 0, root() ? 0 : 4);
+  MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return v != 0;
 }
 
-void Comm::barrier() const {
-  if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
+bool Comm::any(bool mine) const {
+  if (!mpi_) return mine;
+  int v = mine, all = 0;
+  const Metered m(4, 4);
+  MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+  return all != 0;
 }
 
 Traffic Comm::traffic() const {
@@ -261,10 +262,6 @@ void Comm::abort(int code) const {
 
 #else  // one process: every collective is the identity
 
-bool mpi_built() {
-  return false;
-}
-
 const Comm& Comm::world() {
   return self();
 }
@@ -279,8 +276,12 @@ std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
   return {mine.begin(), mine.end()};
 }
-void Comm::from_root(std::vector<double>&) const {}
-void Comm::barrier() const {}
+bool Comm::from_root(bool value) const {
+  return value;
+}
+bool Comm::any(bool mine) const {
+  return mine;
+}
 Traffic Comm::traffic() const {
   return {};
 }

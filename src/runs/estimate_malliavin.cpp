@@ -48,6 +48,12 @@ Particles start_points(const MalliavinEstimateOptions& o) {
   return p;
 }
 
+// Every process's paths in global order (this process's own, uncopied, when it is alone).
+Particles all_paths(Particles mine, std::size_t n, const Comm& comm) {
+  if (!comm.distributed()) return mine;
+  return Particles(n, mine.d(), comm.all_rows(mine.values(), n, mine.d()));
+}
+
 // The estimate at each process's share of the query points, gathered at the root. Each
 // point's estimate reads all paths, so the split does not change it.
 ConditionalScore sharded_conditional_score(const Particles& x, const Particles& delta,
@@ -103,12 +109,11 @@ nlohmann::json run_estimate_malliavin(const MalliavinEstimateOptions& o) {
   const Shard mine = comm.shard(o.paths);
   mo.first_path = mine.first;
   const auto t0 = std::chrono::steady_clock::now();
-  const MalliavinPaths paths =
-      malliavin_weights(*sde, start.rows().slice(mine.first, mine.count), mo);
+  MalliavinPaths paths = malliavin_weights(*sde, start.rows().slice(mine.first, mine.count), mo);
   // Every process regresses over all paths (at its share of the query points).
   const std::size_t d = start.d();
-  const Particles x(o.paths, d, comm.all_rows(paths.x.back().values(), o.paths, d));
-  const Particles delta(o.paths, d, comm.all_rows(paths.delta.back().values(), o.paths, d));
+  const Particles x = all_paths(std::move(paths.x.back()), o.paths, comm);
+  const Particles delta = all_paths(std::move(paths.delta.back()), o.paths, comm);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const Particles at =

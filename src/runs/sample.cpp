@@ -284,8 +284,8 @@ struct RunObservers {
 // returns the summary.
 nlohmann::json write_results(const SampleOptions& o, const SampleInputs& in,
                              const SamplerState& state, const RunResult& r, const Sampler& sampler,
-                             const Target& base, const Target& target, std::size_t start_step,
-                             const TrajectoryObserver& trajectory) {
+                             const Target& base, const Target& target, double power,
+                             std::size_t start_step, const TrajectoryObserver& trajectory) {
   const nlohmann::json sampler_config = sampler.config();
   if (o.trajectory_every) {
     trajectory.write(o.out / "trajectory.npy");
@@ -306,7 +306,7 @@ nlohmann::json write_results(const SampleOptions& o, const SampleInputs& in,
   summary["command"] = "sample";
   summary["options"] = options_json(o);
   summary["target_spec"] = base.spec();
-  summary["target_power"] = &target == &base ? 1.0 : sampler_config.at("beta").get<double>();
+  summary["target_power"] = power;  // samples aim at π^power
   summary["dim"] = target.dim();
   summary["sampler_config"] = sampler_config;
   summary["resumed_from_step"] = start_step;
@@ -408,15 +408,19 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
   comm.on_root([&] { obs.emplace(o, *target, *sampler, trace, resumed); });
   const std::vector<Observer*> observers = obs ? obs->list(o, in) : std::vector<Observer*>{};
 
-  const RunResult r = comm.distributed()
-                          ? run_sharded(*sampler, state, o.n, o.steps, observers, comm)
-                          : run(*sampler, state, o.steps, observers);
-  if (comm.distributed()) state = gather_state(state, o.n, comm);
+  RunResult r;
+  if (comm.distributed()) {
+    SamplerState local = std::move(state);
+    r = run_sharded(*sampler, local, o.n, o.steps, observers, comm, &state);
+  } else {
+    r = run(*sampler, state, o.steps, observers);
+  }
   nlohmann::json summary;
   comm.on_root([&] {
     obs->ck.save(state);
     if (r.interrupted) return;
-    summary = write_results(o, in, state, r, *sampler, *base, *target, start_step, obs->trajectory);
+    summary = write_results(o, in, state, r, *sampler, *base, *target, power, start_step,
+                            obs->trajectory);
   });
   if (r.interrupted)
     throw Interrupted(fmt::format(

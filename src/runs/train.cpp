@@ -132,19 +132,6 @@ void check_train_memory(const TrainRunOptions& c, const TrainingData& data) {
 
 }  // namespace
 
-namespace {
-
-// Whether any process has `mine` set (every process gets the same answer).
-bool any_process(const Comm& comm, bool mine) {
-  if (!comm.distributed()) return mine;
-  const double v = mine ? 1 : 0;
-  for (const double o : comm.all_values(std::span<const double>(&v, 1)))
-    if (o != 0) return true;
-  return false;
-}
-
-}  // namespace
-
 nlohmann::json run_train(TrainRunOptions c) {
   const Comm& comm = Comm::world();
   c.train.comm = &comm;
@@ -206,7 +193,7 @@ nlohmann::json run_train(TrainRunOptions c) {
     while (trainer.step() < until && finished && !stop) {
       finished = trainer.run(trainer.step() + 1, on_record);
       if (c.on_step) c.on_step(trainer.step());
-      stop = any_process(comm, stop_requested());
+      stop = comm.any(stop_requested());
     }
     if (trainer.step() > first) save();
     if (stop && trainer.step() < last)

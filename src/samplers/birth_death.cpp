@@ -28,12 +28,18 @@ SamplerState BirthDeath::init(Particles x, std::size_t step) const {
 }
 
 std::vector<double> BirthDeath::rates(const SamplerState& s) const {
+  const AllRows x = all_rows(s, s.x.values(), s.x.d());
+  std::vector<double> all = all_rates(s, x.rows(s.x.d()));
+  if (!across_processes(s)) return all;
+  const auto first = all.begin() + static_cast<std::ptrdiff_t>(s.first);
+  return {first, first + static_cast<std::ptrdiff_t>(s.x.n())};
+}
+
+std::vector<double> BirthDeath::all_rates(const SamplerState& s, ConstRows x) const {
   // Across processes each computes the rates of its own rows from all particles.
-  const std::size_t mine = s.x.n(), d = s.x.d();
-  const AllRows x = all_rows(s, s.x.values(), d);
-  const std::size_t n = x.rows(d).n;
-  const double b = cfg_.bandwidth > 0 ? cfg_.bandwidth : silverman_bandwidth(x.rows(d));
-  const KernelDensity kde(x.rows(d), b);
+  const std::size_t mine = s.x.n(), n = x.n;
+  const double b = cfg_.bandwidth > 0 ? cfg_.bandwidth : silverman_bandwidth(x);
+  const KernelDensity kde(x, b);
   std::vector<double> beta(mine);
   kde.log_density(s.x.rows(), beta);  // log (K_b * ρ)(X_i)
   std::vector<double> extra;
@@ -47,19 +53,19 @@ std::vector<double> BirthDeath::rates(const SamplerState& s) const {
     double sum = 0;
     for (double v : lw) sum += std::exp(v - m);
     extra.resize(mine);
-    KernelDensity(x.rows(d), b, lw).log_density(s.x.rows(), extra);
+    KernelDensity(x, b, lw).log_density(s.x.rows(), extra);
     for (double& v : extra) v = std::exp(v + m + std::log(sum / static_cast<double>(n)));
   }
   for (std::size_t i = 0; i < mine; ++i) {
     beta[i] -= s.logp[i];
     if (!extra.empty()) beta[i] += extra[i];
   }
-  // The mean over all particles, summed in global order as in one process.
-  const AllRows all_beta = all_rows(s, beta, 1);
+  // Centred by the mean over all particles, summed in global order as in one process.
+  std::vector<double> all = across_processes(s) ? all_rows(s, beta, 1).owned : std::move(beta);
   double mean = 0;
-  for (double v : all_beta.view) mean += v / static_cast<double>(n);
-  for (double& v : beta) v -= mean;
-  return beta;
+  for (double v : all) mean += v / static_cast<double>(n);
+  for (double& v : all) v -= mean;
+  return all;
 }
 
 namespace {
@@ -93,17 +99,18 @@ StepInfo BirthDeath::step(SamplerState& s) const {
   const std::size_t d = s.x.d();
   langevin_move(s.x.rows(), s.grad.rows(), h, cfg_.seed, s.step, s.first, s.x.rows());
   target_.log_density(s.x.rows(), s.logp);
-  const std::vector<double> beta = rates(s);
+  AllRows x = all_rows(s, s.x.values(), d);
+  const std::vector<double> beta = all_rates(s, x.rows(d));
   std::size_t jumps = 0, n = s.x.n();
   if (!across_processes(s)) {
     jumps = jump(s.x.rows(), s.logp, beta, h, cfg_.seed, s.step);
   } else {
     // A pair may span processes: every process replays all jumps on all particles, then
     // keeps its own rows.
-    Particles x(s.n_all, d, all_rows(s, s.x.values(), d).owned);
+    Particles all(s.n_all, d, std::move(x.owned));
     std::vector<double> logp = all_rows(s, s.logp, 1).owned;
-    jumps = jump(x.rows(), logp, all_rows(s, beta, 1).view, h, cfg_.seed, s.step);
-    std::copy_n(x.row(s.first), s.x.n() * d, s.x.data());
+    jumps = jump(all.rows(), logp, beta, h, cfg_.seed, s.step);
+    std::copy_n(all.row(s.first), s.x.n() * d, s.x.data());
     std::copy_n(logp.begin() + static_cast<std::ptrdiff_t>(s.first), s.x.n(), s.logp.begin());
     n = s.n_all;
   }

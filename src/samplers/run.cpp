@@ -133,12 +133,6 @@ StepReport combine(const SamplerState& local, const StepInfo& info, const Comm& 
   return r;
 }
 
-bool root_says(bool value, const Comm& comm) {
-  std::vector<double> v = {value ? 1.0 : 0.0};
-  comm.from_root(v);
-  return v[0] != 0;
-}
-
 }  // namespace
 
 bool across_processes(const SamplerState& s) {
@@ -173,7 +167,7 @@ SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& 
 
 RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n,
                       std::size_t total_steps, std::span<Observer* const> observers,
-                      const Comm& comm) {
+                      const Comm& comm, SamplerState* whole) {
   if (!sampler.runs_sharded())
     throw InvalidArgument(fmt::format(
         "{}: its particles interact through more than weights, so it cannot step a shard of "
@@ -191,9 +185,10 @@ RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n
   const auto any_needs = [&](std::size_t step) {
     bool need = false;
     for (auto* o : observers) need = need || o->needs_state(step);
-    return root_says(need, comm);
+    return comm.from_root(need);
   };
   SamplerState global = gather_state(local, n, comm);
+  std::size_t gathered_at = local.step;  // the same on every process: the root decides
   for (auto* o : observers) o->on_start(global);
   while (local.step < total_steps) {
     StepInfo info = sampler.step(local);
@@ -201,11 +196,11 @@ RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n
     const StepReport report = combine(local, info, comm);
     check_divergence(sampler, local, report.health);
     if (!std::isnan(report.accepted)) info.acceptance = report.accepted / static_cast<double>(n);
-    if (any_needs(local.step)) global = gather_state(local, n, comm);
+    if (any_needs(local.step)) global = gather_state(local, n, comm), gathered_at = local.step;
     global.step = local.step, global.log_normaliser = local.log_normaliser;
     bool go_on = true;
     for (auto* o : observers) go_on = o->on_step(global, info) && go_on;
-    if (!root_says(go_on, comm)) {
+    if (!comm.from_root(go_on)) {
       r.stopped_early = true;
       break;
     }
@@ -214,8 +209,9 @@ RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n
       break;
     }
   }
-  if (!observers.empty() || comm.distributed()) global = gather_state(local, n, comm);
+  if (gathered_at != local.step) global = gather_state(local, n, comm);
   for (auto* o : observers) o->on_finish(global);
+  if (whole) *whole = std::move(global);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

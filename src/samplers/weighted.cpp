@@ -11,7 +11,7 @@ namespace sf {
 namespace {
 
 double max_over_processes(const SamplerState& s, double mine) {
-  if (!s.comm || !s.comm->distributed()) return mine;
+  if (!across_processes(s)) return mine;
   const auto all = s.comm->all_values(std::span<const double>(&mine, 1));
   return *std::max_element(all.begin(), all.end());
 }

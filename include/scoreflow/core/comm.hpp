@@ -57,9 +57,10 @@ class Comm {
                                    std::size_t width) const;
   // Every rank's `count` values, rank after rank, on every rank.
   std::vector<double> all_values(std::span<const double> mine) const;
-  // The root's values on every rank (the vector is resized on the others).
-  void from_root(std::vector<double>& values) const;
-  void barrier() const;
+  // The root's `value` on every rank.
+  bool from_root(bool value) const;
+  // Whether any rank has `mine` set, on every rank.
+  bool any(bool mine) const;
   Traffic traffic() const;
 
   // Runs f on the root only; an exception there is rethrown on every rank with the same type
@@ -80,8 +81,5 @@ class Comm {
 
 // A run's traffic for its summary: totals, and per step where `steps` > 0.
 nlohmann::json traffic_json(const Traffic& t, std::size_t steps = 0);
-
-// True when this build can run across processes (configured with MPI).
-bool mpi_built();
 
 }  // namespace sf

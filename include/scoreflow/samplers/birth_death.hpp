@@ -35,6 +35,10 @@ class BirthDeath : public Sampler {
   std::vector<double> rates(const SamplerState& s) const;
 
  private:
+  // The centred rates of all particles (every process's, in global order) from all positions
+  // `x`; a step gathers the positions once for the rates and the jumps.
+  std::vector<double> all_rates(const SamplerState& s, ConstRows x) const;
+
   const Target& target_;
   BirthDeathConfig cfg_;
 };

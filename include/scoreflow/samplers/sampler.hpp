@@ -112,9 +112,10 @@ RunResult run(const Sampler& sampler, SamplerState& state, std::size_t total_ste
 // on the root only, see the whole state, gathered on the steps where one of them needs it; a
 // diverging particle, a stop request or an observer's stop on any process ends every process
 // at the same step. Results equal run() on all n particles, for any number of processes.
+// `whole`, when given, receives the final whole state at the root (scalars elsewhere).
 RunResult run_sharded(const Sampler& sampler, SamplerState& local, std::size_t n,
                       std::size_t total_steps, std::span<Observer* const> observers,
-                      const Comm& comm);
+                      const Comm& comm, SamplerState* whole = nullptr);
 // A per-particle array of every process in global order, for samplers whose particles
 // interact: a view of the state's own array in one process, a gathered copy across processes.
 struct AllRows {
