@@ -35,23 +35,32 @@ def median_time(fn, repeats):
 
 
 def builtin_from_python(cli, repeats):
+    """Interleaved: each repeat times `scoreflow bench ula` (one run) and then the same
+    1,000 steps from Python, so both see the machine in the same state; this machine's
+    speed drifts by a third within minutes, which sequential blocks of repeats mistake for
+    overhead."""
     steps = 1000
-    bench = json.loads(subprocess.run([cli, "bench", "ula", "--repeats", str(repeats)],
-                                      check=True, capture_output=True, text=True).stdout)
-    cpp = bench["median_seconds"] / steps
     sampler = sf.ula("gmm-grid16", step_size=H, seed=7)
     start = sampler.init(sf.target("gauss:d=2").sample(N, seed=0))
-    whole = median_time(lambda: sampler.step(start, steps), repeats) / steps
 
     def one_call_per_step():
         state = start
         for _ in range(steps):
             state, _ = sampler.step(state)
 
-    per_call = median_time(one_call_per_step, repeats) / steps
-    return {"cpp_seconds_per_step": cpp, "python_seconds_per_step": whole,
-            "python_one_call_per_step_seconds": per_call,
-            "python_over_cpp": whole / cpp, "one_call_per_step_over_cpp": per_call / cpp}
+    cpp, whole, per_call = [], [], []
+    for _ in range(repeats):
+        bench = json.loads(subprocess.run([cli, "bench", "ula", "--repeats", "1"], check=True,
+                                          capture_output=True, text=True).stdout)
+        cpp.append(bench["median_seconds"] / steps)
+        whole.append(median_time(lambda: sampler.step(start, steps), 1) / steps)
+        per_call.append(median_time(one_call_per_step, 1) / steps)
+    cpp, whole, per_call = np.array(cpp), np.array(whole), np.array(per_call)
+    return {"cpp_seconds_per_step": float(np.median(cpp)),
+            "python_seconds_per_step": float(np.median(whole)),
+            "python_one_call_per_step_seconds": float(np.median(per_call)),
+            "python_over_cpp": float(np.median(whole / cpp)),
+            "one_call_per_step_over_cpp": float(np.median(per_call / cpp))}
 
 
 class Timed:

@@ -25,7 +25,9 @@ TEST(Rng, PhiloxMatchesRandom123) {
 }
 
 TEST(Rng, BatchedNormalsEqualPerParticleDraws) {
-  for (std::size_t d : {1u, 2u, 3u, 7u}) {
+  // Even d writes straight into the output, odd d through a buffer; 16 and 17 take the
+  // branch that vectorises over a particle's blocks.
+  for (std::size_t d : {1u, 2u, 3u, 4u, 7u, 16u, 17u}) {
     std::vector<double> batch(37 * d);
     fill_normals(5, Stream::langevin_noise, 11, 100, 37, d, batch.data());
     for (std::size_t i = 0; i < 37; ++i) {

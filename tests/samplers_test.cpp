@@ -113,6 +113,24 @@ TEST(Samplers, NonFiniteParticlesStopWithStepAndHint) {
   EXPECT_EQ(first_non_finite(st.x.rows()), st.x.n());
 }
 
+// The vectorised scan behind the per-step divergence check agrees with a plain one.
+TEST(Samplers, LargestMagnitudeIsExactAndSeesEveryNonFiniteValue) {
+  std::vector<double> v = {-0.0, 3.5, -7.25, 1e-310, -1e300, 2.0};
+  EXPECT_EQ(largest_magnitude(v), 1e300);
+  EXPECT_EQ(largest_magnitude(std::span<const double>(v).first(4)), 7.25);
+  EXPECT_EQ(largest_magnitude(std::span<const double>(v).first(1)), 0.0);
+  EXPECT_EQ(largest_magnitude({}), 0.0);
+  for (const double bad : {INFINITY, -INFINITY, NAN, -NAN}) {
+    for (std::size_t at : {0u, 3u, 5u}) {
+      auto w = v;
+      w[at] = bad;
+      EXPECT_EQ(largest_magnitude(w), INFINITY) << bad << " at " << at;
+      EXPECT_EQ(first_non_finite({w.data(), 3, 2}), at / 2);
+    }
+  }
+  EXPECT_EQ(first_non_finite({v.data(), 3, 2}), 3u);
+}
+
 // A step size that is stable stays far from the blow-up limit even from a distant start.
 TEST(Samplers, AStableRunFromFarAwayIsNotMistakenForABlowUp) {
   const auto t = make_target("gauss:d=2");

@@ -1,8 +1,10 @@
 #include "py_target.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -53,14 +55,23 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   throw e;
 }
 
-// Copies `count` returned values into out, refusing a non-finite one (rows `width` wide):
-// the check and the copy are one pass.
-void copy_finite(const double* from, std::size_t count, std::size_t width, const char* what,
-                 double* out) {
+// Refuses a non-finite value among `count` returned ones (rows `width` wide), naming the first.
+void check_finite(const double* v, std::size_t count, std::size_t width, const char* what) {
+  if (sf::largest_magnitude({v, count}) < INFINITY) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (!std::isfinite(v[i])) not_finite(what, v[i], i / width);
+}
+
+// Copies `count` values into out and tells whether all were finite, in one vectorised pass
+// (the integer max of largest_magnitude): the score is read once on its way to the engine.
+bool copy_all_finite(const double* from, std::size_t count, double* out) {
+  constexpr std::uint64_t kMagnitude = 0x7fff'ffff'ffff'ffffULL, kInf = 0x7ff0'0000'0000'0000ULL;
+  std::uint64_t m = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    if (!std::isfinite(from[i])) not_finite(what, from[i], i / width);
     out[i] = from[i];
+    m = std::max(m, std::bit_cast<std::uint64_t>(from[i]) & kMagnitude);
   }
+  return m < kInf;
 }
 
 }  // namespace
@@ -91,7 +102,16 @@ void PyCallableTarget::evaluate(sf::ConstRows x) const {
     return;
   py::gil_scoped_acquire gil;
   // A copy, not a view: f may keep its argument, and the engine moves the particles next.
-  py::array_t<double> arg({static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
+  // The last call's array is refilled when nothing but this target holds it (f kept no
+  // reference): its pages are mapped already, where a fresh array page-faults on every call.
+  py::array_t<double> arg;
+  if (static_cast<std::size_t>(last_x_.size()) == count && last_x_.ref_count() == 1 &&
+      last_x_.ndim() == 2 && last_x_.writeable())
+    arg = std::move(last_x_);
+  else
+    arg = py::array_t<double>({static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
+  last_x_ = py::array_t<double>();
+  score_ = nullptr;  // the cache key is gone until this call succeeds
   std::memcpy(arg.mutable_data(), x.data, count * sizeof(double));
   py::object result;
   const auto called = std::chrono::steady_clock::now();
@@ -113,14 +133,12 @@ void PyCallableTarget::evaluate(sf::ConstRows x) const {
     throw e;
   }
   const auto t = result.cast<py::tuple>();
-  score_ = nullptr;  // nothing is kept until both arrays pass
   auto logp = returned_array(t[0], "the callable's logp", {static_cast<py::ssize_t>(x.n)});
   auto score = returned_array(t[1], "the callable's score",
                               {static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
   // log π is refused here even where only the score is used: a NaN there means f is wrong.
   const auto* lp = static_cast<const double*>(logp.data());
-  for (std::size_t i = 0; i < x.n; ++i)
-    if (!std::isfinite(lp[i])) not_finite("the callable's logp", lp[i], i);
+  check_finite(lp, x.n, 1, "the callable's logp");
   last_x_ = std::move(arg);
   logp_ = lp;
   score_ = static_cast<const double*>(score.data());
@@ -140,7 +158,11 @@ void PyCallableTarget::score(sf::ConstRows x, sf::Rows out) const {
   const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   evaluate(x);
-  copy_finite(score_, x.n * x.d, x.d, "the callable's score", out.data);
+  if (!copy_all_finite(score_, x.n * x.d, out.data)) {
+    const double* bad = score_;
+    score_ = nullptr;  // not a valid cached result
+    check_finite(bad, x.n * x.d, x.d, "the callable's score");
+  }
   timings_.seconds += seconds_since(start);
 }
 

@@ -45,21 +45,14 @@ struct Health {
   double largest = 0, bad = none, bad_value = 0;
 };
 
-// One pass, as it runs every step; the row of a non-finite value only when there is one.
+// One vectorised pass, as it runs every step; the row of a non-finite value only when there
+// is one.
 Health health(const Particles& x, std::size_t first) {
-  const double* v = x.data();
-  double m = 0;
-  bool finite = true;
-  for (std::size_t i = 0; i < x.n() * x.d(); ++i) {
-    finite &= std::isfinite(v[i]);
-    m = std::max(m, std::abs(v[i]));
-  }
   Health h;
-  if (finite) {
-    h.largest = m;
-  } else {
+  h.largest = largest_magnitude(x.values());
+  if (h.largest == Health::none) {
     const std::size_t bad = first_non_finite(x.rows());
-    h.bad = static_cast<double>(first + bad), h.bad_value = x(bad, 0);
+    h.largest = 0, h.bad = static_cast<double>(first + bad), h.bad_value = x(bad, 0);
   }
   return h;
 }

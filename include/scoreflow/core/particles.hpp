@@ -2,8 +2,11 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -105,8 +108,20 @@ inline Particles strided_rows(const Particles& p, std::size_t m) {
   return out;
 }
 
+// The largest |value| in v, or +Inf when any value is NaN or infinite. With the sign bit
+// cleared, IEEE bit patterns order like the magnitudes they encode (Inf above every finite
+// value, NaN above Inf), so this is an integer max: it vectorises, unlike a loop of
+// std::isfinite, and is exact in any order. It runs after every sampler step.
+inline double largest_magnitude(std::span<const double> v) {
+  constexpr std::uint64_t kMagnitude = 0x7fff'ffff'ffff'ffffULL, kInf = 0x7ff0'0000'0000'0000ULL;
+  std::uint64_t m = 0;
+  for (const double x : v) m = std::max(m, std::bit_cast<std::uint64_t>(x) & kMagnitude);
+  return m >= kInf ? std::numeric_limits<double>::infinity() : std::bit_cast<double>(m);
+}
+
 // Row of the first non-finite entry, or n when all are finite.
 inline std::size_t first_non_finite(ConstRows x) {
+  if (largest_magnitude({x.data, x.n * x.d}) < std::numeric_limits<double>::infinity()) return x.n;
   for (std::size_t i = 0; i < x.n * x.d; ++i)
     if (!std::isfinite(x.data[i])) return i / x.d;
   return x.n;

@@ -142,7 +142,6 @@ inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, 
   thread_local std::vector<std::uint32_t> w0, w1, w2, w3;
   thread_local std::vector<double> z;
   for (auto* w : {&w0, &w1, &w2, &w3}) w->resize(total);
-  z.resize(2 * total);
   std::uint32_t *a0 = w0.data(), *a1 = w1.data(), *a2 = w2.data(), *a3 = w3.data();
   const auto block = [&](std::size_t i, std::size_t b) {
     std::uint32_t o[4];
@@ -159,10 +158,15 @@ inline void fill_normals(std::uint64_t seed, Stream stream, std::uint64_t step, 
 #pragma omp simd
       for (std::size_t b = 0; b < pairs; ++b) block(i, b);
   }
-  double* zz = z.data();
+  // With d even the pairs fill each row exactly, so they go straight to `out`; with d odd
+  // each row's last pair is cut, through a buffer (a copy per row costs as much as the
+  // Langevin update itself at d = 2).
+  double* zz = out;
+  if (d % 2 != 0) z.resize(2 * total), zz = z.data();
 #pragma omp simd
   for (std::size_t p = 0; p < total; ++p)
     box_muller(bits_to_unit(a0[p], a1[p]), bits_to_unit(a2[p], a3[p]), zz[2 * p], zz[2 * p + 1]);
+  if (zz == out) return;
   for (std::size_t i = 0; i < count; ++i)
     std::copy(zz + 2 * pairs * i, zz + 2 * pairs * i + d, out + i * d);
 }
