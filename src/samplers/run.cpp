@@ -8,6 +8,7 @@
 #include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/interrupt.hpp>
+#include <scoreflow/core/parallel.hpp>
 #include <scoreflow/samplers/sampler.hpp>
 #include <scoreflow/targets/target.hpp>
 
@@ -45,11 +46,22 @@ struct Health {
   double largest = 0, bad = none, bad_value = 0;
 };
 
-// One vectorised pass, as it runs every step; the row of a non-finite value only when there
-// is one.
+// Scanned by all threads in blocks of rows as the samplers' own loops split them: each thread
+// reads rows its core wrote a moment ago. On one thread the scan cost 46 µs of a 250 µs
+// ULA step (N = 20,000, d = 2), most of it pulling the other core's rows across.
+double largest_magnitude_in_parallel(const Particles& x) {
+  constexpr std::size_t kBlock = 64;
+  std::vector<double> per_block((x.n() + kBlock - 1) / kBlock);
+  parallel_blocks(x.n(), kBlock, [&](std::size_t first, std::size_t count) {
+    per_block[first / kBlock] = largest_magnitude({x.row(first), count * x.d()});
+  });
+  return largest_magnitude(per_block);
+}
+
+// Runs every step; finds the row of a non-finite value only when there is one.
 Health health(const Particles& x, std::size_t first) {
   Health h;
-  h.largest = largest_magnitude(x.values());
+  h.largest = largest_magnitude_in_parallel(x);
   if (h.largest == Health::none) {
     const std::size_t bad = first_non_finite(x.rows());
     h.largest = 0, h.bad = static_cast<double>(first + bad), h.bad_value = x(bad, 0);
