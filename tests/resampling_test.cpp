@@ -4,7 +4,9 @@
 #include <numeric>
 
 #include <scoreflow/core/error.hpp>
+#include <scoreflow/diagnostics/summary_stats.hpp>
 #include <scoreflow/samplers/resampling.hpp>
+#include <scoreflow/samplers/weighted.hpp>
 
 using namespace sf;
 
@@ -90,4 +92,98 @@ TEST(Resampling, BadInputIsRejected) {
   EXPECT_THROW(systematic_resample(std::vector<double>{1, -1}, 3, rng), InvalidArgument);
   EXPECT_THROW(systematic_resample(std::vector<double>{1}, 0, rng), InvalidArgument);
   EXPECT_THROW(resampler_by_name("bootstrap"), InvalidArgument);
+}
+
+namespace {
+
+// n particles whose rows name them: x = (i, −i), score 10i, log π i; log-weights spread over
+// e^±6, one of them −inf.
+SamplerState named_particles(std::size_t n, std::size_t step) {
+  SamplerState s;
+  s.x = Particles(n, 2);
+  s.grad = Particles(n, 2);
+  s.logp.resize(n);
+  auto& lw = s.x.log_weights();
+  lw.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.x(i, 0) = static_cast<double>(i), s.x(i, 1) = -static_cast<double>(i);
+    s.grad(i, 0) = s.grad(i, 1) = 10.0 * static_cast<double>(i);
+    s.logp[i] = static_cast<double>(i);
+    lw[i] = 6 * std::sin(1.7 * static_cast<double>(i * (step + 1)));
+  }
+  lw[n / 2] = -INFINITY;
+  s.step = step;
+  return s;
+}
+
+std::vector<std::size_t> ancestors(const SamplerState& s) {
+  std::vector<std::size_t> a(s.x.n());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<std::size_t>(s.x(i, 0));
+    // Score and log π travel with their particle.
+    EXPECT_EQ(s.x(i, 1), -s.x(i, 0));
+    EXPECT_EQ(s.grad(i, 0), 10 * s.x(i, 0));
+    EXPECT_EQ(s.logp[i], s.x(i, 0));
+  }
+  return a;
+}
+
+}  // namespace
+
+// The prefix-sum path (systematic) against the scheme on the whole weight array.
+TEST(Resampling, ASamplerResamplesAsTheSchemeDoes) {
+  for (const char* name : {"systematic", "multinomial", "residual"}) {
+    for (std::size_t step : {0u, 1u, 17u}) {
+      SamplerState s = named_particles(300, step);
+      const std::vector<double> lw = s.x.log_weights();
+      StepInfo info;
+      maybe_resample(s, resampler_by_name(name).fn, 1.0, 5, info);
+      EXPECT_TRUE(info.resampled);
+      Draws rng(5, Stream::resample, 0, step);
+      EXPECT_EQ(ancestors(s), resampler_by_name(name).fn(normalised_weights(lw, 300), 300, rng))
+          << name << " step " << step;
+      EXPECT_NEAR(info.ess, normalised_ess(lw), 1e-14) << name;
+      EXPECT_NEAR(s.log_normaliser, log_mean_weight(lw), 1e-14) << name;
+      EXPECT_EQ(s.x.log_weights(), std::vector<double>(300, 0.0));
+    }
+  }
+}
+
+// Stratified by prefix sums draws position k's uniform from its own stream: unbiased and
+// within one of N·w_i offspring, like the scheme on the whole array.
+TEST(Resampling, ASamplerStratifiedResamplingIsUnbiased) {
+  const std::size_t n = 40, draws = 4000;
+  std::vector<double> mean(n), w;
+  for (std::size_t r = 0; r < draws; ++r) {
+    SamplerState s = named_particles(n, 3);
+    s.step = r;  // same weights, fresh uniforms
+    w = normalised_weights(s.x.log_weights(), n);
+    StepInfo info;
+    maybe_resample(s, stratified_resample, 1.0, 9, info);
+    std::vector<double> count(n);
+    const auto a = ancestors(s);
+    ASSERT_TRUE(std::is_sorted(a.begin(), a.end()));
+    for (std::size_t i : a) count[i] += 1;
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_LT(std::abs(count[i] - n * w[i]), 2.0) << i;
+      mean[i] += count[i] / draws;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const double se = std::sqrt(n * w[i] * (1 - w[i]) / draws);  // multinomial bounds it
+    EXPECT_NEAR(mean[i], n * w[i], 4 * se + 1e-12) << i;
+  }
+  EXPECT_EQ(mean[n / 2], 0.0);
+}
+
+TEST(Resampling, ESSAboveTheThresholdKeepsTheParticles) {
+  SamplerState s = named_particles(50, 0);
+  s.x.log_weights().assign(50, -3.0);  // equal weights, not yet shifted to max 0
+  StepInfo info;
+  maybe_resample(s, systematic_resample, 0.5, 1, info);
+  EXPECT_FALSE(info.resampled);
+  EXPECT_DOUBLE_EQ(info.ess, 1.0);
+  EXPECT_EQ(s.log_normaliser, 0.0);
+  s.x.log_weights()[7] = NAN;
+  EXPECT_THROW(maybe_resample(s, systematic_resample, 0.5, 1, info), NumericalError);
 }

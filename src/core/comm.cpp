@@ -201,6 +201,41 @@ std::vector<double> Comm::all_values(std::span<const double> mine) const {
   return all;
 }
 
+std::vector<std::uint64_t> Comm::all_values(std::span<const std::uint64_t> mine) const {
+  if (!mpi_) return {mine.begin(), mine.end()};
+  std::vector<std::uint64_t> all(mine.size() * static_cast<std::size_t>(size_));
+  const Metered m(bytes(mine.size()), bytes(all.size() - mine.size()));
+  MPI_Allgather(mine.data(), as_count(mine.size()), MPI_UINT64_T, all.data(), as_count(mine.size()),
+                MPI_UINT64_T, MPI_COMM_WORLD);
+  return all;
+}
+
+std::vector<double> Comm::exchange(std::span<const double> send,
+                                   std::span<const std::size_t> send_counts) const {
+  if (send_counts.size() != static_cast<std::size_t>(size_))
+    throw Error(
+        fmt::format("exchange: {} send counts for {} processes", send_counts.size(), size_));
+  if (!mpi_) return {send.begin(), send.end()};
+  std::vector<int> out_counts(send_counts.size()), out_displs(send_counts.size());
+  for (std::size_t r = 0, at = 0; r < send_counts.size(); at += send_counts[r], ++r)
+    out_counts[r] = as_count(send_counts[r]), out_displs[r] = as_count(at);
+  std::vector<int> in_counts(send_counts.size()), in_displs(send_counts.size());
+  {
+    const Metered m(bytes(out_counts.size()) / 2, bytes(in_counts.size()) / 2);
+    MPI_Alltoall(out_counts.data(), 1, MPI_INT, in_counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  }
+  std::size_t total = 0;
+  for (std::size_t r = 0; r < in_counts.size(); ++r)
+    in_displs[r] = as_count(total), total += static_cast<std::size_t>(in_counts[r]);
+  std::vector<double> received(total);
+  const auto here = static_cast<std::size_t>(rank_);
+  const Metered m(bytes(send.size() - send_counts[here]),
+                  bytes(total - static_cast<std::size_t>(in_counts[here])));
+  MPI_Alltoallv(send.data(), out_counts.data(), out_displs.data(), MPI_DOUBLE, received.data(),
+                in_counts.data(), in_displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  return received;
+}
+
 bool Comm::from_root(bool value) const {
   if (!mpi_) return value;
   int v = value;
@@ -275,6 +310,13 @@ std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_
 }
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
   return {mine.begin(), mine.end()};
+}
+std::vector<std::uint64_t> Comm::all_values(std::span<const std::uint64_t> mine) const {
+  return {mine.begin(), mine.end()};
+}
+std::vector<double> Comm::exchange(std::span<const double> send,
+                                   std::span<const std::size_t>) const {
+  return {send.begin(), send.end()};
 }
 bool Comm::from_root(bool value) const {
   return value;

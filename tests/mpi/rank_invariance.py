@@ -68,6 +68,11 @@ def check_samplers(tmp):
               weighted, "resamplings"),
              ("wfr-kde", "wfr", ["--density", "kde", "--ess-threshold", "0.99"], weighted,
               "resamplings"),
+             # Systematic (above) and stratified migrate particles by prefix sums; the
+             # other schemes gather the weights.
+             ("wfr-stratified", "wfr", ["--resampler", "stratified", "--ess-threshold", "0.99"],
+              weighted, "resamplings"),
+             ("ais-residual", "ais", ["--resampler", "residual"], weighted, "resamplings"),
              ("birth-death", "birth-death", [], [], "jump_rate"),
              ("birth-death-kl", "birth-death-kl", [], [], "jump_rate")]
     for name, sampler, extra, files, coupling in cases:

@@ -57,6 +57,11 @@ class Comm {
                                    std::size_t width) const;
   // Every rank's `count` values, rank after rank, on every rank.
   std::vector<double> all_values(std::span<const double> mine) const;
+  std::vector<std::uint64_t> all_values(std::span<const std::uint64_t> mine) const;
+  // Point-to-point moves of rows: `send` holds the values for rank 0, then rank 1, …
+  // (`send_counts[r]` values for rank r); returns what every rank sent here, rank after rank.
+  std::vector<double> exchange(std::span<const double> send,
+                               std::span<const std::size_t> send_counts) const;
   // The root's `value` on every rank.
   bool from_root(bool value) const;
   // Whether any rank has `mine` set, on every rank.
