@@ -354,7 +354,8 @@ def kappa_draws(dim, count, seed=0, first=0, x=None, t=None, radius=None):
     (seed, first + i), so blocks drawn with ``first`` = 0, k, 2k, ... join into one stream.
     With a point ``x`` (dim,), a time ``t`` and a ``radius`` r it also returns the heat-ball
     points: ``y`` (count, dim) and ``s`` (count,), with tau = t - s = r^2/(4 pi) e^-rho and
-    y = x + sqrt(tau) z; every point lies inside E(x, t; r)."""
+    y = x + sqrt(tau) z; every point lies inside E(x, t; r). Under mpirun each process draws
+    its share of the stream and rank 0 gets them all (the others get None)."""
     dim, count = _count(dim, "dim"), _count(count, "count")
     given = [v is not None for v in (x, t, radius)]
     if any(given) and not all(given):
@@ -497,7 +498,11 @@ def train(data, loss="dsm", steps=2000, batch=256, lr=1e-3, hidden=(128, 128, 12
     time_sampling="likelihood" for the likelihood weighting, base="gaussian" to learn only
     the correction to the data's own Gaussian, dequantise="auto"|"on"|"off", ...).
     With ``out`` the run directory is kept and ``resume=True`` continues it; Ctrl-C stops
-    after the current step with a checkpoint and raises KeyboardInterrupt."""
+    after the current step with a checkpoint and raises KeyboardInterrupt.
+    ``grad_blocks=B`` computes each batch's gradient in B fixed blocks (the noise of each
+    keyed by step and block) summed in block order: under ``mpirun -np K`` (K <= B) the
+    blocks are split over the processes and the weights are the same for every K; rank 0
+    gets the Model, the others None."""
     if not isinstance(data, str):
         data = _stored_array(data)
     directory = str(out) if out is not None else _tempfile.mkdtemp(prefix="scoreflow-model-")
@@ -510,7 +515,7 @@ def train(data, loss="dsm", steps=2000, batch=256, lr=1e-3, hidden=(128, 128, 12
             seed=_count(seed, "seed", 0), data_seed=_count(data_seed, "data_seed", 0),
             out=directory, force=bool(force), resume=bool(resume),
             checkpoint_every=_count(checkpoint_every, "checkpoint_every", 0), **options))
-    return Model(directory, summary)
+    return Model(directory, summary) if _is_root() else None
 
 
 def mmd2(x, y, bandwidth=None, log_weights_x=None, log_weights_y=None):
@@ -601,8 +606,9 @@ def processes():
     """``(rank, count)`` of this process in an MPI job, (0, 1) otherwise.
 
     Under ``mpirun -np K python3 script.py`` (with ``mpi4py`` imported first, or without it)
-    ``Sampler.run``, ``malliavin_score`` and ``heat_ball`` split their particles, paths or
-    draws over the K processes, with results bit-identical to one process. Every
+    ``Sampler.run``, ``malliavin_score``, ``heat_ball``, ``kappa_draws`` and ``train`` (with
+    ``grad_blocks``) split their particles, paths, draws or gradient blocks over the K
+    processes, with results bit-identical to one process. Every
     process calls them with the same arguments; rank 0 writes the run directory and gets the
     result, the others get None. ULA, MALA, annealed ULA (with or without Feynman-Kac
     weights), AIS, WFR and birth-death run across processes; the FK corrector and SBTM are

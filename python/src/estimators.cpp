@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/runs/estimate_heat_ball.hpp>
 #include <scoreflow/runs/estimate_malliavin.hpp>
@@ -83,8 +84,8 @@ nlohmann::json heat_ball(const py::dict& d) {
 
 // κ draws in dimension n as a dict of arrays; with a point x, also the heat-ball points
 // (y, s) of E(x, t; r) that the draws map to.
-py::dict kappa(std::size_t n, std::size_t count, std::uint64_t seed, std::size_t first,
-               py::handle x, double t, double r) {
+py::object kappa(std::size_t n, std::size_t count, std::uint64_t seed, std::size_t first,
+                 py::handle x, double t, double r) {
   std::vector<double> at;
   if (!x.is_none()) {
     const Array a = as_array(x, "x", 1);
@@ -97,27 +98,42 @@ py::dict kappa(std::size_t n, std::size_t count, std::uint64_t seed, std::size_t
                           8.0 * static_cast<double>(count) * static_cast<double>(3 * n + 7),
                           "draw them in blocks (first = 0, k, 2k, ...)");
   }
+  // Across processes each draws its shard of the stream; the root gathers them in order.
+  const sf::Comm& comm = sf::Comm::world();
+  const sf::Shard mine = comm.shard(count);
   sf::KappaDraws k;
   sf::Particles y;
   std::vector<double> s;
   {
     py::gil_scoped_release nogil;
-    k = sf::kappa_sample(n, first, count, seed);
+    k = sf::kappa_sample(n, first + mine.first, mine.count, seed);
     if (!at.empty()) {
-      y.reshape(count, n);
-      s.resize(count);
+      y.reshape(mine.count, n);
+      s.resize(mine.count);
       sf::heat_ball_points(k, at, t, r, y.rows(), s);
     }
   }
-  const auto c = static_cast<py::ssize_t>(count);
   py::dict out;
-  out["z"] = to_numpy(std::move(k.z));
-  out["rho"] = to_numpy(std::move(k.rho), {c});
-  out["e"] = to_numpy(std::move(k.e), {c});
+  const auto put = [&](const char* name, const std::vector<double>& local, std::size_t width) {
+    std::vector<double> all;
+    {
+      py::gil_scoped_release nogil;
+      all = comm.rows_at_root(local, count, width);
+    }
+    if (!comm.root()) return;
+    if (width == 1)
+      out[name] = to_numpy(std::move(all), {static_cast<py::ssize_t>(count)});
+    else
+      out[name] = to_numpy(sf::Particles(count, width, std::move(all)));
+  };
+  put("z", k.z.values(), n);
+  put("rho", k.rho, 1);
+  put("e", k.e, 1);
   if (!at.empty()) {
-    out["y"] = to_numpy(std::move(y));
-    out["s"] = to_numpy(std::move(s), {c});
+    put("y", y.values(), n);
+    put("s", s, 1);
   }
+  if (!comm.root()) return py::none();
   return out;
 }
 

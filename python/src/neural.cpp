@@ -46,6 +46,7 @@ nlohmann::json train(const py::dict& d) {
     f.set("time_sampling", c.train.time_sampling).set("base", c.net.base);
     f.set("dequantise", c.dequantise);
     f.set("patience", c.train.patience).set("seed", c.train.seed);
+    f.set("grad_blocks", c.train.grad_blocks);
     f.set("checkpoint_every", c.checkpoint_every).set("threads", c.threads);
     f.set("out", out).set("force", c.force).set("resume", c.resume);
     f.done("train");

@@ -163,9 +163,14 @@ assert count == size, (count, size)
 r = sf.mala(sf.target("gmm4"), step_size=0.05, seed=4, steps=30).run(n=301, out=out,
                                                                       progress=False)
 est = sf.malliavin_score(paths=2001, steps=30)
-assert (r is None) == (rank != 0) and (est is None) == (rank != 0)
+model = sf.train("moons", steps=12, batch=60, n=600, n_heldout=120, hidden=(16, 16),
+                 grad_blocks=3, out=out + "-model", force=True)
+kappa = sf.kappa_draws(3, 1001, seed=5, x=[0.1, 0.2, 0.3], t=1.0, radius=0.5)
+for result in (r, est, model, kappa):
+    assert (result is None) == (rank != 0)
 if rank == 0:
     np.save(out + "-score.npy", est["score"])
+    np.savez(out + "-kappa.npz", **kappa)
 """
 
 
@@ -187,9 +192,13 @@ def check_python(tmp):
         outs[k] = out
     for k in [2, 3]:
         same_files(outs[0], outs[k], ["samples.npy", "trace.csv"], f"python on {k} processes")
-        if not filecmp.cmp(outs[0] + "-score.npy", outs[k] + "-score.npy", shallow=False):
-            raise AssertionError(f"python: the Malliavin score differs on {k} processes")
-    print("python: bit-identical on 2 (mpi4py) and 3 processes")
+        same_files(outs[0] + "-model", outs[k] + "-model", ["model.pt", "loss.csv"],
+                   f"python train on {k} processes")
+        for name in ["-score.npy", "-kappa.npz"]:
+            if not filecmp.cmp(outs[0] + name, outs[k] + name, shallow=False):
+                raise AssertionError(f"python: {name} differs on {k} processes")
+    print("python: sampling, Malliavin, training and kappa draws bit-identical on 2 (mpi4py) "
+          "and 3 processes")
 
 
 def rank_pids(out):
