@@ -96,14 +96,26 @@ TEST(RunSharded, NamesTheSameDivergingParticleAsRun) {
   EXPECT_EQ(plain, sharded);
 }
 
+// Stands for a sampler whose particles interact through a model of all of them (SBTM).
+struct WholeOnly : Sampler {
+  std::string name() const override { return "whole-only"; }
+  nlohmann::json config() const override { return {}; }
+  SamplerState init(Particles x, std::size_t step) const override {
+    SamplerState s;
+    s.x = std::move(x), s.step = step;
+    return s;
+  }
+  StepInfo step(SamplerState& s) const override { return ++s.step, StepInfo{}; }
+};
+
 TEST(RunSharded, RefusesSamplersThatCannotStepAShard) {
+  const WholeOnly whole;
+  SamplerState s = whole.init(Particles(16, 2, 0.1), 0);
+  EXPECT_THROW(run_sharded(whole, s, 16, 10, {}, Comm::self()), InvalidArgument);
   const auto target = make_target("gmm4");
   const SamplerContext context{0, 10, "", false};
-  const auto fk = make_sampler(Spec::parse("fk-corrector"), *target, context);
-  EXPECT_FALSE(fk->runs_sharded());
-  SamplerState s = fk->init(Particles(16, 2, 0.1));
-  EXPECT_THROW(run_sharded(*fk, s, 16, 10, {}, Comm::self()), InvalidArgument);
-  for (const char* name : {"ula", "mala", "annealed-ula", "ais", "wfr", "birth-death"})
+  for (const char* name :
+       {"ula", "mala", "annealed-ula", "ais", "wfr", "birth-death", "fk-corrector"})
     EXPECT_TRUE(make_sampler(Spec::parse(name), *target, context)->runs_sharded()) << name;
 }
 

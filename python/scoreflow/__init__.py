@@ -611,7 +611,7 @@ def processes():
     processes, with results bit-identical to one process. Every
     process calls them with the same arguments; rank 0 writes the run directory and gets the
     result, the others get None. ULA, MALA, annealed ULA (with or without Feynman-Kac
-    weights), AIS, WFR and birth-death run across processes; the FK corrector and SBTM are
+    weights), AIS, WFR, birth-death and the FK corrector run across processes; SBTM is
     refused there."""
     return tuple(_core._process())
 

@@ -121,7 +121,9 @@ SamplerState FkCorrector::init(Particles x, std::size_t step) const {
     }
     for (std::size_t i = 0; i < x.n(); ++i) inc[i] -= log_prior[i];
     s.x = std::move(x);
-    add_log_weights(s, inc);
+    // Kept as they are: the first step shifts them by the largest over all processes (a shard
+    // does not know it here) into the normaliser.
+    s.x.log_weights() = std::move(inc);
   } else {
     s.x = std::move(x);
     if (s.x.log_weights().empty()) s.x.log_weights().assign(s.x.n(), 0.0);
@@ -151,7 +153,7 @@ StepInfo FkCorrector::step(SamplerState& s) const {
   add_log_weights(s, inc);
   const double noise = std::sqrt(g2 * dtau);
   parallel_rows(n, [&](std::size_t i) {
-    Draws rng(cfg_.seed, Stream::langevin_noise, i, s.step);
+    Draws rng(cfg_.seed, Stream::langevin_noise, s.first + i, s.step);
     for (std::size_t k = 0; k < d; ++k)
       s.x(i, k) += (-a * s.x(i, k) + g2 * total(i, k)) * dtau + noise * rng.normal();
   });

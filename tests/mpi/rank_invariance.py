@@ -73,6 +73,8 @@ def check_samplers(tmp):
              ("wfr-stratified", "wfr", ["--resampler", "stratified", "--ess-threshold", "0.99"],
               weighted, "resamplings"),
              ("ais-residual", "ais", ["--resampler", "residual"], weighted, "resamplings"),
+             ("fk-corrector", "fk-corrector", ["--ess-threshold", "0.9"], weighted,
+              "resamplings"),
              ("birth-death", "birth-death", [], [], "jump_rate"),
              ("birth-death-kl", "birth-death-kl", [], [], "jump_rate")]
     for name, sampler, extra, files, coupling in cases:
@@ -251,8 +253,7 @@ def check_killed_rank_and_resume(tmp):
 
 def check_refusal(tmp):
     out = os.path.join(tmp, "refused")
-    p = run(2, ["sample", "--sampler", "fk-corrector", "--n", "100", "--steps", "5", "--out", out],
-            2)
+    p = run(2, ["sample", "--sampler", "sbtm", "--n", "100", "--steps", "5", "--out", out], 2)
     said = p.stderr.count("does not run across processes")
     if said != 1:
         raise AssertionError(f"the refusal was printed {said} times:\n{p.stderr}")

@@ -58,6 +58,8 @@ class FkCorrector : public Sampler {
  public:
   FkCorrector(std::vector<DiffusedFactor> factors, std::size_t dim, FkCorrectorConfig cfg);
   std::string name() const override { return "fk-corrector"; }
+  // Each particle moves by the exact scores at its own row; weights and resampling are global.
+  bool runs_sharded() const override { return true; }
   nlohmann::json config() const override;
   // x must be draws of N(0, prior_std² I); step 0 weights them to Π_1.
   SamplerState init(Particles x, std::size_t step = 0) const override;
