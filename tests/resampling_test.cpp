@@ -186,4 +186,6 @@ TEST(Resampling, ESSAboveTheThresholdKeepsTheParticles) {
   EXPECT_EQ(s.log_normaliser, 0.0);
   s.x.log_weights()[7] = NAN;
   EXPECT_THROW(maybe_resample(s, systematic_resample, 0.5, 1, info), NumericalError);
+  s.x.log_weights().assign(50, -INFINITY);
+  EXPECT_THROW(maybe_resample(s, systematic_resample, 0.5, 1, info), NumericalError);
 }

@@ -63,6 +63,9 @@ struct FixedWeights {
 FixedWeights fixed_weights(const SamplerState& s, std::span<const double> lw) {
   FixedWeights f;
   f.log_max = max_over_processes(s, *std::max_element(lw.begin(), lw.end()));
+  if (!std::isfinite(f.log_max))
+    throw NumericalError(fmt::format(
+        "weights: the largest log-weight is {}; every particle has lost its weight", f.log_max));
   f.w.resize(lw.size());
   Wide sum = 0, squares = 0;
   for (std::size_t i = 0; i < lw.size(); ++i) {
