@@ -144,3 +144,59 @@ TEST(Kde, BandwidthRulesAndBadInput) {
   std::vector<double> lp(2);
   EXPECT_THROW(kde.log_density(q.rows(), lp), InvalidArgument);
 }
+
+namespace {
+
+// The data in blocks of `block` rows, in order, as a sweep across processes delivers them.
+template <class F>
+void in_blocks(const Particles& x, const std::vector<double>& logw, std::size_t block, F&& f) {
+  for (std::size_t first = 0; first < x.n(); first += block) {
+    const std::size_t rows = std::min(block, x.n() - first);
+    f(first, ConstRows{x.row(first), rows, x.d()},
+      std::span<const double>(logw).subspan(first, rows));
+  }
+}
+
+}  // namespace
+
+// Streamed over blocks, the estimate equals the whole-data one to the bit, near the data and
+// far from it (where both shift the underflowed sums), for several block sizes.
+TEST(Kde, StreamedOverBlocksEqualsTheWholeDataToTheBit) {
+  for (std::size_t d : {1u, 2u, 3u}) {
+    const Particles x = normals(1000, d, 5);
+    std::vector<double> logw(x.n());
+    for (std::size_t i = 0; i < x.n(); ++i) logw[i] = 2 * std::sin(0.37 * static_cast<double>(i));
+    Particles q = normals(40, d, 6);
+    for (std::size_t k = 0; k < d; ++k) q(0, k) = 40;  // every kernel underflows unshifted
+    const double h = 0.2, log_max = *std::max_element(logw.begin(), logw.end());
+    std::vector<double> whole(q.n());
+    KernelDensity(x.rows(), h, logw).log_density(q.rows(), whole);
+    for (std::size_t block : {256u, 512u, 1024u}) {
+      StreamedKernelDensity kde(q.rows(), h, log_max);
+      const auto add = [&](std::size_t first, ConstRows b, std::span<const double> w) {
+        kde.add(first, b, w);
+      };
+      in_blocks(x, logw, block, add);
+      ASSERT_TRUE(kde.underflowed());
+      for (int pass = 0; pass < 2; ++pass) kde.next_pass(), in_blocks(x, logw, block, add);
+      EXPECT_EQ(kde.log_density(), whole) << "d " << d << " block " << block;
+    }
+    StreamedSilverman rule(d, log_max);
+    do {
+      in_blocks(x, logw, 256,
+                [&](std::size_t, ConstRows b, std::span<const double> w) { rule.add(b, w); });
+    } while (rule.next_pass());
+    EXPECT_EQ(rule.bandwidth(), silverman_bandwidth(x.rows(), logw)) << "d " << d;
+  }
+}
+
+TEST(Kde, StreamedBlocksOutOfOrderAreRefused) {
+  const Particles x = normals(600, 2, 1), q = normals(3, 2, 2);
+  const std::vector<double> logw(600, 0.0);
+  StreamedKernelDensity kde(q.rows(), 0.3, 0.0);
+  EXPECT_THROW(kde.add(256, ConstRows{x.row(256), 256, 2}, std::span(logw).subspan(256, 256)),
+               Error);
+  kde.add(0, ConstRows{x.row(0), 256, 2}, std::span(logw).subspan(0, 256));
+  EXPECT_THROW(kde.add(256, ConstRows{x.row(256), 100, 2}, std::span(logw).subspan(0, 99)), Error);
+  EXPECT_THROW(StreamedKernelDensity(q.rows(), 0.3, -INFINITY), NumericalError);
+}

@@ -1,5 +1,6 @@
 #include <scoreflow/core/comm.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -22,6 +23,20 @@ Shard shard_of(std::size_t n, int rank, int size) {
   const std::size_t first = n * r / k, last = n * (r + 1) / k;
   return {first, last - first};
 }
+
+namespace {
+
+// Rows [first, first + count) of `width` values each.
+std::vector<double> slice_of(std::span<const double> v, std::size_t width, std::size_t first,
+                             std::size_t count) {
+  if ((first + count) * width > v.size())
+    throw Error(fmt::format("rows_range: rows [{}, {}) of {} values each, but {} values are held",
+                            first, first + count, width, v.size()));
+  return {v.begin() + static_cast<std::ptrdiff_t>(first * width),
+          v.begin() + static_cast<std::ptrdiff_t>((first + count) * width)};
+}
+
+}  // namespace
 
 const Comm& Comm::self() {
   static const Comm one(0, 1, false);
@@ -192,6 +207,30 @@ std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_
   return gathered(*this, local, n, width, /*everywhere=*/false);
 }
 
+std::vector<double> Comm::rows_range(std::span<const double> local, std::size_t n,
+                                     std::size_t width, std::size_t first,
+                                     std::size_t count) const {
+  if (!mpi_) return slice_of(local, width, first, count);
+  check_local(*this, local, n, width);
+  // Each rank sends its overlap with the range; the overlaps tile it in rank order.
+  std::vector<int> counts, displs;
+  std::size_t mine_first = 0, mine_count = 0;
+  for (int r = 0; r < size_; ++r) {
+    const Shard s = shard_of(n, r);
+    const std::size_t lo = std::max(first, s.first),
+                      hi = std::min(first + count, s.first + s.count);
+    const std::size_t rows = hi > lo ? hi - lo : 0;
+    counts.push_back(as_count(rows * width));
+    displs.push_back(as_count(rows ? (lo - first) * width : 0));
+    if (r == rank_) mine_first = rows ? lo - s.first : 0, mine_count = rows;
+  }
+  std::vector<double> block(count * width);
+  const Metered m(bytes(mine_count * width), bytes(block.size() - mine_count * width));
+  MPI_Allgatherv(local.data() + mine_first * width, as_count(mine_count * width), MPI_DOUBLE,
+                 block.data(), counts.data(), displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  return block;
+}
+
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
   if (!mpi_) return {mine.begin(), mine.end()};
   std::vector<double> all(mine.size() * static_cast<std::size_t>(size_));
@@ -307,6 +346,10 @@ std::vector<double> Comm::all_rows(std::span<const double> local, std::size_t, s
 std::vector<double> Comm::rows_at_root(std::span<const double> local, std::size_t,
                                        std::size_t) const {
   return {local.begin(), local.end()};
+}
+std::vector<double> Comm::rows_range(std::span<const double> local, std::size_t, std::size_t width,
+                                     std::size_t first, std::size_t count) const {
+  return slice_of(local, width, first, count);
 }
 std::vector<double> Comm::all_values(std::span<const double> mine) const {
   return {mine.begin(), mine.end()};

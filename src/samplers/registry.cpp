@@ -88,8 +88,8 @@ std::unique_ptr<Sampler> make_ais(const Target& t, const Spec& s, const SamplerC
 }
 
 std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerContext& c) {
-  s.allow_only(
-      {"step_size", "density", "bandwidth", "bandwidth_rule", "resampler", "ess_threshold"});
+  s.allow_only({"step_size", "density", "bandwidth", "bandwidth_rule", "resampler", "ess_threshold",
+                "exchange", "exchange_block"});
   WfrConfig w;
   w.step_size = step_size_option(s, w.step_size);
   w.seed = c.seed;
@@ -98,6 +98,8 @@ std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerC
   w.bandwidth_rule = s.string("bandwidth_rule", w.bandwidth_rule);
   w.resampler = resampler_option(s);
   w.ess_threshold = ess_option(s, w.ess_threshold);
+  w.exchange = s.string("exchange", w.exchange);
+  w.exchange_block = s.count("exchange_block", w.exchange_block);
   return std::make_unique<Wfr>(t, std::move(w));
 }
 
@@ -163,7 +165,8 @@ void add_builtins(SamplerRegistry& r) {
          make_ais});
   r.add({"wfr",
          "step_size=0.01, density=ula-kernel (or kde), bandwidth=0 (automatic), "
-         "bandwidth_rule=silverman (or median), resampler=systematic, ess_threshold=0.5",
+         "bandwidth_rule=silverman (or median), resampler=systematic, ess_threshold=0.5, "
+         "exchange=auto (or gather, blocks: across processes), exchange_block=65536",
          "Wasserstein-Fisher-Rao weighted Langevin SDE", make_wfr});
   r.add({"birth-death", "step_size=0.01, bandwidth=0 (Silverman)",
          "Langevin moves with birth-death jumps (KL rate)", birth_death(false)});

@@ -151,6 +151,21 @@ AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size
   return a;
 }
 
+void for_each_block(const SamplerState& s, std::span<const double> local, std::size_t width,
+                    std::size_t block, std::size_t count,
+                    const std::function<void(std::size_t, std::span<const double>)>& f) {
+  const bool many = across_processes(s);
+  for (std::size_t first = 0; first < count; first += block) {
+    const std::size_t rows = std::min(block, count - first);
+    if (!many) {
+      f(first, local.subspan(first * width, rows * width));
+      continue;
+    }
+    const auto values = s.comm->rows_range(local, s.n_all, width, first, rows);
+    f(first, values);
+  }
+}
+
 SamplerState gather_state(const SamplerState& local, std::size_t n, const Comm& comm) {
   SamplerState g;
   g.step = local.step;

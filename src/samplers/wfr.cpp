@@ -1,10 +1,13 @@
 #include <scoreflow/samplers/wfr.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/comm.hpp>
 #include <scoreflow/samplers/langevin.hpp>
 #include <scoreflow/samplers/weighted.hpp>
 #include <scoreflow/score/kernel_score.hpp>
@@ -24,6 +27,13 @@ Wfr::Wfr(const Target& target, WfrConfig cfg)
   if (cfg_.bandwidth_rule != "silverman" && cfg_.bandwidth_rule != "median")
     throw InvalidArgument(fmt::format(
         "wfr: bandwidth rule '{}' is not valid; valid: silverman, median", cfg_.bandwidth_rule));
+  if (cfg_.exchange != "auto" && cfg_.exchange != "gather" && cfg_.exchange != "blocks")
+    throw InvalidArgument(
+        fmt::format("wfr: exchange '{}' is not valid; valid: auto, gather, blocks", cfg_.exchange));
+  if (cfg_.exchange_block == 0 || cfg_.exchange_block % StreamedKernelDensity::kTile != 0)
+    throw InvalidArgument(
+        fmt::format("wfr: exchange_block is {} rows, but must be a positive multiple of {}",
+                    cfg_.exchange_block, StreamedKernelDensity::kTile));
 }
 
 nlohmann::json Wfr::config() const {
@@ -34,7 +44,9 @@ nlohmann::json Wfr::config() const {
           {"bandwidth", cfg_.bandwidth},
           {"bandwidth_rule", cfg_.bandwidth_rule},
           {"resampler", cfg_.resampler.name},
-          {"ess_threshold", cfg_.ess_threshold}};
+          {"ess_threshold", cfg_.ess_threshold},
+          {"exchange", cfg_.exchange},
+          {"exchange_block", cfg_.exchange_block}};
 }
 
 SamplerState Wfr::init(Particles x, std::size_t step) const {
@@ -42,8 +54,89 @@ SamplerState Wfr::init(Particles x, std::size_t step) const {
   return target_state(target_, std::move(x), step, "wfr", Cache::log_density_and_score);
 }
 
+bool Wfr::in_blocks(const SamplerState& s) const {
+  if (cfg_.exchange != "auto") return cfg_.exchange == "blocks";
+  // By the size of the whole set alone, so every process count takes the same path.
+  const double n = static_cast<double>(across_processes(s) ? s.n_all : s.x.n());
+  return n * static_cast<double>(s.x.d() + 1) * 8 > 0x1p30;
+}
+
+namespace {
+
+// A process's rows with their log-weights, d + 1 values each: what a sweep carries.
+std::vector<double> with_log_weights(const Particles& p, std::span<const double> lw) {
+  std::vector<double> v;
+  v.reserve(p.n() * (p.d() + 1));
+  for (std::size_t i = 0; i < p.n(); ++i) {
+    v.insert(v.end(), p.row(i), p.row(i) + p.d());
+    v.push_back(lw[i]);
+  }
+  return v;
+}
+
+// One sweep over all particles' packed rows: f(first, rows, log-weights) per block.
+void sweep(const SamplerState& s, std::span<const double> packed, std::size_t d, std::size_t block,
+           std::size_t count,
+           const std::function<void(std::size_t, ConstRows, std::span<const double>)>& f) {
+  Particles x;
+  std::vector<double> lw;
+  for_each_block(s, packed, d + 1, block, count, [&](std::size_t first, std::span<const double> v) {
+    const std::size_t rows = v.size() / (d + 1);
+    x.reshape(rows, d);
+    lw.resize(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      std::copy_n(v.data() + i * (d + 1), d, x.row(i));
+      lw[i] = v[i * (d + 1) + d];
+    }
+    f(first, x.rows(), lw);
+  });
+}
+
+}  // namespace
+
+std::vector<double> Wfr::log_density_in_blocks(const SamplerState& s,
+                                               const Particles& centres) const {
+  const std::size_t d = s.x.d(), n = across_processes(s) ? s.n_all : s.x.n();
+  const auto& lw = s.x.log_weights();
+  double log_max = *std::max_element(lw.begin(), lw.end());
+  if (across_processes(s)) {
+    const auto all = s.comm->all_values(std::span<const double>(&log_max, 1));
+    log_max = *std::max_element(all.begin(), all.end());
+  }
+  const bool ula_kernel = cfg_.density == "ula-kernel";
+  const std::vector<double> data = with_log_weights(ula_kernel ? centres : s.x, lw);
+  const std::size_t block = cfg_.exchange_block;
+  double b = ula_kernel ? std::sqrt(2 * cfg_.step_size) : cfg_.bandwidth;
+  if (b == 0 && cfg_.bandwidth_rule == "median") {
+    const std::size_t m = std::min(n, kMedianBandwidthPoints);
+    Particles first(m, d);
+    sweep(s, data, d, m, m, [&](std::size_t, ConstRows x, std::span<const double>) {
+      std::copy_n(x.data, m * d, first.data());
+    });
+    b = median_bandwidth(first.rows());
+  } else if (b == 0) {
+    StreamedSilverman rule(d, log_max);
+    do {
+      sweep(s, data, d, block, n,
+            [&](std::size_t, ConstRows x, std::span<const double> w) { rule.add(x, w); });
+    } while (rule.next_pass());
+    b = rule.bandwidth();
+  }
+  StreamedKernelDensity kde(s.x.rows(), b, log_max);
+  const auto add = [&](std::size_t first, ConstRows x, std::span<const double> w) {
+    kde.add(first, x, w);
+  };
+  sweep(s, data, d, block, n, add);
+  // A query far from all particles underflowed: two more sweeps, by every process.
+  const bool redo = across_processes(s) ? s.comm->any(kde.underflowed()) : kde.underflowed();
+  if (redo)
+    for (int pass = 0; pass < 2; ++pass) kde.next_pass(), sweep(s, data, d, block, n, add);
+  return kde.log_density();
+}
+
 std::vector<double> Wfr::log_density_estimate(const SamplerState& s,
                                               const Particles& centres) const {
+  if (in_blocks(s)) return log_density_in_blocks(s, centres);
   // Across processes each sums the kernels of all particles at its own rows.
   std::vector<double> out(s.x.n());
   const std::size_t d = s.x.d();

@@ -13,9 +13,45 @@
 namespace sf {
 namespace {
 
-constexpr std::size_t kTile = 256;
+constexpr std::size_t kTile = StreamedKernelDensity::kTile;
 // Below this the unshifted sum may have lost precision to underflow: redo it shifted.
 constexpr double kUnderflow = 1e-280;
+
+// One tile of the sum at query q: e[t] = exp(lw[t] − shift − c·Σ_k (q_k − x_k[t])²) for
+// t < len, x_k[t] = xt[k·stride + t], with e[skip] = 0; returns Σ_t e[t]. The whole-data and
+// the streamed estimates both sum through it, so they agree bit for bit.
+inline double tile_exp_sum(const double* q, std::size_t d, const double* lw, const double* xt,
+                           std::size_t stride, std::size_t len, double shift, double c,
+                           std::size_t skip, double* e) {
+  for (std::size_t t = 0; t < len; ++t) e[t] = lw[t] - shift;
+  for (std::size_t k = 0; k < d; ++k) {
+    const double* xk = xt + k * stride;
+    const double qk = q[k];
+#pragma omp simd
+    for (std::size_t t = 0; t < len; ++t) e[t] -= c * (qk - xk[t]) * (qk - xk[t]);
+  }
+  if (skip < len) e[skip] = -1e300;
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::size_t t = 0; t < len; ++t) {
+    e[t] = fast_exp(e[t]);
+    s += e[t];
+  }
+  return s;
+}
+
+// lw − c·|q − x|² for the data point x_k = xt[k·stride]: the exponent whose largest shifts
+// an underflowed sum.
+inline double exponent(const double* q, std::size_t d, double lw, const double* xt,
+                       std::size_t stride, double c) {
+  double s = 0;
+  for (std::size_t k = 0; k < d; ++k) s += (q[k] - xt[k * stride]) * (q[k] - xt[k * stride]);
+  return lw - c * s;
+}
+
+double gaussian_log_norm(std::size_t d, double h) {
+  return -0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi * h * h);
+}
 
 }  // namespace
 
@@ -37,8 +73,49 @@ double silverman_bandwidth(ConstRows x, std::span<const double> logw) {
   return h > 0 ? h : 1.0;  // all points equal: any positive bandwidth works
 }
 
+StreamedSilverman::StreamedSilverman(std::size_t d, double log_weight_max)
+    : d_(d), log_weight_max_(log_weight_max), mean_(d, 0.0), var_(d, 0.0) {
+  if (!std::isfinite(log_weight_max))
+    throw NumericalError("StreamedSilverman: the largest log-weight is not finite");
+}
+
+void StreamedSilverman::add(ConstRows x, std::span<const double> logw) {
+  check_dim("StreamedSilverman", "block", x.d, d_);
+  // Each sum runs in data order, as silverman_bandwidth's loops do.
+  if (pass_ == 0) {
+    for (std::size_t i = 0; i < x.n; ++i) wsum_ += std::exp(logw[i] - log_weight_max_);
+    return;
+  }
+  for (std::size_t k = 0; k < d_; ++k)
+    for (std::size_t i = 0; i < x.n; ++i) {
+      const double w = std::exp(logw[i] - log_weight_max_) / wsum_;
+      if (pass_ == 1)
+        mean_[k] += w * x.row(i)[k];
+      else
+        var_[k] += w * (x.row(i)[k] - mean_[k]) * (x.row(i)[k] - mean_[k]);
+    }
+  if (pass_ == 1)
+    for (std::size_t i = 0; i < x.n; ++i) {
+      const double w = std::exp(logw[i] - log_weight_max_) / wsum_;
+      w2sum_ += w * w;
+    }
+}
+
+bool StreamedSilverman::next_pass() {
+  return ++pass_ < 3;
+}
+
+double StreamedSilverman::bandwidth() const {
+  double mean_sd = 0;
+  for (std::size_t k = 0; k < d_; ++k) mean_sd += std::sqrt(var_[k]) / static_cast<double>(d_);
+  const double ess = 1 / w2sum_;
+  const double d = static_cast<double>(d_);
+  const double h = mean_sd * std::pow(4 / ((d + 2) * ess), 1 / (d + 4));
+  return h > 0 ? h : 1.0;
+}
+
 double median_bandwidth(ConstRows x) {
-  const std::size_t m = std::min<std::size_t>(x.n, 2000);
+  const std::size_t m = std::min(x.n, kMedianBandwidthPoints);
   std::vector<double> dist;
   dist.reserve(m * (m - 1) / 2);
   for (std::size_t i = 0; i < m; ++i)
@@ -76,7 +153,7 @@ KernelDensity::KernelDensity(ConstRows data, double bandwidth, std::span<const d
 }
 
 double KernelDensity::log_norm() const {
-  return -log_wsum_ - 0.5 * static_cast<double>(d_) * std::log(2 * std::numbers::pi * h_ * h_);
+  return -log_wsum_ + gaussian_log_norm(d_, h_);
 }
 
 void KernelDensity::query(const double* q, std::size_t skip, bool want_mean, double& log_total,
@@ -89,34 +166,15 @@ void KernelDensity::query(const double* q, std::size_t skip, bool want_mean, dou
     double shift = 0;
     if (pass == 1) {
       shift = -INFINITY;
-      for (std::size_t j = 0; j < n_; ++j) {
-        if (j == skip) continue;
-        double s = 0;
-        for (std::size_t k = 0; k < d_; ++k)
-          s += (q[k] - xt_[k * n_ + j]) * (q[k] - xt_[k * n_ + j]);
-        shift = std::max(shift, lw_[j] - c * s);
-      }
+      for (std::size_t j = 0; j < n_; ++j)
+        if (j != skip) shift = std::max(shift, exponent(q, d_, lw_[j], &xt_[j], n_, c));
     }
     double total = 0;
     if (want_mean) std::fill(mean, mean + d_, 0.0);
     for (std::size_t j0 = 0; j0 < n_; j0 += kTile) {
       const std::size_t len = std::min(kTile, n_ - j0);
-      const double* lw = &lw_[j0];
-      for (std::size_t t = 0; t < len; ++t) e[t] = lw[t] - shift;
-      for (std::size_t k = 0; k < d_; ++k) {
-        const double* xk = &xt_[k * n_ + j0];
-        const double qk = q[k];
-#pragma omp simd
-        for (std::size_t t = 0; t < len; ++t) e[t] -= c * (qk - xk[t]) * (qk - xk[t]);
-      }
-      if (skip >= j0 && skip < j0 + len) e[skip - j0] = -1e300;
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (std::size_t t = 0; t < len; ++t) {
-        e[t] = fast_exp(e[t]);
-        s += e[t];
-      }
-      total += s;
+      total += tile_exp_sum(q, d_, &lw_[j0], &xt_[j0], n_, len, shift, c,
+                            skip >= j0 ? skip - j0 : kTile, e);
       if (!want_mean) continue;
       for (std::size_t k = 0; k < d_; ++k) {
         const double* xk = &xt_[k * n_ + j0];
@@ -175,6 +233,78 @@ void KernelDensity::log_density_loo(std::span<double> out) const {
     const double rest = std::log(std::max(std::exp(log_wsum_) - std::exp(lw_[i]), 1e-300));
     out[i] = lt - rest - 0.5 * static_cast<double>(d_) * std::log(2 * std::numbers::pi * h_ * h_);
   });
+}
+
+StreamedKernelDensity::StreamedKernelDensity(ConstRows q, double bandwidth, double log_weight_max)
+    : q_(q), h_(bandwidth), log_weight_max_(log_weight_max), total_(q.n, 0.0), shift_(q.n, 0.0) {
+  check_positive_finite("StreamedKernelDensity", "bandwidth", bandwidth);
+  if (!std::isfinite(log_weight_max))
+    throw NumericalError("StreamedKernelDensity: the largest log-weight is not finite");
+}
+
+void StreamedKernelDensity::check_block(std::size_t first, ConstRows x,
+                                        std::span<const double> logw) const {
+  if (first != next_ || first % kTile != 0 || x.d != q_.d || logw.size() != x.n)
+    throw Error(fmt::format(
+        "StreamedKernelDensity: block at row {} of {} rows (d = {}, {} log-weights) out of "
+        "order or misshapen; expected row {}, a multiple of {}, d = {}",
+        first, x.n, x.d, logw.size(), next_, kTile, q_.d));
+}
+
+void StreamedKernelDensity::transpose(ConstRows x, std::span<const double> logw) {
+  xt_.resize(x.n * x.d);
+  lw_.resize(x.n);
+  for (std::size_t i = 0; i < x.n; ++i)
+    for (std::size_t k = 0; k < x.d; ++k) xt_[k * x.n + i] = x.row(i)[k];
+  for (std::size_t i = 0; i < x.n; ++i) lw_[i] = logw[i] - log_weight_max_;
+}
+
+void StreamedKernelDensity::add(std::size_t first, ConstRows x, std::span<const double> logw) {
+  check_block(first, x, logw);
+  transpose(x, logw);
+  if (pass_ == Pass::sums)
+    for (const double v : lw_) wsum_ += std::exp(v);
+  const double c = 1 / (2 * h_ * h_);
+  parallel_rows(q_.n, [&](std::size_t i) {
+    if (pass_ != Pass::sums && !redo_[i]) return;
+    if (pass_ == Pass::shifts) {
+      for (std::size_t j = 0; j < x.n; ++j)
+        shift_[i] = std::max(shift_[i], exponent(q_.row(i), x.d, lw_[j], &xt_[j], x.n, c));
+      return;
+    }
+    alignas(64) double e[kTile];
+    for (std::size_t j0 = 0; j0 < x.n; j0 += kTile)
+      total_[i] += tile_exp_sum(q_.row(i), x.d, &lw_[j0], &xt_[j0], x.n, std::min(kTile, x.n - j0),
+                                shift_[i], c, kTile, e);
+  });
+  next_ = first + x.n;
+}
+
+bool StreamedKernelDensity::underflowed() const {
+  return std::any_of(total_.begin(), total_.end(), [](double t) { return !(t > kUnderflow); });
+}
+
+void StreamedKernelDensity::next_pass() {
+  next_ = 0;
+  if (pass_ == Pass::sums) {
+    pass_ = Pass::shifts;
+    redo_.assign(q_.n, 0);
+    for (std::size_t i = 0; i < q_.n; ++i)
+      if (!(total_[i] > kUnderflow)) redo_[i] = 1, shift_[i] = -INFINITY;
+  } else if (pass_ == Pass::shifts) {
+    pass_ = Pass::shifted_sums;
+    for (std::size_t i = 0; i < q_.n; ++i)
+      if (redo_[i]) total_[i] = 0;
+  } else {
+    throw Error("StreamedKernelDensity: three passes at most");
+  }
+}
+
+std::vector<double> StreamedKernelDensity::log_density() const {
+  const double ln = -std::log(wsum_) + gaussian_log_norm(q_.d, h_);
+  std::vector<double> out(q_.n);
+  for (std::size_t i = 0; i < q_.n; ++i) out[i] = std::log(total_[i]) + shift_[i] + ln;
+  return out;
 }
 
 KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,

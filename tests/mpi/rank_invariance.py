@@ -70,6 +70,12 @@ def check_samplers(tmp):
               "resamplings"),
              # Systematic (above) and stratified migrate particles by prefix sums; the
              # other schemes gather the weights.
+             # Sweeps over blocks of 256 particles instead of gathering them all; blocks
+             # straddle the shards.
+             ("wfr-kde-blocks", "wfr:exchange=blocks,exchange_block=256",
+              ["--density", "kde", "--ess-threshold", "0.99"], weighted, "resamplings"),
+             ("wfr-ula-kernel-blocks", "wfr:exchange=blocks,exchange_block=256",
+              ["--density", "ula-kernel", "--ess-threshold", "0.99"], weighted, "resamplings"),
              ("wfr-stratified", "wfr", ["--resampler", "stratified", "--ess-threshold", "0.99"],
               weighted, "resamplings"),
              ("ais-residual", "ais", ["--resampler", "residual"], weighted, "resamplings"),
@@ -98,6 +104,11 @@ def check_samplers(tmp):
             if s["processes"] != k:
                 raise AssertionError(f"{what}: summary says {s['processes']} processes")
         print(f"{name}: bit-identical on 1, 2 and 3 processes")
+    for density in ["kde", "ula-kernel"]:
+        same_files(os.path.join(tmp, f"wfr-{density}-plain"),
+                   os.path.join(tmp, f"wfr-{density}-blocks-plain"),
+                   ["samples.npy", "weights.npy", "trace.csv"], f"wfr-{density} in blocks")
+    print("wfr: sweeping over blocks gives the same files as gathering all particles")
 
 
 def check_malliavin(tmp):

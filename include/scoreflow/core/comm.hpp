@@ -55,6 +55,10 @@ class Comm {
                                std::size_t width) const;
   std::vector<double> rows_at_root(std::span<const double> local, std::size_t n,
                                    std::size_t width) const;
+  // Global rows [first, first + count) of the same layout, on every rank: one block of a
+  // sweep over all rows that never holds more than a block.
+  std::vector<double> rows_range(std::span<const double> local, std::size_t n, std::size_t width,
+                                 std::size_t first, std::size_t count) const;
   // Every rank's `count` values, rank after rank, on every rank.
   std::vector<double> all_values(std::span<const double> mine) const;
   std::vector<std::uint64_t> all_values(std::span<const std::uint64_t> mine) const;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -124,6 +125,12 @@ struct AllRows {
   ConstRows rows(std::size_t d) const { return {view.data(), view.size() / d, d}; }
 };
 AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size_t width);
+// f(first, values) for consecutive blocks of `block` rows (the last may be shorter) of the
+// first `count` rows of all particles' `local` values (`width` each), in global order, on
+// every process: a sweep that holds one block at a time.
+void for_each_block(const SamplerState& s, std::span<const double> local, std::size_t width,
+                    std::size_t block, std::size_t count,
+                    const std::function<void(std::size_t, std::span<const double>)>& f);
 bool across_processes(const SamplerState& s);
 
 // The whole state at the root, from every process's shard of n particles (other ranks get

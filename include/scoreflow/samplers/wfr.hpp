@@ -24,6 +24,12 @@ struct WfrConfig {
   std::string bandwidth_rule = "silverman";  // silverman | median
   Resampler resampler{};
   double ess_threshold = 0.5;  // resample when ESS/N falls below; ≥ 1: every step
+  // How the density estimate reaches all particles across processes: "gather" copies all of
+  // them to every process; "blocks" sweeps over them a block of `exchange_block` rows at a
+  // time (a multiple of 256), so no process holds more than its shard and a block; "auto"
+  // takes blocks once all particles with their weights pass 1 GiB. Same numbers either way.
+  std::string exchange = "auto";
+  std::size_t exchange_block = 65536;
 };
 
 class Wfr : public Sampler {
@@ -38,6 +44,8 @@ class Wfr : public Sampler {
  private:
   // log ρ̂ at the new positions (`centres`: the previous positions' ULA drift targets).
   std::vector<double> log_density_estimate(const SamplerState& s, const Particles& centres) const;
+  std::vector<double> log_density_in_blocks(const SamplerState& s, const Particles& centres) const;
+  bool in_blocks(const SamplerState& s) const;
 
   const Target& target_;
   WfrConfig cfg_;

@@ -19,6 +19,26 @@ enum class Bandwidth { silverman, median };
 double silverman_bandwidth(ConstRows x, std::span<const double> logw = {});
 // Median heuristic: median pairwise distance / sqrt(2 log(n + 1)), on up to 2000 points.
 double median_bandwidth(ConstRows x);
+inline constexpr std::size_t kMedianBandwidthPoints = 2000;
+
+// Silverman's rule over weighted data that arrive in blocks, in order, over three sweeps
+// (the weights' sum, the means, the variances): the same bandwidth, to the bit, as
+// silverman_bandwidth on all of it. `log_weight_max`: the largest log-weight of all.
+class StreamedSilverman {
+ public:
+  StreamedSilverman(std::size_t d, double log_weight_max);
+  void add(ConstRows x, std::span<const double> logw);
+  // Starts the next sweep; false once the three are done.
+  bool next_pass();
+  double bandwidth() const;
+
+ private:
+  std::size_t d_;
+  double log_weight_max_;
+  int pass_ = 0;
+  double wsum_ = 0, w2sum_ = 0;
+  std::vector<double> mean_, var_;
+};
 
 class KernelDensity {
  public:
@@ -48,6 +68,36 @@ class KernelDensity {
   std::vector<double> xt_;  // d × n, coordinate-major
   std::vector<double> lw_;  // log-weights minus their max
   double log_wsum_ = 0;     // log Σ exp(lw_)
+};
+
+// The same log-density at query points q when the data arrive in blocks, so that no process
+// need hold all of them (WFR across processes with large N). Blocks come in order, each
+// starting at a multiple of kTile rows, with their log-weights; `log_weight_max` is the
+// largest log-weight of all the data. The sums run tile by tile exactly as KernelDensity's,
+// so the result is the same to the bit. A sweep over all blocks is one pass; when
+// underflowed() (a query far from all data) the caller runs next_pass() and two more sweeps.
+class StreamedKernelDensity {
+ public:
+  static constexpr std::size_t kTile = 256;
+  StreamedKernelDensity(ConstRows q, double bandwidth, double log_weight_max);
+  void add(std::size_t first, ConstRows x, std::span<const double> logw);
+  bool underflowed() const;
+  void next_pass();
+  std::vector<double> log_density() const;
+
+ private:
+  enum class Pass { sums, shifts, shifted_sums };
+  void check_block(std::size_t first, ConstRows x, std::span<const double> logw) const;
+  void transpose(ConstRows x, std::span<const double> logw);
+
+  ConstRows q_;
+  double h_, log_weight_max_;
+  Pass pass_ = Pass::sums;
+  std::size_t next_ = 0;               // the row the next block must start at
+  std::vector<double> total_, shift_;  // per query
+  std::vector<char> redo_;             // per query: underflowed in the first pass
+  double wsum_ = 0;                    // Σ exp(lw − max) in data order
+  std::vector<double> xt_, lw_;        // the current block, coordinate-major
 };
 
 // A Parzen estimate at query points, as `scoreflow estimate kde` and the Python package give it.
