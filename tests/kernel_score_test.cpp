@@ -162,8 +162,9 @@ void in_blocks(const Particles& x, const std::vector<double>& logw, std::size_t 
 // Streamed over blocks, the estimate equals the whole-data one to the bit, near the data and
 // far from it (where both shift the underflowed sums), for several block sizes.
 TEST(Kde, StreamedOverBlocksEqualsTheWholeDataToTheBit) {
-  for (std::size_t d : {1u, 2u, 3u}) {
-    const Particles x = normals(1000, d, 5);
+  for (const auto& [d, n] :
+       {std::pair<std::size_t, std::size_t>{1, 1000}, {2, 1000}, {3, 1000}, {2, 301}, {2, 257}}) {
+    const Particles x = normals(n, d, 5);
     std::vector<double> logw(x.n());
     for (std::size_t i = 0; i < x.n(); ++i) logw[i] = 2 * std::sin(0.37 * static_cast<double>(i));
     Particles q = normals(40, d, 6);
@@ -179,14 +180,14 @@ TEST(Kde, StreamedOverBlocksEqualsTheWholeDataToTheBit) {
       in_blocks(x, logw, block, add);
       ASSERT_TRUE(kde.underflowed());
       for (int pass = 0; pass < 2; ++pass) kde.next_pass(), in_blocks(x, logw, block, add);
-      EXPECT_EQ(kde.log_density(), whole) << "d " << d << " block " << block;
+      EXPECT_EQ(kde.log_density(), whole) << "d " << d << " n " << n << " block " << block;
     }
     StreamedSilverman rule(d, log_max);
     do {
       in_blocks(x, logw, 256,
                 [&](std::size_t, ConstRows b, std::span<const double> w) { rule.add(b, w); });
     } while (rule.next_pass());
-    EXPECT_EQ(rule.bandwidth(), silverman_bandwidth(x.rows(), logw)) << "d " << d;
+    EXPECT_EQ(rule.bandwidth(), silverman_bandwidth(x.rows(), logw)) << "d " << d << " n " << n;
   }
 }
 

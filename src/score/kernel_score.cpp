@@ -57,20 +57,17 @@ double gaussian_log_norm(std::size_t d, double h) {
 
 double silverman_bandwidth(ConstRows x, std::span<const double> logw) {
   check_positive("silverman_bandwidth", "number of points", x.n);
-  const auto w = normalised_weights(logw, x.n);
-  double mean_sd = 0;
-  for (std::size_t k = 0; k < x.d; ++k) {
-    double m = 0, v = 0;
-    for (std::size_t i = 0; i < x.n; ++i) m += w[i] * x.row(i)[k];
-    for (std::size_t i = 0; i < x.n; ++i) v += w[i] * (x.row(i)[k] - m) * (x.row(i)[k] - m);
-    mean_sd += std::sqrt(v) / static_cast<double>(x.d);
-  }
-  double ess = 0;
-  for (double wi : w) ess += wi * wi;
-  ess = 1 / ess;
-  const double d = static_cast<double>(x.d);
-  const double h = mean_sd * std::pow(4 / ((d + 2) * ess), 1 / (d + 4));
-  return h > 0 ? h : 1.0;  // all points equal: any positive bandwidth works
+  // The streamed rule over one block: whole and streamed data share every operation.
+  const std::vector<double> equal(logw.empty() ? x.n : 0, 0.0);
+  const std::span<const double> lw = logw.empty() ? std::span<const double>(equal) : logw;
+  const double m = *std::max_element(lw.begin(), lw.end());
+  if (!std::isfinite(m))
+    throw NumericalError("silverman_bandwidth: every log-weight is -inf or NaN");
+  StreamedSilverman rule(x.d, m);
+  do {
+    rule.add(x, lw);
+  } while (rule.next_pass());
+  return rule.bandwidth();
 }
 
 StreamedSilverman::StreamedSilverman(std::size_t d, double log_weight_max)
