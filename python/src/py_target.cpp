@@ -1,7 +1,6 @@
 #include "py_target.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -65,13 +64,12 @@ void check_finite(const double* v, std::size_t count, std::size_t width, const c
 // Copies `count` values into out and tells whether all were finite, in one vectorised pass
 // (the integer max of largest_magnitude): the score is read once on its way to the engine.
 bool copy_all_finite(const double* from, std::size_t count, double* out) {
-  constexpr std::uint64_t kMagnitude = 0x7fff'ffff'ffff'ffffULL, kInf = 0x7ff0'0000'0000'0000ULL;
   std::uint64_t m = 0;
   for (std::size_t i = 0; i < count; ++i) {
     out[i] = from[i];
-    m = std::max(m, std::bit_cast<std::uint64_t>(from[i]) & kMagnitude);
+    m = std::max(m, sf::magnitude_bits(from[i]));
   }
-  return m < kInf;
+  return m < sf::kInfinityBits;
 }
 
 }  // namespace
@@ -105,13 +103,12 @@ void PyCallableTarget::evaluate(sf::ConstRows x) const {
   // The last call's array is refilled when nothing but this target holds it (f kept no
   // reference): its pages are mapped already, where a fresh array page-faults on every call.
   py::array_t<double> arg;
-  if (static_cast<std::size_t>(last_x_.size()) == count && last_x_.ref_count() == 1 &&
+  if (last_x_ && static_cast<std::size_t>(last_x_.size()) == count && last_x_.ref_count() == 1 &&
       last_x_.ndim() == 2 && last_x_.writeable())
-    arg = std::move(last_x_);
+    arg = std::move(last_x_);  // leaves last_x_ empty until this call succeeds
   else
     arg = py::array_t<double>({static_cast<py::ssize_t>(x.n), static_cast<py::ssize_t>(x.d)});
-  last_x_ = py::array_t<double>();
-  score_ = nullptr;  // the cache key is gone until this call succeeds
+  score_ = nullptr;  // no cached result until this call succeeds
   std::memcpy(arg.mutable_data(), x.data, count * sizeof(double));
   py::object result;
   const auto called = std::chrono::steady_clock::now();

@@ -14,9 +14,8 @@ void langevin_move(ConstRows x, ConstRows grad, double h, std::uint64_t seed, st
                    std::size_t first_row, Rows out) {
   const double noise = std::sqrt(2 * h);
   constexpr std::size_t kBlock = 64;
-  // Captured by value: read through a reference, h would be loaded from the calling
-  // thread's stack in every iteration (`out` may alias it), and that cache line is shared
-  // with the caller's own stores.
+  // Captured by value, so h and the noise scale stay in registers: through a reference they
+  // were reloaded in every iteration (`out` may alias them).
   parallel_blocks(x.n, kBlock, [=](std::size_t first, std::size_t count) {
     thread_local std::vector<double> xi;  // not `out`: it may alias x
     xi.resize(count * x.d);

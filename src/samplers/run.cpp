@@ -144,6 +144,16 @@ bool across_processes(const SamplerState& s) {
   return s.comm && s.comm->distributed();
 }
 
+std::size_t all_particles(const SamplerState& s) {
+  return across_processes(s) ? s.n_all : s.x.n();
+}
+
+double max_over_processes(const SamplerState& s, double mine) {
+  if (!across_processes(s)) return mine;
+  const auto all = s.comm->all_values(std::span<const double>(&mine, 1));
+  return *std::max_element(all.begin(), all.end());
+}
+
 AllRows all_rows(const SamplerState& s, std::span<const double> local, std::size_t width) {
   if (!across_processes(s)) return {{}, local};
   AllRows a{s.comm->all_rows(local, s.n_all, width), {}};

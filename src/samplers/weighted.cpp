@@ -13,15 +13,6 @@
 #include <scoreflow/samplers/resampling.hpp>
 
 namespace sf {
-namespace {
-
-double max_over_processes(const SamplerState& s, double mine) {
-  if (!across_processes(s)) return mine;
-  const auto all = s.comm->all_values(std::span<const double>(&mine, 1));
-  return *std::max_element(all.begin(), all.end());
-}
-
-}  // namespace
 
 double log_mean_weight(std::span<const double> logw) {
   const double m = *std::max_element(logw.begin(), logw.end());
@@ -229,7 +220,7 @@ void maybe_resample(SamplerState& s, ResampleFn resample, double threshold, std:
                     StepInfo& info) {
   auto& lw = s.x.log_weights();
   if (lw.empty()) lw.assign(s.x.n(), 0.0);
-  const std::size_t n = across_processes(s) ? s.n_all : s.x.n();
+  const std::size_t n = all_particles(s);
   const FixedWeights f = fixed_weights(s, lw);
   info.ess = ess_fraction(f, n);
   if (info.ess >= threshold && threshold < 1) return;

@@ -57,7 +57,7 @@ SamplerState Wfr::init(Particles x, std::size_t step) const {
 bool Wfr::in_blocks(const SamplerState& s) const {
   if (cfg_.exchange != "auto") return cfg_.exchange == "blocks";
   // By the size of the whole set alone, so every process count takes the same path.
-  const double n = static_cast<double>(across_processes(s) ? s.n_all : s.x.n());
+  const auto n = static_cast<double>(all_particles(s));
   return n * static_cast<double>(s.x.d() + 1) * 8 > 0x1p30;
 }
 
@@ -96,13 +96,9 @@ void sweep(const SamplerState& s, std::span<const double> packed, std::size_t d,
 
 std::vector<double> Wfr::log_density_in_blocks(const SamplerState& s,
                                                const Particles& centres) const {
-  const std::size_t d = s.x.d(), n = across_processes(s) ? s.n_all : s.x.n();
+  const std::size_t d = s.x.d(), n = all_particles(s);
   const auto& lw = s.x.log_weights();
-  double log_max = *std::max_element(lw.begin(), lw.end());
-  if (across_processes(s)) {
-    const auto all = s.comm->all_values(std::span<const double>(&log_max, 1));
-    log_max = *std::max_element(all.begin(), all.end());
-  }
+  const double log_max = max_over_processes(s, *std::max_element(lw.begin(), lw.end()));
   const bool ula_kernel = cfg_.density == "ula-kernel";
   const std::vector<double> data = with_log_weights(ula_kernel ? centres : s.x, lw);
   const std::size_t block = cfg_.exchange_block;

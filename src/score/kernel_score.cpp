@@ -60,10 +60,7 @@ double silverman_bandwidth(ConstRows x, std::span<const double> logw) {
   // The streamed rule over one block: whole and streamed data share every operation.
   const std::vector<double> equal(logw.empty() ? x.n : 0, 0.0);
   const std::span<const double> lw = logw.empty() ? std::span<const double>(equal) : logw;
-  const double m = *std::max_element(lw.begin(), lw.end());
-  if (!std::isfinite(m))
-    throw NumericalError("silverman_bandwidth: every log-weight is -inf or NaN");
-  StreamedSilverman rule(x.d, m);
+  StreamedSilverman rule(x.d, *std::max_element(lw.begin(), lw.end()));
   do {
     rule.add(x, lw);
   } while (rule.next_pass());
@@ -83,19 +80,17 @@ void StreamedSilverman::add(ConstRows x, std::span<const double> logw) {
     for (std::size_t i = 0; i < x.n; ++i) wsum_ += std::exp(logw[i] - log_weight_max_);
     return;
   }
+  w_.resize(x.n);
+  for (std::size_t i = 0; i < x.n; ++i) w_[i] = std::exp(logw[i] - log_weight_max_) / wsum_;
   for (std::size_t k = 0; k < d_; ++k)
     for (std::size_t i = 0; i < x.n; ++i) {
-      const double w = std::exp(logw[i] - log_weight_max_) / wsum_;
       if (pass_ == 1)
-        mean_[k] += w * x.row(i)[k];
+        mean_[k] += w_[i] * x.row(i)[k];
       else
-        var_[k] += w * (x.row(i)[k] - mean_[k]) * (x.row(i)[k] - mean_[k]);
+        var_[k] += w_[i] * (x.row(i)[k] - mean_[k]) * (x.row(i)[k] - mean_[k]);
     }
   if (pass_ == 1)
-    for (std::size_t i = 0; i < x.n; ++i) {
-      const double w = std::exp(logw[i] - log_weight_max_) / wsum_;
-      w2sum_ += w * w;
-    }
+    for (const double w : w_) w2sum_ += w * w;
 }
 
 bool StreamedSilverman::next_pass() {

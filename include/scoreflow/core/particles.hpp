@@ -108,15 +108,19 @@ inline Particles strided_rows(const Particles& p, std::size_t m) {
   return out;
 }
 
-// The largest |value| in v, or +Inf when any value is NaN or infinite. With the sign bit
-// cleared, IEEE bit patterns order like the magnitudes they encode (Inf above every finite
-// value, NaN above Inf), so this is an integer max: it vectorises, unlike a loop of
-// std::isfinite, and is exact in any order. It runs after every sampler step.
+// |x| as its IEEE bit pattern, the sign cleared. These order like the magnitudes they encode
+// (Inf above every finite value, NaN above Inf), so a max over them is an integer max: it
+// vectorises, unlike a loop of std::isfinite, and is exact in any order.
+inline std::uint64_t magnitude_bits(double x) {
+  return std::bit_cast<std::uint64_t>(x) & 0x7fff'ffff'ffff'ffffULL;
+}
+inline constexpr std::uint64_t kInfinityBits = 0x7ff0'0000'0000'0000ULL;
+
+// The largest |value| in v, or +Inf when any value is NaN or infinite (after every step).
 inline double largest_magnitude(std::span<const double> v) {
-  constexpr std::uint64_t kMagnitude = 0x7fff'ffff'ffff'ffffULL, kInf = 0x7ff0'0000'0000'0000ULL;
   std::uint64_t m = 0;
-  for (const double x : v) m = std::max(m, std::bit_cast<std::uint64_t>(x) & kMagnitude);
-  return m >= kInf ? std::numeric_limits<double>::infinity() : std::bit_cast<double>(m);
+  for (const double x : v) m = std::max(m, magnitude_bits(x));
+  return m >= kInfinityBits ? std::numeric_limits<double>::infinity() : std::bit_cast<double>(m);
 }
 
 // Row of the first non-finite entry, or n when all are finite.

@@ -132,6 +132,10 @@ void for_each_block(const SamplerState& s, std::span<const double> local, std::s
                     std::size_t block, std::size_t count,
                     const std::function<void(std::size_t, std::span<const double>)>& f);
 bool across_processes(const SamplerState& s);
+// The number of particles over all processes.
+std::size_t all_particles(const SamplerState& s);
+// The largest of every process's `mine`.
+double max_over_processes(const SamplerState& s, double mine);
 
 // The whole state at the root, from every process's shard of n particles (other ranks get
 // only the step and scalars).

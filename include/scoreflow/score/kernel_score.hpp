@@ -38,6 +38,7 @@ class StreamedSilverman {
   int pass_ = 0;
   double wsum_ = 0, w2sum_ = 0;
   std::vector<double> mean_, var_;
+  std::vector<double> w_;  // the current block's normalised weights
 };
 
 class KernelDensity {
