@@ -209,6 +209,17 @@ TEST_F(Cli, SbtmFromTheCommandLine) {
   expect_error(scoreflow("sample --sampler sbmt " + out("c")), "valid samplers: ula, mala");
 }
 
+// The pre-fit and the training run LibTorch, whose threaded OpenBLAS rounds differently
+// from one thread: SBTM keeps BLAS on one thread, so the thread count does not matter.
+TEST_F(Cli, SbtmThreadCountDoesNotChangeResults) {
+  const std::string common =
+      "sample --target gmm4 --sampler sbtm --n 200 --steps 3 -q --no-plot --seed 4 ";
+  // OpenBLAS takes its thread count from the environment when it loads, not from --threads.
+  ASSERT_EQ(scoreflow(common + out("t1"), "OMP_NUM_THREADS=1").code, 0);
+  ASSERT_EQ(scoreflow(common + out("t2"), "OMP_NUM_THREADS=2").code, 0);
+  EXPECT_EQ(read_file(dir / "t1" / "samples.npy"), read_file(dir / "t2" / "samples.npy"));
+}
+
 TEST_F(Cli, MalliavinDiffusionFromTheCommandLine) {
   auto r = scoreflow(
       "malliavin-diffusion --data moons --sde nonlinear --n-train 500 --n-generate 300 "

@@ -693,6 +693,30 @@ TEST(FusedMlp, ForwardEqualsLibTorch) {
   }
 }
 
+// A process's shard of the points gets the bits the whole set gets: cuts anywhere (not on a
+// chunk or panel boundary), in 1-D (the output layer is a row) and 2-D.
+TEST(FusedMlp, ForwardOnAPartEqualsTheWholeToTheBit) {
+  for (const std::int64_t d : {1, 2}) {
+    auto c = mlp({128, 128}, "softsign");
+    c.dim = d;
+    torch::manual_seed(9);
+    ResMlpImpl net(c);
+    const FusedMlpTrainer fused(net.fused_view());
+    const std::int64_t n = 1301;
+    const auto x = torch::randn({n, d});
+    std::vector<float> whole(static_cast<std::size_t>(n * d));
+    fused.forward(x.data_ptr<float>(), n, whole.data());
+    for (const auto& [first, count] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+             {0, 150}, {150, 151}, {333, 334}, {517, 3}, {1, 1300}, {1000, 301}}) {
+      std::vector<float> part(static_cast<std::size_t>(count * d));
+      fused.forward(x.data_ptr<float>() + first * d, count, part.data(), first);
+      for (std::int64_t i = 0; i < count * d; ++i)
+        ASSERT_EQ(part[static_cast<std::size_t>(i)], whole[static_cast<std::size_t>(first * d + i)])
+            << "d " << d << " rows [" << first << ", " << first + count << ") entry " << i;
+    }
+  }
+}
+
 TEST(FusedMlp, AdamStepMatchesLibTorchAdam) {
   torch::manual_seed(22);
   ResMlpImpl a(mlp({32, 32})), b(mlp({32, 32}));

@@ -231,9 +231,15 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
   return loss / static_cast<double>(batch);
 }
 
-void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const {
-  constexpr std::int64_t kRows = 512;
-  const std::int64_t d = p_.dim, chunks = (n + kRows - 1) / kRows;
+void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out,
+                              std::int64_t first) const {
+  // A point's column in Eigen's GEMM rounds alike only in a full panel at the same place
+  // within it: chunks start at global indices ≡ 0 (mod kAlign), and padding columns make each
+  // chunk a whole number of panels. So a shard of the points gets the bits of the whole.
+  constexpr std::int64_t kRows = 512, kAlign = 16;
+  static_assert(kRows % kAlign == 0);
+  const std::int64_t d = p_.dim, lead = first % kAlign, span = lead + n;
+  const std::int64_t chunks = (span + kRows - 1) / kRows;
   const int threads = omp_get_num_procs();
   // Buffers kept per thread between calls: at n = 20,000 fresh ones meant a page fault per
   // touched page on every SBTM step.
@@ -242,12 +248,15 @@ void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const 
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (std::int64_t c = 0; c < chunks; ++c) {
     auto& [h, z] = forward_work_[static_cast<std::size_t>(omp_get_thread_num())];
-    const std::int64_t c0 = c * kRows, nb = std::min(kRows, n - c0);
-    h = ConstColMap(x + c0 * d, d, nb);
+    // Columns [c0, c1) of the chunk hold points [c0 − lead, c1 − lead); the others are padding.
+    const std::int64_t v0 = c * kRows, v1 = std::min(span, v0 + kRows);
+    const std::int64_t c0 = std::max(v0, lead), cols = (v1 - v0 + kAlign - 1) / kAlign * kAlign;
+    h.setZero(d, cols);
+    h.middleCols(c0 - v0, v1 - c0) = ConstColMap(x + (c0 - lead) * d, d, v1 - c0);
     std::int64_t in = d;
     for (std::size_t k = 0; k < p_.widths.size(); ++k) {
       const auto width = p_.widths[k];
-      z.resize(width, nb);
+      z.resize(width, cols);
       z.noalias() = RowMap(p_.weight[k], width, in) * h;
       z.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.bias[k], width);
       activate(p_.activation, z);
@@ -257,9 +266,10 @@ void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out) const 
         h.swap(z);
       in = width;
     }
-    Eigen::Map<Mat> o(out + c0 * d, d, nb);
-    o.noalias() = RowMap(p_.out_weight, d, in) * h;
-    o.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.out_bias, d);
+    z.resize(d, cols);
+    z.noalias() = RowMap(p_.out_weight, d, in) * h;
+    z.colwise() += Eigen::Map<const Eigen::VectorXf>(p_.out_bias, d);
+    Eigen::Map<Mat>(out + (c0 - lead) * d, d, v1 - c0) = z.middleCols(c0 - v0, v1 - c0);
   }
 }
 

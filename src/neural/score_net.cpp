@@ -7,6 +7,7 @@
 
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/io.hpp>
+#include <scoreflow/neural/single_threaded_blas.hpp>
 
 namespace sf {
 
@@ -158,12 +159,14 @@ std::pair<torch::Tensor, torch::Tensor> ScoreNetImpl::scaled_base(const torch::T
 }
 
 torch::Tensor ScoreNetImpl::net(const torch::Tensor& x, const torch::Tensor& t) {
+  const SingleThreadedBlas blas;  // so the numbers do not depend on the thread count
   const auto out = body(x, t);
   return has_base() ? out + scaled_base(x, sde_columns(t, out.scalar_type())).first : out;
 }
 
 // As net(x, t) / std(t), with the SDE's columns computed once for the base and the division.
 torch::Tensor ScoreNetImpl::score(const torch::Tensor& x, const torch::Tensor& t) {
+  const SingleThreadedBlas blas;
   const auto out = body(x, t);
   if (!cfg_.sde) return out;
   const auto c = sde_columns(t, out.scalar_type());

@@ -2,8 +2,6 @@
 
 #include <torch/script.h>
 
-#include <dlfcn.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +11,7 @@
 
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/parallel.hpp>
+#include <scoreflow/neural/single_threaded_blas.hpp>
 #include <scoreflow/targets/registry.hpp>
 
 namespace sf {
@@ -20,32 +19,6 @@ namespace {
 
 // Rows per module call: fixed, so each row's result never depends on how many threads ran.
 constexpr std::size_t kBlock = 1024;
-
-// Blocks run on every OpenMP thread at once; a threaded OpenBLAS under LibTorch would start
-// its own threads inside each, and on 2 cores that oversubscription made a d = 50 target 9×
-// slower. While the guard lives, BLAS runs on the calling thread (OpenBLAS only: others are
-// left as they are).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    if (set_ && get_) {
-      before_ = get_();
-      set_(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    if (set_ && get_) set_(before_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  using Set = void (*)(int);
-  using Get = int (*)();
-  Set set_ = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  Get get_ = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  int before_ = 1;
-};
 
 std::string describe(const torch::Tensor& t) {
   std::ostringstream s;

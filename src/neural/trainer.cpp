@@ -12,6 +12,7 @@
 #include <scoreflow/core/io.hpp>
 #include <scoreflow/core/torch_view.hpp>
 #include <scoreflow/neural/generate.hpp>
+#include <scoreflow/neural/single_threaded_blas.hpp>
 
 namespace sf {
 namespace {
@@ -261,6 +262,7 @@ torch::Tensor Trainer::loss_on(const torch::Tensor& x, std::uint64_t step, bool 
 }
 
 double Trainer::evaluate(const torch::Tensor& x, std::uint64_t step, bool use_ema) {
+  const SingleThreadedBlas blas;
   if (use_ema && ema_) ema_->swap_into(*net_);
   double total = 0;
   const std::int64_t chunk = 2048;
@@ -274,6 +276,8 @@ double Trainer::evaluate(const torch::Tensor& x, std::uint64_t step, bool use_em
 }
 
 bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&)>& on_record) {
+  // Backward passes too: OpenBLAS's threaded sgemm rounds otherwise than its one-thread one.
+  const SingleThreadedBlas blas;
   double& sum = pending_sum_;
   std::size_t& count = pending_count_;
   while (step_ < until) {

@@ -346,8 +346,9 @@ void check_distributable(const SampleOptions& o, const Sampler& sampler, const C
   if (!comm.distributed()) return;
   if (!sampler.runs_sharded())
     throw InvalidArgument(
-        fmt::format("sample: {} does not run across processes yet (across processes: ula, mala, "
-                    "annealed-ula, ais, wfr, birth-death, birth-death-kl); run it with one process",
+        fmt::format("sample: {} does not run across processes (across processes: ula, mala, "
+                    "annealed-ula, ais, wfr, birth-death, birth-death-kl, fk-corrector, sbtm); "
+                    "run it with one process",
                     sampler.name()));
   const std::size_t fewest = sampler.min_particles() * static_cast<std::size_t>(comm.size());
   if (o.n < fewest)
@@ -397,10 +398,8 @@ nlohmann::json run_sample(const SampleOptions& o, const SampleInputs& in) {
 
   // Every process holds its shard of the particles; draws are keyed by global index.
   const Shard shard = comm.shard(o.n);
-  SamplerState state = sampler->init(shard_rows(std::move(saved.x), shard), start_step);
-  state.first = shard.first;
-  state.comm = &comm;
-  state.n_all = o.n;
+  SamplerState state = sampler->init_shard(shard_rows(std::move(saved.x), shard), start_step,
+                                           {shard.first, &comm, o.n});
   if (resumed) sampler->load_extra(resumed->dir.string());
   state.log_normaliser = saved.log_normaliser;
   state.start_scale = saved.start_scale;

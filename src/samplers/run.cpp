@@ -31,6 +31,18 @@ SamplerState target_state(const Target& t, Particles x, std::size_t step, const 
   return s;
 }
 
+SamplerState Sampler::init_shard(Particles x, std::size_t step, const Placement& where) const {
+  SamplerState s = init(std::move(x), step);
+  place(s, where);
+  return s;
+}
+
+void place(SamplerState& s, const Placement& where) {
+  s.first = where.first;
+  s.comm = where.comm;
+  s.n_all = where.n_all;
+}
+
 namespace {
 
 // Particles this far beyond where the run started have left any target a sampler could be

@@ -38,6 +38,7 @@ void SbtmConfig::validate(std::size_t dim) const {
   check_positive_finite("sbtm", "--dsm-sigma", dsm_sigma);
   check_in_range("sbtm", "init_tol", init_tol, 0, INFINITY);
   check_positive("sbtm", "init_steps", init_max_steps);
+  check_positive("sbtm", "grad_blocks", grad_blocks);
   if (!loss.empty() && loss != "ism" && loss != "ism-hutchinson" && loss != "dsm")
     throw InvalidArgument(
         fmt::format("sbtm: unknown --sbtm-loss '{}'; valid: ism, ism-hutchinson, dsm", loss));
@@ -51,6 +52,19 @@ SbtmIntegrator sbtm_integrator_by_name(const std::string& name) {
   if (name == "heun") return SbtmIntegrator::heun;
   throw InvalidArgument(fmt::format("sbtm: unknown integrator '{}'; valid: euler, heun", name));
 }
+
+namespace {
+
+// All particles as float32 rows: every process trains the same network on all of them.
+torch::Tensor all_particles_f32(const SamplerState& s) {
+  const AllRows all = all_rows(s, s.x.values(), s.x.d());
+  const auto n = static_cast<std::int64_t>(all.view.size() / s.x.d());
+  return torch::from_blob(const_cast<double*>(all.view.data()),
+                          {n, static_cast<std::int64_t>(s.x.d())}, torch::kFloat64)
+      .to(torch::kFloat32);
+}
+
+}  // namespace
 
 std::string name_of(SbtmIntegrator integrator) {
   return integrator == SbtmIntegrator::heun ? "heun" : "euler";
@@ -90,17 +104,19 @@ nlohmann::json Sbtm::config() const {
           {"path", path_ ? path_->name() : "none"},
           {"init_tol", cfg_.init_tol},
           {"init_steps", cfg_.init_max_steps},
+          {"grad_blocks", cfg_.grad_blocks},
           {"pre_fit_steps", model_->pre_fit_steps},
           {"pre_fit_loss", model_->pre_fit_loss}};
 }
 
-void Sbtm::model_score(ConstRows x, Rows out) const {
+void Sbtm::model_score(ConstRows x, Rows out, std::size_t first) const {
   if (!model_->infer) model_->infer = std::make_unique<FusedMlpTrainer>(model_->net->fused_view());
   auto& in = model_->in;
   auto& o = model_->out;
   in.assign(x.data, x.data + x.n * x.d);
   o.resize(x.n * x.d);
-  model_->infer->forward(in.data(), static_cast<std::int64_t>(x.n), o.data());
+  model_->infer->forward(in.data(), static_cast<std::int64_t>(x.n), o.data(),
+                         static_cast<std::int64_t>(first));
   std::copy(o.begin(), o.end(), out.data);
 }
 
@@ -115,11 +131,9 @@ void Sbtm::model_score_torch(ConstRows x, Rows out) const {
   std::copy(s.data_ptr<double>(), s.data_ptr<double>() + x.n * x.d, out.data);
 }
 
-double Sbtm::train_on(const Particles& x) const {
-  Particles copy = x;
-  const auto data = as_tensor(copy).to(torch::kFloat32);
+double Sbtm::train_on(const SamplerState& s) const {
   auto& tr = *model_->trainer;
-  tr.set_train_data(data);
+  tr.set_train_data(all_particles_f32(s));
   double sum = 0, prev = NAN;
   std::size_t k = 0;
   for (; k < cfg_.train_steps; ++k) {
@@ -136,17 +150,21 @@ double Sbtm::train_on(const Particles& x) const {
 }
 
 SamplerState Sbtm::init(Particles x, std::size_t step) const {
+  return init_shard(std::move(x), step, {});
+}
+
+SamplerState Sbtm::init_shard(Particles x, std::size_t step, const Placement& where) const {
   SamplerState s = target_state(target_, std::move(x), step, "sbtm");
+  place(s, where);
   // A fresh network from the seed on every init, so the same object can run again.
   model_->net =
       std::dynamic_pointer_cast<ResMlpImpl>(make_score_net(model_->net_config, cfg_.seed));
   model_->infer.reset();
-  const auto n = static_cast<std::int64_t>(s.x.n());
-  Particles copy = s.x;
-  const auto data = as_tensor(copy).to(torch::kFloat32);
+  const auto data = all_particles_f32(s);
+  const auto n = data.size(0);
   TrainOptions o;
   o.loss = cfg_.loss;
-  o.batch = std::min<std::size_t>(cfg_.batch, s.x.n());
+  o.batch = std::min<std::size_t>(cfg_.batch, static_cast<std::size_t>(n));
   o.lr = cfg_.lr;
   o.optimizer = "adamw";
   o.weight_decay = cfg_.weight_decay;
@@ -156,6 +174,8 @@ SamplerState Sbtm::init(Particles x, std::size_t step) const {
   o.steps = std::size_t{1} << 40;  // open-ended: SBTM trains as long as it moves
   o.eval_every = std::size_t{1} << 40;
   o.seed = cfg_.seed;
+  o.grad_blocks = cfg_.grad_blocks;
+  o.comm = s.comm;
   const auto held = data.slice(0, 0, std::min<std::int64_t>(n, 64));
   if (step == 0) {  // fit the known initial score by ESM first
     TrainOptions pre = o;
@@ -179,13 +199,13 @@ SamplerState Sbtm::init(Particles x, std::size_t step) const {
   return s;
 }
 
-void Sbtm::velocity(ConstRows x, double lambda, Rows v) const {
+void Sbtm::velocity(ConstRows x, double lambda, Rows v, std::size_t first) const {
   Particles g(x.n, x.d);
   if (path_)
     path_->score(target_, lambda, x, g.rows());
   else
     target_.score(x, g.rows());
-  model_score(x, v);
+  model_score(x, v, first);
   for (std::size_t i = 0; i < x.n * x.d; ++i) v.data[i] = g.data()[i] - v.data[i];
 }
 
@@ -193,7 +213,7 @@ StepInfo Sbtm::step(SamplerState& s) const {
   StepInfo info;
   const double lambda = path_ ? cfg_.schedule.lambda(s.step, cfg_.total_steps) : 1.0;
   if (path_) info.lambda = lambda;
-  info.train_loss = train_on(s.x);
+  info.train_loss = train_on(s);
   const std::size_t n = s.x.n(), d = s.x.d();
   // s.grad caches ∇log π at x; only an annealed run needs ∇log π_λ besides.
   Particles path_score;
@@ -203,22 +223,27 @@ StepInfo Sbtm::step(SamplerState& s) const {
   }
   const double* g = path_ ? path_score.data() : s.grad.data();
   Particles v(n, d);
-  model_score(s.x.rows(), v.rows());
+  model_score(s.x.rows(), v.rows(), s.first);
   // Relative Fisher information against π (annealed: ⟨s − ∇log π, s − ∇log π_λ⟩), and the
   // velocity v = ∇log π_λ − s_θ in the same pass.
-  double fisher = 0;
-  for (std::size_t i = 0; i < n * d; ++i) {
-    const double sx = v.data()[i];
-    fisher += (sx - s.grad.data()[i]) * (sx - g[i]);
-    v.data()[i] = g[i] - sx;
-  }
-  info.fisher = fisher / static_cast<double>(n);
+  // Summed per particle, then over all particles in global order, whatever the shards.
+  std::vector<double> fisher(n, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = i * d; k < (i + 1) * d; ++k) {
+      const double sx = v.data()[k];
+      fisher[i] += (sx - s.grad.data()[k]) * (sx - g[k]);
+      v.data()[k] = g[k] - sx;
+    }
+  const AllRows all_fisher = all_rows(s, fisher, 1);
+  double total = 0;
+  for (const double f : all_fisher.view) total += f;
+  info.fisher = total / static_cast<double>(all_fisher.view.size());
   const double h = cfg_.step_size;
   if (cfg_.integrator == SbtmIntegrator::heun) {
     Particles y = s.x, v2(n, d);
     for (std::size_t i = 0; i < n * d; ++i) y.data()[i] += h * v.data()[i];
     const double lambda2 = path_ ? cfg_.schedule.lambda(s.step + 1, cfg_.total_steps) : 1.0;
-    velocity(y.rows(), lambda2, v2.rows());
+    velocity(y.rows(), lambda2, v2.rows(), s.first);
     for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += 0.5 * h * (v.data()[i] + v2.data()[i]);
   } else {
     for (std::size_t i = 0; i < n * d; ++i) s.x.data()[i] += h * v.data()[i];
@@ -244,7 +269,7 @@ namespace {
 std::unique_ptr<Sampler> make_sbtm(const Target& t, const Spec& s, const SamplerContext& ctx) {
   s.allow_only({"step_size", "hidden", "activation", "loss", "dsm_sigma", "train_steps", "batch",
                 "lr", "weight_decay", "loss_tol", "integrator", "anneal", "path", "anneal_fraction",
-                "anneal_schedule", "init_tol", "init_steps"});
+                "anneal_schedule", "init_tol", "init_steps", "grad_blocks"});
   SbtmConfig c;
   c.step_size = step_size_option(s, c.step_size);
   c.seed = ctx.seed;
@@ -259,6 +284,7 @@ std::unique_ptr<Sampler> make_sbtm(const Target& t, const Spec& s, const Sampler
   c.loss_tol = s.number("loss_tol", c.loss_tol);
   c.init_tol = s.number("init_tol", c.init_tol);
   c.init_max_steps = s.count("init_steps", c.init_max_steps);
+  c.grad_blocks = s.count("grad_blocks", c.grad_blocks);
   c.integrator = sbtm_integrator_by_name(s.string("integrator", "euler"));
   // Annealing is asked for by anneal=true or by naming a path.
   if (s.flag("anneal", s.has("path"))) c.path = path_option(s);
@@ -280,7 +306,8 @@ void register_sbtm_sampler() {
        "(or silu), loss=ism (d <= 10) | ism-hutchinson | dsm, dsm_sigma=0.05, train_steps=10, "
        "batch=100, lr=5e-4, weight_decay=1e-4, loss_tol=0, integrator=euler (or heun), "
        "anneal=false, path=geometric, anneal_fraction=1 | anneal_schedule, init_tol=1e-4 and "
-       "init_steps=4000 (the pre-fit: ESM to init_tol, at most init_steps)",
+       "init_steps=4000 (the pre-fit: ESM to init_tol, at most init_steps), grad_blocks=1 (> 1: "
+       "each batch's gradient in that many blocks, split over the processes)",
        "score-based transport: dx/dt = grad log pi - s_theta, s_theta trained on the particles",
        make_sbtm});
 }

@@ -2,7 +2,7 @@
 """Runs across processes equal the one-process run bit for bit, for 1, 2 and 3 processes.
 
 Training with gradient blocks, sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS,
-WFR with both density estimates, birth–death of both kinds; log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
+WFR with both density estimates, birth–death of both kinds, the FK corrector, SBTM; log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
 files as a plain run; a run whose rank is killed ends with a message naming that rank and a
 valid checkpoint, which resumes on another number of processes to the same results; a
 refused run prints its error once and exits 2.
@@ -82,7 +82,11 @@ def check_samplers(tmp):
              ("fk-corrector", "fk-corrector", ["--ess-threshold", "0.9"], weighted,
               "resamplings"),
              ("birth-death", "birth-death", [], [], "jump_rate"),
-             ("birth-death-kl", "birth-death-kl", [], [], "jump_rate")]
+             ("birth-death-kl", "birth-death-kl", [], [], "jump_rate"),
+             # Every process trains the same network on all particles and moves its shard;
+             # then data-parallel training in gradient blocks, with Heun's two velocities.
+             ("sbtm", "sbtm:train_steps=3,init_steps=100", [], [], None),
+             ("sbtm-blocks", "sbtm:grad_blocks=3,train_steps=2,integrator=heun,init_steps=100", [], [], None)]
     for name, sampler, extra, files, coupling in cases:
         args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", "301", "--steps", "40",
                 "--seed", "7", "--trajectory-every", "5", "--no-plot", "--quiet", "--force"]
@@ -262,10 +266,26 @@ def check_killed_rank_and_resume(tmp):
     print("a killed rank ends the job naming it; resumed on 2 processes it equals one run")
 
 
+def check_sbtm_resume(tmp):
+    """SBTM's network is in its checkpoint: cut on 2 processes, resumed on 3, it equals one run."""
+    args = ["sample", "--target", "gmm4", "--sampler", "sbtm:train_steps=3,init_steps=100", "--n", "301",
+            "--steps", "12", "--checkpoint-every", "3", "--seed", "7", "--no-plot", "--quiet"]
+    ref = os.path.join(tmp, "sbtm-resume-plain")
+    run(0, args + ["--out", ref])
+    out = os.path.join(tmp, "sbtm-resume")
+    env = dict(ENV, SCOREFLOW_CRASH_AT="checkpoint-committed:2")  # killed after step 6's
+    p = subprocess.run(command(2, args + ["--out", out]), env=env, capture_output=True, timeout=600)
+    if p.returncode == 0 or os.path.exists(os.path.join(out, "samples.npy")):
+        raise AssertionError("the SBTM run was not cut after its second checkpoint")
+    run(3, args + ["--out", out, "--resume"])
+    same_files(ref, out, ["samples.npy", "trace.csv"], "sbtm cut on 2 processes, resumed on 3")
+    print("sbtm: cut on 2 processes and resumed on 3, it equals one run")
+
+
 def check_refusal(tmp):
     out = os.path.join(tmp, "refused")
-    p = run(2, ["sample", "--sampler", "sbtm", "--n", "100", "--steps", "5", "--out", out], 2)
-    said = p.stderr.count("does not run across processes")
+    p = run(2, ["sample", "--sampler", "ula", "--step-size", "-1", "--n", "100", "--out", out], 2)
+    said = p.stderr.count("--step-size")
     if said != 1:
         raise AssertionError(f"the refusal was printed {said} times:\n{p.stderr}")
     if os.path.exists(out):
@@ -273,8 +293,7 @@ def check_refusal(tmp):
     p = run(3, ["sample", "--sampler", "birth-death", "--n", "5", "--steps", "5", "--out", out], 2)
     if p.stderr.count("--n 5 is too few for 3 processes") != 1 or "rank " in p.stderr:
         raise AssertionError(f"too few particles per process:\n{p.stderr}")
-    print("a sampler that does not run across processes, or too few particles, is refused once "
-          "with exit 2")
+    print("a bad option, or too few particles, is refused once with exit 2")
 
 
 def main():
@@ -286,6 +305,7 @@ def main():
         if os.path.isdir(os.path.join(os.path.dirname(BIN), "python")):
             check_python(tmp)
         check_killed_rank_and_resume(tmp)
+        check_sbtm_resume(tmp)
         check_refusal(tmp)
 
 

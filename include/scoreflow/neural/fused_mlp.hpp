@@ -50,9 +50,10 @@ class FusedMlpTrainer {
   double ism_gradient(const float* x, std::int64_t batch, std::vector<float>& grad);
 
   // The network output at n points (row-major [n, dim] in and out), in fixed chunks of rows
-  // spread over the cores; each row's result does not depend on the thread count.
+  // spread over the cores. The points are rows [first, first + n) of a larger set: each
+  // point's result depends neither on the thread count nor on where the set was cut.
   // Reuses per-thread buffers: one call at a time per object.
-  void forward(const float* x, std::int64_t n, float* out) const;
+  void forward(const float* x, std::int64_t n, float* out, std::int64_t first = 0) const;
 
   // Adam's moments and step count, for checkpoints.
   std::vector<float>& first_moment() { return m_; }

@@ -40,6 +40,13 @@ struct SamplerState {
   double start_scale = 0;
 };
 
+// Where a process's shard lies among all particles (SamplerState's first, comm and n_all).
+struct Placement {
+  std::size_t first = 0;
+  const Comm* comm = nullptr;  // null: this process holds all particles
+  std::size_t n_all = 0;
+};
+
 struct StepInfo {
   double acceptance = NAN;  // MALA: fraction of proposals accepted this step
   double lambda = NAN;      // annealed samplers: the path parameter used this step
@@ -57,6 +64,10 @@ class Sampler {
   virtual nlohmann::json config() const = 0;
   // State at step `step` from positions x (step > 0 when resuming from a checkpoint).
   virtual SamplerState init(Particles x, std::size_t step = 0) const = 0;
+  // init() for a process's shard x of the particles placed by `where`. By default init()
+  // on the shard with the placement recorded; a sampler whose set-up reads all particles
+  // (SBTM's pre-fit) overrides it and reaches them through the placement.
+  virtual SamplerState init_shard(Particles x, std::size_t step, const Placement& where) const;
   // Advances the state by one step; draws are keyed by (seed, particle, state.step).
   virtual StepInfo step(SamplerState& s) const = 0;
   // True when a process can step its shard of the particles, as run_sharded() does: each
@@ -101,6 +112,8 @@ enum class Cache { score, log_density_and_score };
 // with the target's score and, if asked, its log-density cached.
 SamplerState target_state(const Target& t, Particles x, std::size_t step, const char* who,
                           Cache cache = Cache::score);
+// Records where s's particles lie among all of them.
+void place(SamplerState& s, const Placement& where);
 
 // Runs until state.step == total_steps, an observer stops it, or stop_requested() (checked
 // after each step). Throws NumericalError naming the step and a hint at the first non-finite

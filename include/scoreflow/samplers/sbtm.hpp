@@ -41,6 +41,10 @@ struct SbtmConfig {
   std::shared_ptr<const Target> initial;
   double init_tol = 1e-4;  // ESM loss to reach before the first step
   std::size_t init_max_steps = 4000;
+  // > 1: every training step's gradient in this many fixed blocks, split over the processes
+  // and summed in block order (data-parallel training; the LibTorch step, not the fused one).
+  // 1: every process trains the same network on all particles by itself.
+  std::size_t grad_blocks = 1;
 
   void validate(std::size_t dim) const;
 };
@@ -52,6 +56,10 @@ class Sbtm : public Sampler {
   std::string name() const override { return "sbtm"; }
   nlohmann::json config() const override;
   SamplerState init(Particles x, std::size_t step = 0) const override;
+  // The network is pre-fitted and trained on all particles (gathered from every process);
+  // each process moves its own shard.
+  SamplerState init_shard(Particles x, std::size_t step, const Placement& where) const override;
+  bool runs_sharded() const override { return true; }
   StepInfo step(SamplerState& s) const override;
   std::string divergence_hint() const override {
     return "try a smaller --step-size, more --train-steps, or --integrator heun";
@@ -59,15 +67,16 @@ class Sbtm : public Sampler {
   void save_extra(const std::string& dir) const override;
   void load_extra(const std::string& dir) const override;
 
-  // s_θ at x (float64): the fused forward, and LibTorch's for comparison in tests.
-  void model_score(ConstRows x, Rows out) const;
+  // s_θ at x (float64), x being rows [first, first + n) of all particles: the fused forward,
+  // and LibTorch's for comparison in tests.
+  void model_score(ConstRows x, Rows out, std::size_t first = 0) const;
   void model_score_torch(ConstRows x, Rows out) const;
 
  private:
   struct Model;  // network and trainer; mutable state behind the const Sampler interface
-  double train_on(const Particles& x) const;
+  double train_on(const SamplerState& s) const;
   // v = ∇log π_λ(x) − s_θ(x) at fresh points.
-  void velocity(ConstRows x, double lambda, Rows v) const;
+  void velocity(ConstRows x, double lambda, Rows v, std::size_t first) const;
 
   const Target& target_;
   SbtmConfig cfg_;
