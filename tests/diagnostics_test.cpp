@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/format.h>
+
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/rng.hpp>
 #include <scoreflow/diagnostics/divergences.hpp>
@@ -109,6 +111,70 @@ TEST(EnergyDistance, MatchesGaussianClosedForm) {
     return energy_distance(normals(n, 1, 2 * s).rows(), normals(n, 1, 2 * s + 1, mu).rows());
   });
   EXPECT_NEAR(r.mean, exact, 4 * r.se);
+}
+
+// The pair loops run in SIMD lanes over a transposed copy: against plain loops written from
+// the definitions, weighted and not, sizes that leave lane remainders.
+TEST(EnergyDistance, AndKsdEqualPlainPairLoops) {
+  for (const std::size_t d : {1, 3}) {
+    const Particles x = normals(37, d, 5, 0.3), y = normals(53, d, 6);
+    std::vector<double> lw(x.n());
+    for (std::size_t i = 0; i < x.n(); ++i) lw[i] = 0.1 * static_cast<double>(i % 7);
+    const auto w = normalised_weights(lw, x.n());
+    const auto dist = [&](ConstRows a, std::size_t i, ConstRows b, std::size_t j) {
+      double r2 = 0;
+      for (std::size_t k = 0; k < d; ++k)
+        r2 += (a.row(i)[k] - b.row(j)[k]) * (a.row(i)[k] - b.row(j)[k]);
+      return std::sqrt(r2);
+    };
+    double xy = 0, xx = 0, yy = 0;
+    const double ny = static_cast<double>(y.n());
+    for (std::size_t i = 0; i < x.n(); ++i)
+      for (std::size_t j = 0; j < y.n(); ++j) xy += w[i] * dist(x.rows(), i, y.rows(), j) / ny;
+    for (std::size_t i = 0; i < x.n(); ++i)
+      for (std::size_t j = 0; j < x.n(); ++j) xx += w[i] * w[j] * dist(x.rows(), i, x.rows(), j);
+    for (std::size_t i = 0; i < y.n(); ++i)
+      for (std::size_t j = 0; j < y.n(); ++j) yy += dist(y.rows(), i, y.rows(), j) / (ny * ny);
+    EXPECT_NEAR(energy_distance(x.rows(), y.rows(), lw), 2 * xy - xx - yy, 1e-12) << d;
+
+    // KSD² with the IMQ kernel (c = 1, β = −½), from its Stein kernel u_p(x, y).
+    Particles g(x.n(), d);
+    make_target(fmt::format("gauss:d={}", d))->score(x.rows(), g.rows());
+    double weighted = 0, unweighted = 0;
+    for (std::size_t i = 0; i < x.n(); ++i)
+      for (std::size_t j = 0; j < x.n(); ++j) {
+        double r2 = 0, sxsy = 0, sx_r = 0, sy_r = 0;
+        for (std::size_t k = 0; k < d; ++k) {
+          const double r = x(i, k) - x(j, k);
+          r2 += r * r, sxsy += g(i, k) * g(j, k), sx_r += g(i, k) * r, sy_r += g(j, k) * r;
+        }
+        const double q = 1 + r2, beta = -0.5;
+        const double u = sxsy * std::pow(q, beta) +
+                         2 * beta * std::pow(q, beta - 1) * (sy_r - sx_r) -
+                         2 * beta * static_cast<double>(d) * std::pow(q, beta - 1) -
+                         4 * beta * (beta - 1) * std::pow(q, beta - 2) * r2;
+        weighted += w[i] * w[j] * u;
+        if (i != j) unweighted += u;
+      }
+    const double n = static_cast<double>(x.n());
+    EXPECT_NEAR(ksd2_imq(x.rows(), g.rows(), lw), weighted, 1e-12) << d;
+    EXPECT_NEAR(ksd2_imq(x.rows(), g.rows()), unweighted / (n * (n - 1)), 1e-12) << d;
+  }
+}
+
+// A trace compares every row with one reference: its own terms are computed once, and the
+// results equal the two-sample functions to the bit.
+TEST(ReferenceSample, EqualsMmdAndEnergyDistanceToTheBit) {
+  const Particles y = normals(301, 2, 8), x = normals(257, 2, 9, 0.4);
+  std::vector<double> lw(x.n());
+  for (std::size_t i = 0; i < x.n(); ++i) lw[i] = -0.01 * static_cast<double>(i);
+  const ReferenceSample ref(y, 1.1);
+  EXPECT_EQ(ref.mmd2(x.rows()), mmd2(x.rows(), y.rows(), 1.1));
+  EXPECT_EQ(ref.mmd2(x.rows(), lw), mmd2(x.rows(), y.rows(), 1.1, lw));
+  EXPECT_EQ(ref.energy_distance(x.rows()), energy_distance(x.rows(), y.rows()));
+  EXPECT_EQ(ref.energy_distance(x.rows(), lw), energy_distance(x.rows(), y.rows(), lw));
+  EXPECT_THROW(ReferenceSample(y, 0.0), InvalidArgument);
+  EXPECT_THROW(ref.mmd2(normals(5, 3, 1).rows()), InvalidArgument);
 }
 
 TEST(SlicedWasserstein, OneDimensionalExactCases) {

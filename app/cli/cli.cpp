@@ -161,6 +161,10 @@ void add_sample_options(CLI::App& cmd, SampleOptions& o, SamplerFlagValues& flag
   cmd.add_option("--trace-every", o.trace_every, "steps between trace rows (0: about 100 rows)");
   cmd.add_option("--metric-n", o.metric_n, "particles used for per-step metrics")
       ->capture_default_str();
+  cmd.add_option("--trace-full-rows", o.trace_full_rows,
+                 "trace rows with the O(m^2) metrics (MMD2, energy, KSD2, KL) besides the "
+                 "first, evenly spaced up to the last; 0: every row")
+      ->capture_default_str();
   cmd.add_option("--snapshots", o.snapshots, "snapshots kept for plots (besides step 0)")
       ->capture_default_str();
   cmd.add_option("--checkpoint-every", o.checkpoint_every,

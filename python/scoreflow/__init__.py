@@ -201,8 +201,8 @@ class Sampler:
         return State(core), info
 
     def run(self, x0=None, n=1000, steps=None, out=None, checkpoint_every=0, resume=False,
-            force=False, trace_every=0, metric_n=1000, snapshots=0, trajectory_every=0,
-            threads=0, plot=False, progress=True):
+            force=False, trace_every=0, metric_n=1000, trace_full_rows=5, snapshots=0,
+            trajectory_every=0, threads=0, plot=False, progress=True):
         """A whole run, as ``scoreflow sample`` does it.
 
         Starts from ``x0`` (N x d) or ``n`` draws from the sampler's ``init`` law (default
@@ -220,6 +220,10 @@ class Sampler:
         ``trajectory`` (frames, m, d), and for unweighted samplers the summary's ``mcmc``
         (R-hat and bulk/tail ESS per coordinate, the particles as chains, the second half as
         draws) and the trace's running ``rhat_max``.
+
+        The trace has a row every ``trace_every`` steps (0: about 100 rows); the O(m^2)
+        metrics on ``metric_n`` particles (MMD^2, energy distance, KSD^2, KL) are computed on
+        the first row and ``trace_full_rows`` more, evenly spaced up to the last (0: every row).
         """
         steps = self.steps if steps is None else _count(steps, "steps")
         if x0 is not None:
@@ -230,6 +234,7 @@ class Sampler:
                        sampler=self.spec, init=self.init_spec, n=_count(n, "n"), steps=steps,
                        seed=self.seed, trace_every=_count(trace_every, "trace_every", 0),
                        metric_n=_count(metric_n, "metric_n"),
+                       trace_full_rows=_count(trace_full_rows, "trace_full_rows", 0),
                        snapshots=_count(snapshots, "snapshots", 0),
                        trajectory_every=_count(trajectory_every, "trajectory_every", 0),
                        checkpoint_every=_count(checkpoint_every, "checkpoint_every", 0),

@@ -94,7 +94,8 @@ sf::SampleOptions sample_options(const py::dict& d) {
   Fields f(d);
   f.set("target", o.target).set("sampler", o.sampler).set("init", o.init).set("n", o.n);
   f.set("steps", o.steps).set("seed", o.seed).set("trace_every", o.trace_every);
-  f.set("metric_n", o.metric_n).set("snapshots", o.snapshots);
+  f.set("metric_n", o.metric_n).set("trace_full_rows", o.trace_full_rows);
+  f.set("snapshots", o.snapshots);
   f.set("trajectory_every", o.trajectory_every);
   f.set("checkpoint_every", o.checkpoint_every).set("threads", o.threads).set("out", out);
   f.set("force", o.force).set("resume", o.resume).set("plot", o.plot);

@@ -20,4 +20,20 @@ double mmd2(ConstRows x, ConstRows y, double ell, std::span<const double> logwx 
 double energy_distance(ConstRows x, ConstRows y, std::span<const double> logwx = {},
                        std::span<const double> logwy = {});
 
+// MMD² (V-statistic) and energy distance of samples against one fixed, unweighted reference
+// sample, with the reference's own terms E k(Y, Y') and E|Y − Y'| computed once: a trace
+// compares many rows against the same reference. Equal to mmd2/energy_distance to the bit.
+class ReferenceSample {
+ public:
+  ReferenceSample(Particles y, double ell);
+  double mmd2(ConstRows x, std::span<const double> logwx = {}) const;
+  double energy_distance(ConstRows x, std::span<const double> logwx = {}) const;
+  const Particles& points() const { return y_; }
+  double bandwidth() const { return ell_; }
+
+ private:
+  Particles y_;
+  double ell_, kyy_, dyy_;
+};
+
 }  // namespace sf

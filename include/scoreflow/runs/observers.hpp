@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,7 +75,9 @@ class TrajectoryObserver : public Observer {
   std::vector<double> values_;
 };
 
-// Cheap per-step metrics on a prefix of the particles against fixed reference samples.
+// Per-step metrics on a prefix of the particles against fixed reference samples: the O(m)
+// ones on every row, the O(m²) ones (MMD², energy distance, KSD², KL) on the rows that
+// --trace-full-rows asks for, so that the trace stays a small part of a run.
 class TraceObserver : public Observer {
  public:
   // `trajectory` (may be null) gives the running R̂ column of unweighted samplers; it must
@@ -87,11 +90,15 @@ class TraceObserver : public Observer {
         step_size_(sampler.config().value("step_size", NAN)),
         ksd_applies_(sampler.grad_is_target_score()),
         table_(table),
-        every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)) {
+        every_(o.trace_every ? o.trace_every : std::max<std::size_t>(1, o.steps / 100)),
+        full_every_(o.trace_full_rows
+                        ? std::max<std::size_t>(1, o.steps / every_ / o.trace_full_rows)
+                        : 1) {
     if (t.can_sample()) {
-      reference_ = Particles(std::min(o.metric_n, kMaxMetricN), t.dim());
-      t.sample(o.seed ^ kReferenceSalt, reference_.rows());
-      ell_ = median_distance(reference_.rows(), reference_.rows());
+      Particles y(std::min(o.metric_n, kMaxMetricN), t.dim());
+      t.sample(o.seed ^ kReferenceSalt, y.rows());
+      const double ell = median_distance(y.rows(), y.rows());
+      reference_.emplace(std::move(y), ell);
     }
   }
   static std::vector<std::string> columns() {
@@ -150,35 +157,42 @@ class TraceObserver : public Observer {
     }
   };
 
+  // Rows that carry the O(m²) metrics: every full_every_-th row, the first and the last.
+  bool full_row(std::size_t step) const {
+    return step == o_.steps || (step / every_) % full_every_ == 0;
+  }
+
   void record(const SamplerState& s, const StepInfo& info) {
     const Particles x = head(s.x, o_.metric_n);
-    const Particles g = head(s.grad, std::min(o_.metric_n, kMaxKsdN));
     const auto& lw = x.log_weights();
+    const bool full = full_row(s.step);
     double mean_err = NAN, mmd = NAN, energy = NAN, ent = NAN;
-    if (reference_.n()) {
-      mean_err = (weighted_mean(x.rows(), lw) - weighted_mean(reference_.rows())).norm();
-      mmd = mmd2(x.rows(), reference_.rows(), ell_, lw);
-      energy = energy_distance(x.rows(), reference_.rows(), lw);
+    if (reference_) {
+      mean_err = (weighted_mean(x.rows(), lw) - weighted_mean(reference_->points().rows())).norm();
+      if (full)
+        mmd = reference_->mmd2(x.rows(), lw), energy = reference_->energy_distance(x.rows(), lw);
     }
     const auto modes = target_.modes();
     if (modes.size() > 1) ent = mode_coverage(x.rows(), modes, lw).entropy;
     // KSD needs the target's score, which annealed samplers do not cache.
     double ksd = NAN;
-    if (ksd_applies_) {
+    if (ksd_applies_ && full) {
+      const Particles g = head(s.grad, std::min(o_.metric_n, kMaxKsdN));
       const Particles xk = head(x, g.n());
       ksd = ksd2_imq(xk.rows(), g.rows(), xk.log_weights());
     }
     const double resamplings = static_cast<double>(resamplings_);
     resamplings_ = 0;
     // KL by a leave-one-out KDE where that is meaningful (d ≤ 3, log Z known); its time
-    // derivative by finite differences against the previous row (−dKL/dt = Fisher info
-    // for the exact flow).
+    // derivative by finite differences against the previous full row (−dKL/dt = Fisher
+    // info for the exact flow).
     const double time = static_cast<double>(s.step) * step_size_;
     double kl = NAN, dkl = NAN;
-    if (x.d() <= 3 && target_.log_normaliser() && x.n() > 1) kl = kl_kde(x.rows(), target_, lw);
-    if (!std::isnan(kl) && !std::isnan(last_kl_) && time > last_time_)
-      dkl = (kl - last_kl_) / (time - last_time_);
-    last_kl_ = kl, last_time_ = time;
+    if (full && x.d() <= 3 && target_.log_normaliser() && x.n() > 1) {
+      kl = kl_kde(x.rows(), target_, lw);
+      if (!std::isnan(last_kl_) && time > last_time_) dkl = (kl - last_kl_) / (time - last_time_);
+      last_kl_ = kl, last_time_ = time;
+    }
     const double rhat = trajectory_ && !s.x.weighted() ? trajectory_->max_rhat() : NAN;
     table_.add_row({static_cast<double>(s.step), time, acceptance_.take(), info.lambda,
                     s.x.weighted() ? normalised_ess(s.x.log_weights()) : NAN, resamplings,
@@ -192,9 +206,8 @@ class TraceObserver : public Observer {
   double step_size_;
   bool ksd_applies_;
   CsvTable& table_;
-  std::size_t every_;
-  Particles reference_;
-  double ell_ = 1;
+  std::size_t every_, full_every_;
+  std::optional<ReferenceSample> reference_;
   Average acceptance_, jumps_, fisher_, train_loss_;
   double last_kl_ = NAN, last_time_ = NAN;
   std::size_t resamplings_ = 0;

@@ -34,6 +34,9 @@ struct SampleOptions {
   std::size_t trajectory_every = 0;  // > 0: positions of up to 200 particles every k steps
   std::size_t trace_every = 0;       // 0: about 100 trace rows
   std::size_t metric_n = 1000;       // particles used for per-step metrics
+  // Trace rows with the O(m²) metrics (MMD², energy, KSD², KL) besides the first, evenly
+  // spaced up to the last; 0: every row.
+  std::size_t trace_full_rows = 5;
   std::size_t snapshots = 4;         // snapshot count besides step 0
   std::size_t checkpoint_every = 0;  // 0: about 10 checkpoints
   int threads = 0;                   // 0: OpenMP default
