@@ -183,23 +183,42 @@ void FusedMlpTrainer::chunk_gradient(Work& w, const float* x, const float* xi, s
   }
 }
 
+// Adam's constants for one step (its count advanced once, before the parallel update).
+struct FusedMlpTrainer::AdamStep {
+  float b1 = 0, b2 = 0, eps = 0, step = 0, inv_sqrt_bc2 = 0, wd = 0, decay = 1;
+  bool decoupled = false;
+};
+
+FusedMlpTrainer::AdamStep FusedMlpTrainer::next_adam_step(const AdamSettings& adam) {
+  ++t_;
+  const double t = static_cast<double>(t_);
+  const double bc1 = 1 - std::pow(adam.beta1, t), bc2 = 1 - std::pow(adam.beta2, t);
+  AdamStep a;
+  a.b1 = static_cast<float>(adam.beta1), a.b2 = static_cast<float>(adam.beta2);
+  a.eps = static_cast<float>(adam.eps), a.step = static_cast<float>(adam.lr / bc1);
+  a.inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
+  a.wd = static_cast<float>(adam.weight_decay);
+  a.decay = static_cast<float>(1 - adam.lr * adam.weight_decay);
+  a.decoupled = adam.decoupled;
+  return a;
+}
+
+void FusedMlpTrainer::adam_update(std::size_t u, float g, const AdamStep& a) {
+  float& p = *flat_[u];
+  if (a.decoupled)
+    p *= a.decay;
+  else
+    g += a.wd * p;
+  m_[u] = a.b1 * m_[u] + (1 - a.b1) * g;
+  v_[u] = a.b2 * v_[u] + (1 - a.b2) * g * g;
+  p -= a.step * m_[u] / (std::sqrt(v_[u]) * a.inv_sqrt_bc2 + a.eps);
+}
+
 double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch, double sigma,
                             bool ism, const AdamSettings* adam, std::vector<float>* grad) {
   const std::int64_t chunks = batch >= 32 ? kChunks : 1;
   if (grad) grad->assign(total_, 0.0f);
-  // Adam's constants (step count advanced once, before the parallel update).
-  float b1 = 0, b2 = 0, eps = 0, step = 0, inv_sqrt_bc2 = 0, wd = 0, decay = 1;
-  if (adam) {
-    ++t_;
-    const double t = static_cast<double>(t_);
-    const double bc1 = 1 - std::pow(adam->beta1, t), bc2 = 1 - std::pow(adam->beta2, t);
-    b1 = static_cast<float>(adam->beta1), b2 = static_cast<float>(adam->beta2);
-    eps = static_cast<float>(adam->eps), step = static_cast<float>(adam->lr / bc1);
-    inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
-    wd = static_cast<float>(adam->weight_decay);
-    decay = static_cast<float>(1 - adam->lr * adam->weight_decay);
-  }
-  const bool decoupled = adam && adam->decoupled;
+  const AdamStep a = adam ? next_adam_step(*adam) : AdamStep{};
   const auto n = static_cast<std::int64_t>(total_);
   const int threads = static_cast<int>(std::min<std::int64_t>(chunks, omp_get_num_procs()));
 #pragma omp parallel num_threads(threads)
@@ -215,20 +234,23 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
       const auto u = static_cast<std::size_t>(i);
       for (std::int64_t c = 0; c < chunks; ++c) g += *work_[static_cast<std::size_t>(c)]->flat[u];
       if (grad) (*grad)[u] = g;
-      if (!adam) continue;
-      float& p = *flat_[u];
-      if (decoupled)
-        p *= decay;
-      else
-        g += wd * p;
-      m_[u] = b1 * m_[u] + (1 - b1) * g;
-      v_[u] = b2 * v_[u] + (1 - b2) * g * g;
-      p -= step * m_[u] / (std::sqrt(v_[u]) * inv_sqrt_bc2 + eps);
+      if (adam) adam_update(u, g, a);
     }
   }
   double loss = 0;
   for (std::int64_t c = 0; c < chunks; ++c) loss += work_[static_cast<std::size_t>(c)]->loss;
   return loss / static_cast<double>(batch);
+}
+
+void FusedMlpTrainer::apply_adam(const std::vector<float>& grad, const AdamSettings& adam) {
+  if (grad.size() != total_)
+    throw InvalidArgument(fmt::format("FusedMlpTrainer::apply_adam: {} gradients for {} parameters",
+                                      grad.size(), total_));
+  const AdamStep a = next_adam_step(adam);
+  const auto n = static_cast<std::int64_t>(total_);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    adam_update(static_cast<std::size_t>(i), grad[static_cast<std::size_t>(i)], a);
 }
 
 void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out,

@@ -155,16 +155,21 @@ Trainer::Trainer(std::shared_ptr<ScoreNetImpl> net, TrainOptions opts, torch::Te
         net_->parameters(), torch::optim::AdamOptions(opts_.lr).weight_decay(opts_.weight_decay));
   if (opts_.ema > 0) ema_ = std::make_unique<Ema>(*net_, opts_.ema);
   auto* mlp = dynamic_cast<ResMlpImpl*>(net_.get());
-  if (opts_.fused && opts_.grad_blocks == 1 && mlp && !mlp->config().conditioned() &&
+  if (opts_.fused && mlp && !mlp->config().conditioned() &&
       (opts_.loss == "dsm" || opts_.loss == "ism"))
     fused_ = std::make_unique<FusedMlpTrainer>(mlp->fused_view());
 }
 
-double Trainer::fused_step(const torch::Tensor& x, std::uint64_t step, double lr) {
+AdamSettings Trainer::adam_settings(double lr) const {
   AdamSettings a;
   a.lr = lr;
   a.weight_decay = opts_.weight_decay;
   a.decoupled = opts_.optimizer == "adamw";
+  return a;
+}
+
+double Trainer::fused_step(const torch::Tensor& x, std::uint64_t step, double lr) {
+  const AdamSettings a = adam_settings(lr);
   torch::NoGradGuard ng;
   if (opts_.loss == "ism") return fused_->ism_step(x.data_ptr<float>(), x.size(0), a);
   const auto xi = philox_normals(opts_.seed, Stream::train_noise, step, x.size(0), x.size(1));
@@ -197,7 +202,38 @@ torch::Tensor Trainer::batch(std::uint64_t step) const {
   return opts_.dequantise ? dequantise_8bit(x, opts_.seed, step, Stream::dequantise) : x;
 }
 
-double Trainer::blocked_step(std::uint64_t step) {
+// Rows [lo, hi) of the batch x: their share of the batch loss, and its gradient appended to
+// `out` (in double, parameter order). The fused step where it applies, else autograd.
+double Trainer::block_gradient(const torch::Tensor& x, std::int64_t lo, std::int64_t hi,
+                               std::uint64_t key, std::vector<double>& out) {
+  const double share = static_cast<double>(hi - lo) / static_cast<double>(x.size(0));
+  if (fused_) {
+    torch::NoGradGuard ng;
+    const float* rows = x.data_ptr<float>() + lo * x.size(1);
+    std::vector<float> g;
+    double loss;
+    if (opts_.loss == "ism") {
+      loss = fused_->ism_gradient(rows, hi - lo, g);
+    } else {
+      const auto xi = philox_normals(opts_.seed, Stream::train_noise, key, hi - lo, x.size(1));
+      loss = fused_->dsm_gradient(rows, xi.data_ptr<float>(), hi - lo, opts_.sigma, g);
+    }
+    for (const float v : g) out.push_back(share * static_cast<double>(v));
+    return share * loss;
+  }
+  optim_->zero_grad();
+  const auto loss = loss_on(x.slice(0, lo, hi), key, true) * share;
+  const double value = loss.item<double>();
+  if (std::isfinite(value)) loss.backward();
+  for (const auto& p : net_->parameters()) {
+    const auto g = p.grad().defined() ? p.grad().to(torch::kFloat64).contiguous()
+                                      : torch::zeros_like(p, torch::kFloat64);
+    out.insert(out.end(), g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+  }
+  return value;
+}
+
+double Trainer::blocked_step(std::uint64_t step, double lr) {
   const Comm& comm = opts_.comm ? *opts_.comm : Comm::self();
   const std::uint64_t blocks = opts_.grad_blocks;
   const auto x = batch(step);
@@ -213,16 +249,9 @@ double Trainer::blocked_step(std::uint64_t step) {
   for (std::uint64_t b = mine.first; b < mine.first + mine.count; ++b) {
     const auto lo = static_cast<std::int64_t>(rows * b / blocks);
     const auto hi = static_cast<std::int64_t>(rows * (b + 1) / blocks);
-    optim_->zero_grad();
-    const auto loss = loss_on(x.slice(0, lo, hi), step * blocks + b, true) *
-                      (static_cast<double>(hi - lo) / static_cast<double>(rows));
-    local.push_back(loss.item<double>());
-    if (std::isfinite(local.back())) loss.backward();
-    for (const auto& p : params) {
-      const auto g = p.grad().defined() ? p.grad().to(torch::kFloat64).contiguous()
-                                        : torch::zeros_like(p, torch::kFloat64);
-      local.insert(local.end(), g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
-    }
+    const std::size_t at = local.size();
+    local.push_back(0);
+    local[at] = block_gradient(x, lo, hi, step * blocks + b, local);
   }
   // Every block's, on every process, summed in block order.
   const auto all = comm.all_rows(local, blocks, width);
@@ -234,6 +263,10 @@ double Trainer::blocked_step(std::uint64_t step) {
     for (std::size_t k = 0; k < count; ++k) grad[k] += row[1 + k];
   }
   if (!std::isfinite(value)) return value;
+  if (fused_) {
+    fused_->apply_adam(std::vector<float>(grad.begin(), grad.end()), adam_settings(lr));
+    return value;
+  }
   std::size_t at = 0;
   for (auto& p : params) {
     const auto g = torch::from_blob(grad.data() + at, p.sizes(), torch::kFloat64);
@@ -283,11 +316,11 @@ bool Trainer::run(std::size_t until, const std::function<void(const TrainRecord&
   while (step_ < until) {
     const double lr = lr_at(step_);
     double value;
-    if (fused_) {
-      value = fused_step(batch(step_), step_, lr);
-    } else if (opts_.grad_blocks > 1) {
+    if (opts_.grad_blocks > 1) {
       for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
-      value = blocked_step(step_);
+      value = blocked_step(step_, lr);
+    } else if (fused_) {
+      value = fused_step(batch(step_), step_, lr);
     } else {
       for (auto& group : optim_->param_groups()) group.options().set_lr(lr);
       optim_->zero_grad();

@@ -48,6 +48,9 @@ class FusedMlpTrainer {
   double dsm_gradient(const float* x, const float* xi, std::int64_t batch, double sigma,
                       std::vector<float>& grad);
   double ism_gradient(const float* x, std::int64_t batch, std::vector<float>& grad);
+  // One Adam step with a gradient from outside (data-parallel training: the sum of blocks'
+  // gradients), in the same flattened order.
+  void apply_adam(const std::vector<float>& grad, const AdamSettings& adam);
 
   // The network output at n points (row-major [n, dim] in and out), in fixed chunks of rows
   // spread over the cores. The points are rows [first, first + n) of a larger set: each
@@ -63,6 +66,9 @@ class FusedMlpTrainer {
 
  private:
   struct Work;  // one chunk's activations, tangents and gradient, kept between steps
+  struct AdamStep;
+  AdamStep next_adam_step(const AdamSettings& adam);
+  void adam_update(std::size_t u, float g, const AdamStep& a);
   // The batch gradient, then either copied to `grad` or applied by Adam; one parallel
   // region per step (chunks, then the elementwise reduction and update).
   double run(const float* x, const float* xi, std::int64_t batch, double sigma, bool ism,

@@ -47,7 +47,8 @@ struct TrainOptions {
   // > 1: each batch in this many fixed blocks of rows, each block's gradient computed alone
   // (its noise keyed by step·blocks + block) and the gradients summed in block order. The
   // blocks split over `comm`'s processes, so training is data-parallel with the same weights
-  // for any number of processes (at most `grad_blocks` of them).
+  // for any number of processes (at most `grad_blocks` of them). Fused MLP steps compute the
+  // blocks' gradients fused too.
   std::size_t grad_blocks = 1;
   const Comm* comm = nullptr;  // null: this process alone
 
@@ -102,7 +103,10 @@ class Trainer {
   torch::Tensor loss_on(const torch::Tensor& x, std::uint64_t step, bool training = false);
   torch::Tensor batch(std::uint64_t step) const;
   double fused_step(const torch::Tensor& x, std::uint64_t step, double lr);
-  double blocked_step(std::uint64_t step);
+  double blocked_step(std::uint64_t step, double lr);
+  double block_gradient(const torch::Tensor& x, std::int64_t lo, std::int64_t hi, std::uint64_t key,
+                        std::vector<double>& out);
+  AdamSettings adam_settings(double lr) const;
   double lr_at(std::size_t step) const;
 
   std::shared_ptr<ScoreNetImpl> net_;
