@@ -41,9 +41,9 @@ struct SbtmConfig {
   std::shared_ptr<const Target> initial;
   double init_tol = 1e-4;  // ESM loss to reach before the first step
   std::size_t init_max_steps = 4000;
-  // > 1: every training step's gradient in this many fixed blocks, split over the processes
-  // and summed in block order (data-parallel training; the LibTorch step, not the fused one).
-  // 1: every process trains the same network on all particles by itself.
+  // > 1: every training step's gradient (and the pre-fit's) in this many fixed blocks, split
+  // over the processes and summed in block order: data-parallel training. 1: every process
+  // trains the same network on all particles by itself.
   std::size_t grad_blocks = 1;
 
   void validate(std::size_t dim) const;
