@@ -717,14 +717,17 @@ TEST(FusedMlp, ForwardOnAPartEqualsTheWholeToTheBit) {
   }
 }
 
+// b's parameters set to a's: twin networks for comparing two ways of training.
+void copy_parameters(ResMlpImpl& a, ResMlpImpl& b) {
+  torch::NoGradGuard ng;
+  for (std::size_t i = 0; i < a.parameters().size(); ++i)
+    b.parameters()[i].copy_(a.parameters()[i]);
+}
+
 TEST(FusedMlp, AdamStepMatchesLibTorchAdam) {
   torch::manual_seed(22);
   ResMlpImpl a(mlp({32, 32})), b(mlp({32, 32}));
-  {
-    torch::NoGradGuard ng;
-    for (std::size_t i = 0; i < a.parameters().size(); ++i)
-      b.parameters()[i].copy_(a.parameters()[i]);
-  }
+  copy_parameters(a, b);
   FusedMlpTrainer fused(b.fused_view());
   torch::optim::Adam opt(a.parameters(), torch::optim::AdamOptions(1e-2));
   AdamSettings s;
@@ -745,11 +748,7 @@ TEST(FusedMlp, AdamStepMatchesLibTorchAdam) {
 TEST(FusedMlp, GradientThenAdamEqualsTheFusedStep) {
   torch::manual_seed(23);
   ResMlpImpl a(mlp({32, 32})), b(mlp({32, 32}));
-  {
-    torch::NoGradGuard ng;
-    for (std::size_t i = 0; i < a.parameters().size(); ++i)
-      b.parameters()[i].copy_(a.parameters()[i]);
-  }
+  copy_parameters(a, b);
   FusedMlpTrainer whole(a.fused_view()), parts(b.fused_view());
   AdamSettings s;
   s.lr = 1e-2, s.weight_decay = 1e-3, s.decoupled = true;
