@@ -24,18 +24,10 @@ double kernel_mean(ConstRows a, std::span<const double> wa, ConstRows b,
   return s;
 }
 
-// Coordinate k of every row, contiguous: pair loops then run down columns in SIMD lanes.
-std::vector<double> columns(ConstRows b) {
-  std::vector<double> t(b.n * b.d);
-  for (std::size_t j = 0; j < b.n; ++j)
-    for (std::size_t k = 0; k < b.d; ++k) t[k * b.n + j] = b.row(j)[k];
-  return t;
-}
-
 // Σ_i wa_i Σ_j wb_j |a_i − b_j|, rows summed in parallel then added in a fixed order.
 double distance_mean(ConstRows a, std::span<const double> wa, ConstRows b,
                      std::span<const double> wb) {
-  const std::vector<double> bt = columns(b);
+  const std::vector<double> bt = by_columns(b);
   std::vector<double> row(a.n);
   parallel_rows(a.n, [&](std::size_t i) {
     thread_local std::vector<double> r2;
@@ -114,9 +106,9 @@ double energy_distance(ConstRows x, ConstRows y, std::span<const double> logwx,
 ReferenceSample::ReferenceSample(Particles y, double ell) : y_(std::move(y)), ell_(ell) {
   check_positive("ReferenceSample", "sample size", y_.n());
   check_positive_finite("ReferenceSample", "kernel bandwidth", ell_);
-  const auto wy = normalised_weights({}, y_.n());
-  kyy_ = kernel_mean(y_.rows(), wy, y_.rows(), {}, ell_);
-  dyy_ = distance_mean(y_.rows(), wy, y_.rows(), wy);
+  wy_ = normalised_weights({}, y_.n());
+  kyy_ = kernel_mean(y_.rows(), wy_, y_.rows(), {}, ell_);
+  dyy_ = distance_mean(y_.rows(), wy_, y_.rows(), wy_);
 }
 
 double ReferenceSample::mmd2(ConstRows x, std::span<const double> logwx) const {
@@ -129,8 +121,8 @@ double ReferenceSample::mmd2(ConstRows x, std::span<const double> logwx) const {
 
 double ReferenceSample::energy_distance(ConstRows x, std::span<const double> logwx) const {
   check_pair("energy_distance", x, y_.rows());
-  const auto wx = normalised_weights(logwx, x.n), wy = normalised_weights({}, y_.n());
-  return 2 * distance_mean(x, wx, y_.rows(), wy) - distance_mean(x, wx, x, wx) - dyy_;
+  const auto wx = normalised_weights(logwx, x.n);
+  return 2 * distance_mean(x, wx, y_.rows(), wy_) - distance_mean(x, wx, x, wx) - dyy_;
 }
 
 }  // namespace sf

@@ -18,10 +18,7 @@ double ksd2_imq(ConstRows x, ConstRows s, std::span<const double> logw, double c
   const auto w = normalised_weights(logw, x.n);
   const double d = static_cast<double>(x.d);
   // Coordinates and scores by column, so the pair loop over j runs in SIMD lanes.
-  std::vector<double> xt(x.n * x.d), st(x.n * x.d);
-  for (std::size_t j = 0; j < x.n; ++j)
-    for (std::size_t k = 0; k < x.d; ++k)
-      xt[k * x.n + j] = x.row(j)[k], st[k * x.n + j] = s.row(j)[k];
+  const std::vector<double> xt = by_columns(x), st = by_columns(s);
   std::vector<double> row(x.n);
   parallel_rows(x.n, [&](std::size_t i) {
     thread_local std::vector<double> r2, sxsy, sx_r, sy_r;

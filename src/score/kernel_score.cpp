@@ -124,14 +124,12 @@ double median_bandwidth(ConstRows x) {
 }
 
 KernelDensity::KernelDensity(ConstRows data, double bandwidth, std::span<const double> logw)
-    : n_(data.n), d_(data.d), h_(bandwidth), xt_(data.n * data.d), lw_(data.n, 0.0) {
+    : n_(data.n), d_(data.d), h_(bandwidth), xt_(by_columns(data)), lw_(data.n, 0.0) {
   check_positive("KernelDensity", "number of data points", n_);
   check_positive_finite("KernelDensity", "bandwidth", bandwidth);
   if (!logw.empty() && logw.size() != n_)
     throw InvalidArgument(
         fmt::format("KernelDensity: {} log-weights for {} points", logw.size(), n_));
-  for (std::size_t i = 0; i < n_; ++i)
-    for (std::size_t k = 0; k < d_; ++k) xt_[k * n_ + i] = data.row(i)[k];
   if (!logw.empty()) {
     const double m = *std::max_element(logw.begin(), logw.end());
     if (!std::isfinite(m))

@@ -99,6 +99,15 @@ inline std::vector<double> normalised_weights(std::span<const double> logw, std:
   return w;
 }
 
+// The rows' coordinates column by column (coordinate k of row j at k·n + j): pair loops over
+// the rows then run down a column in SIMD lanes.
+inline std::vector<double> by_columns(ConstRows x) {
+  std::vector<double> t(x.n * x.d);
+  for (std::size_t j = 0; j < x.n; ++j)
+    for (std::size_t k = 0; k < x.d; ++k) t[k * x.n + j] = x.row(j)[k];
+  return t;
+}
+
 // m evenly strided rows (unweighted). Some data generators lay points out by index (one
 // class after another), so a prefix would not be a sample of the whole set.
 inline Particles strided_rows(const Particles& p, std::size_t m) {

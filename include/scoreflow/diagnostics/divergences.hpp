@@ -3,6 +3,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include <scoreflow/core/particles.hpp>
 
@@ -33,6 +34,7 @@ class ReferenceSample {
 
  private:
   Particles y_;
+  std::vector<double> wy_;  // its equal weights
   double ell_, kyy_, dyy_;
 };
 
