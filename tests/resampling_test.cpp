@@ -130,51 +130,72 @@ std::vector<std::size_t> ancestors(const SamplerState& s) {
 
 }  // namespace
 
-// The prefix-sum path (systematic) against the scheme on the whole weight array.
-TEST(Resampling, ASamplerResamplesAsTheSchemeDoes) {
-  for (const char* name : {"systematic", "multinomial", "residual"}) {
-    for (std::size_t step : {0u, 1u, 17u}) {
-      SamplerState s = named_particles(300, step);
-      const std::vector<double> lw = s.x.log_weights();
-      StepInfo info;
-      maybe_resample(s, resampler_by_name(name).fn, 1.0, 5, info);
-      EXPECT_TRUE(info.resampled);
-      Draws rng(5, Stream::resample, 0, step);
-      EXPECT_EQ(ancestors(s), resampler_by_name(name).fn(normalised_weights(lw, 300), 300, rng))
-          << name << " step " << step;
-      EXPECT_NEAR(info.ess, normalised_ess(lw), 1e-14) << name;
-      EXPECT_NEAR(s.log_normaliser, log_mean_weight(lw), 1e-14) << name;
-      EXPECT_EQ(s.x.log_weights(), std::vector<double>(300, 0.0));
-    }
+// Systematic by prefix sums against the scheme on the whole weight array.
+TEST(Resampling, ASamplerResamplesSystematicallyAsTheSchemeDoes) {
+  for (std::size_t step : {0u, 1u, 17u}) {
+    SamplerState s = named_particles(300, step);
+    const std::vector<double> lw = s.x.log_weights();
+    StepInfo info;
+    maybe_resample(s, systematic_resample, 1.0, 5, info);
+    EXPECT_TRUE(info.resampled);
+    Draws rng(5, Stream::resample, 0, step);
+    EXPECT_EQ(ancestors(s), systematic_resample(normalised_weights(lw, 300), 300, rng))
+        << "step " << step;
+    EXPECT_NEAR(info.ess, normalised_ess(lw), 1e-14);
+    EXPECT_NEAR(s.log_normaliser, log_mean_weight(lw), 1e-14);
+    EXPECT_EQ(s.x.log_weights(), std::vector<double>(300, 0.0));
   }
 }
 
-// Stratified by prefix sums draws position k's uniform from its own stream: unbiased and
-// within one of N·w_i offspring, like the scheme on the whole array.
-TEST(Resampling, ASamplerStratifiedResamplingIsUnbiased) {
+// The other schemes by prefix sums draw from streams keyed by position (so they give other
+// ancestors than the functions on the whole array, which draw in sequence): unbiased, with
+// each scheme's own bound on the offspring counts and multinomial's variance N·w(1 − w).
+class ASamplerResamples : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ASamplerResamples, WithoutBiasAndWithinTheSchemesBounds) {
   const std::size_t n = 40, draws = 4000;
-  std::vector<double> mean(n), w;
+  const ResampleFn scheme = resampler_by_name(GetParam()).fn;
+  std::vector<double> mean(n), square(n), w;
   for (std::size_t r = 0; r < draws; ++r) {
     SamplerState s = named_particles(n, 3);
     s.step = r;  // same weights, fresh uniforms
     w = normalised_weights(s.x.log_weights(), n);
     StepInfo info;
-    maybe_resample(s, stratified_resample, 1.0, 9, info);
+    maybe_resample(s, scheme, 1.0, 9, info);
+    EXPECT_NEAR(s.log_normaliser, log_mean_weight(named_particles(n, 3).x.log_weights()), 1e-14);
     std::vector<double> count(n);
     const auto a = ancestors(s);
+    ASSERT_EQ(a.size(), n);
     ASSERT_TRUE(std::is_sorted(a.begin(), a.end()));
     for (std::size_t i : a) count[i] += 1;
     for (std::size_t i = 0; i < n; ++i) {
-      ASSERT_LT(std::abs(count[i] - n * w[i]), 2.0) << i;
+      if (GetParam() == "stratified") {
+        ASSERT_LT(std::abs(count[i] - n * w[i]), 2.0) << i;
+      }
+      if (GetParam() == "residual") {
+        ASSERT_GE(count[i], std::floor(n * w[i] - 1e-9)) << i;
+      }
       mean[i] += count[i] / draws;
+      square[i] += count[i] * count[i] / draws;
     }
   }
+  double variance = 0, multinomial = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double se = std::sqrt(n * w[i] * (1 - w[i]) / draws);  // multinomial bounds it
     EXPECT_NEAR(mean[i], n * w[i], 4 * se + 1e-12) << i;
+    variance += square[i] - mean[i] * mean[i];
+    multinomial += n * w[i] * (1 - w[i]);
   }
   EXPECT_EQ(mean[n / 2], 0.0);
+  // The summed variance's relative standard error is below √(2/draws) ≈ 2.2 %: 10 % is > 4 SE.
+  if (GetParam() == "multinomial")
+    EXPECT_NEAR(variance, multinomial, 0.1 * multinomial);
+  else
+    EXPECT_LT(variance, 0.5 * multinomial);
 }
+
+INSTANTIATE_TEST_SUITE_P(PrefixSums, ASamplerResamples,
+                         ::testing::Values("stratified", "residual", "multinomial"));
 
 TEST(Resampling, ESSAboveTheThresholdKeepsTheParticles) {
   SamplerState s = named_particles(50, 0);

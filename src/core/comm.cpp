@@ -36,6 +36,11 @@ std::vector<double> slice_of(std::span<const double> v, std::size_t width, std::
           v.begin() + static_cast<std::ptrdiff_t>((first + count) * width)};
 }
 
+void check_send_counts(std::span<const std::size_t> send_counts, int size) {
+  if (send_counts.size() != static_cast<std::size_t>(size))
+    throw Error(fmt::format("exchange: {} send counts for {} processes", send_counts.size(), size));
+}
+
 }  // namespace
 
 const Comm& Comm::self() {
@@ -249,12 +254,13 @@ std::vector<std::uint64_t> Comm::all_values(std::span<const std::uint64_t> mine)
   return all;
 }
 
-std::vector<double> Comm::exchange(std::span<const double> send,
-                                   std::span<const std::size_t> send_counts) const {
-  if (send_counts.size() != static_cast<std::size_t>(size_))
-    throw Error(
-        fmt::format("exchange: {} send counts for {} processes", send_counts.size(), size_));
-  if (!mpi_) return {send.begin(), send.end()};
+namespace {
+
+// MPI_Alltoallv of `send` (send_counts[r] values for rank r, rank after rank); returns what
+// every rank sent here, rank after rank. 8-byte values of one MPI type.
+template <class T>
+std::vector<T> exchange_values(std::span<const T> send, std::span<const std::size_t> send_counts,
+                               int rank, MPI_Datatype type) {
   std::vector<int> out_counts(send_counts.size()), out_displs(send_counts.size());
   for (std::size_t r = 0, at = 0; r < send_counts.size(); at += send_counts[r], ++r)
     out_counts[r] = as_count(send_counts[r]), out_displs[r] = as_count(at);
@@ -266,13 +272,29 @@ std::vector<double> Comm::exchange(std::span<const double> send,
   std::size_t total = 0;
   for (std::size_t r = 0; r < in_counts.size(); ++r)
     in_displs[r] = as_count(total), total += static_cast<std::size_t>(in_counts[r]);
-  std::vector<double> received(total);
-  const auto here = static_cast<std::size_t>(rank_);
+  std::vector<T> received(total);
+  const auto here = static_cast<std::size_t>(rank);
   const Metered m(bytes(send.size() - send_counts[here]),
                   bytes(total - static_cast<std::size_t>(in_counts[here])));
-  MPI_Alltoallv(send.data(), out_counts.data(), out_displs.data(), MPI_DOUBLE, received.data(),
-                in_counts.data(), in_displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  MPI_Alltoallv(send.data(), out_counts.data(), out_displs.data(), type, received.data(),
+                in_counts.data(), in_displs.data(), type, MPI_COMM_WORLD);
   return received;
+}
+
+}  // namespace
+
+std::vector<double> Comm::exchange(std::span<const double> send,
+                                   std::span<const std::size_t> send_counts) const {
+  check_send_counts(send_counts, size_);
+  if (!mpi_) return {send.begin(), send.end()};
+  return exchange_values(send, send_counts, rank_, MPI_DOUBLE);
+}
+
+std::vector<std::uint64_t> Comm::exchange(std::span<const std::uint64_t> send,
+                                          std::span<const std::size_t> send_counts) const {
+  check_send_counts(send_counts, size_);
+  if (!mpi_) return {send.begin(), send.end()};
+  return exchange_values(send, send_counts, rank_, MPI_UINT64_T);
 }
 
 bool Comm::from_root(bool value) const {
@@ -358,7 +380,13 @@ std::vector<std::uint64_t> Comm::all_values(std::span<const std::uint64_t> mine)
   return {mine.begin(), mine.end()};
 }
 std::vector<double> Comm::exchange(std::span<const double> send,
-                                   std::span<const std::size_t>) const {
+                                   std::span<const std::size_t> send_counts) const {
+  check_send_counts(send_counts, size_);
+  return {send.begin(), send.end()};
+}
+std::vector<std::uint64_t> Comm::exchange(std::span<const std::uint64_t> send,
+                                          std::span<const std::size_t> send_counts) const {
+  check_send_counts(send_counts, size_);
   return {send.begin(), send.end()};
 }
 bool Comm::from_root(bool value) const {

@@ -51,6 +51,22 @@ struct FixedWeights {
   double log_max = 0;            // the largest log-weight, taken out of w
 };
 
+const Comm& comm_of(const SamplerState& s) {
+  return across_processes(s) ? *s.comm : Comm::self();
+}
+
+// Every process's 128-bit values, rank after rank (they travel as 64-bit halves).
+std::vector<Wide> all_wide(const Comm& comm, std::span<const Wide> mine) {
+  std::vector<std::uint64_t> halves;
+  for (const Wide v : mine)
+    halves.push_back(static_cast<std::uint64_t>(v)),
+        halves.push_back(static_cast<std::uint64_t>(v >> 64));
+  const auto all = comm.all_values(std::span<const std::uint64_t>(halves));
+  std::vector<Wide> out(all.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = all[2 * i] | (Wide{all[2 * i + 1]} << 64);
+  return out;
+}
+
 FixedWeights fixed_weights(const SamplerState& s, std::span<const double> lw) {
   FixedWeights f;
   f.log_max = max_over_processes(s, *std::max_element(lw.begin(), lw.end()));
@@ -66,19 +82,13 @@ FixedWeights fixed_weights(const SamplerState& s, std::span<const double> lw) {
     sum += f.w[i];
     squares += (Wide{f.w[i]} * f.w[i]) >> kFixedBits;
   }
-  // Every process's two sums, as 64-bit halves.
-  const std::uint64_t mine[] = {
-      static_cast<std::uint64_t>(sum), static_cast<std::uint64_t>(sum >> 64),
-      static_cast<std::uint64_t>(squares), static_cast<std::uint64_t>(squares >> 64)};
-  const bool many = across_processes(s);
-  const auto all = many ? s.comm->all_values(std::span<const std::uint64_t>(mine))
-                        : std::vector<std::uint64_t>(std::begin(mine), std::end(mine));
-  const std::size_t rank = many ? static_cast<std::size_t>(s.comm->rank()) : 0;
-  for (std::size_t r = 0; 4 * r < all.size(); ++r) {
-    const Wide t = all[4 * r] | (Wide{all[4 * r + 1]} << 64);
-    if (r < rank) f.before += t;
-    f.total += t;
-    f.squares += all[4 * r + 2] | (Wide{all[4 * r + 3]} << 64);
+  const Comm& comm = comm_of(s);
+  const Wide mine[] = {sum, squares};
+  const auto all = all_wide(comm, mine);
+  for (std::size_t r = 0; 2 * r < all.size(); ++r) {
+    if (r < static_cast<std::size_t>(comm.rank())) f.before += all[2 * r];
+    f.total += all[2 * r];
+    f.squares += all[2 * r + 1];
   }
   return f;
 }
@@ -169,21 +179,118 @@ void take_rows(SamplerState& s, const RowLayout& l, std::span<const double> rows
   s.logp = std::move(logp);
 }
 
+// Offspring counts of this process's particles, in their order. A particle's offspring fill
+// consecutive slots after those of every particle of lower global index.
+using Offspring = std::vector<std::size_t>;
+
+Offspring offspring_at_sorted_positions(const FixedWeights& f, std::size_t n, bool stratified,
+                                        std::uint64_t seed, std::size_t step) {
+  const SortedPositions positions(f, n, stratified, seed, step);
+  Offspring count(f.w.size());
+  Wide c = f.before;
+  std::size_t below = positions.below(c);
+  for (std::size_t i = 0; i < f.w.size(); ++i) {
+    const std::size_t end = positions.below(c += f.w[i]);
+    count[i] = end - below;
+    below = end;
+  }
+  return count;
+}
+
+// An exponential spacing in fixed point (2⁻³² units, at least 1): its prefix sums are exact,
+// so every split over processes gives the same sorted positions.
+std::uint64_t fixed_spacing(std::uint64_t seed, std::size_t k, std::size_t step) {
+  const double e = -std::log(Draws(seed, Stream::resample, k, step).uniform());
+  return static_cast<std::uint64_t>(std::ldexp(e, 32)) + 1;
+}
+
+// m independent draws from the weights w (this process's part of them): m sorted uniforms
+// from m + 1 exponential spacings (spacing k from stream (seed, k, step)), position k at
+// S_k/S of the total weight. Each process makes the positions of its share of k and sends
+// each to the process whose slice of the cumulative weight holds it; a particle's offspring
+// are the positions in its own slice [C_{i−1}, C_i).
+Offspring multinomial_offspring(const Comm& comm, std::span<const Wide> w, std::size_t m,
+                                std::uint64_t seed, std::size_t step) {
+  Wide mine = 0;
+  for (const Wide v : w) mine += v;
+  const auto sums = all_wide(comm, std::span<const Wide>(&mine, 1));
+  std::vector<Wide> start(sums.size() + 1, 0);  // where each process's slice begins
+  for (std::size_t r = 0; r < sums.size(); ++r) start[r + 1] = start[r] + sums[r];
+  const Wide total = start.back();
+
+  const Shard ks = comm.shard(m + 1);
+  std::vector<std::uint64_t> e(ks.count);
+  Wide spanned = 0;
+  for (std::size_t j = 0; j < ks.count; ++j)
+    spanned += e[j] = fixed_spacing(seed, ks.first + j, step);
+  const auto spans = all_wide(comm, std::span<const Wide>(&spanned, 1));
+  Wide s = 0, s_total = 0;
+  for (std::size_t r = 0; r < spans.size(); ++r)
+    s += r < static_cast<std::size_t>(comm.rank()) ? spans[r] : 0, s_total += spans[r];
+
+  std::vector<std::uint64_t> send;
+  std::vector<std::size_t> counts(sums.size(), 0);
+  std::size_t owner = 0;
+  for (std::size_t j = 0; j < ks.count && ks.first + j < m; ++j) {
+    s += e[j];
+    const auto x = static_cast<long double>(s) / static_cast<long double>(s_total) *
+                   static_cast<long double>(total);
+    const Wide p = std::min(total - 1, static_cast<Wide>(x));
+    while (p >= start[owner + 1]) ++owner;
+    send.push_back(static_cast<std::uint64_t>(p)),
+        send.push_back(static_cast<std::uint64_t>(p >> 64));
+    counts[owner] += 2;
+  }
+  const auto got = comm.exchange(send, counts);  // sorted: ranks hold increasing k
+
+  Offspring count(w.size(), 0);
+  Wide c = start[static_cast<std::size_t>(comm.rank())];
+  for (std::size_t i = 0, j = 0; i < w.size(); ++i) {
+    c += w[i];
+    for (; j < got.size() && (got[j] | (Wide{got[j + 1]} << 64)) < c; j += 2) ++count[i];
+  }
+  return count;
+}
+
+// ⌊N·wᵢ⌋ copies of each particle (exact in fixed point), then the N − Σ⌊N·wᵢ⌋ others drawn
+// from the remainders N·Wᵢ mod ΣW.
+Offspring residual_offspring(const Comm& comm, const FixedWeights& f, std::size_t n,
+                             std::uint64_t seed, std::size_t step) {
+  Offspring count(f.w.size());
+  std::vector<Wide> rest(f.w.size());
+  Wide copies = 0;
+  for (std::size_t i = 0; i < f.w.size(); ++i) {
+    const Wide expected = Wide{n} * f.w[i];
+    count[i] = static_cast<std::size_t>(expected / f.total);
+    rest[i] = expected - Wide{count[i]} * f.total;
+    copies += count[i];
+  }
+  Wide placed = 0;
+  for (const Wide v : all_wide(comm, std::span<const Wide>(&copies, 1))) placed += v;
+  const auto m = n - static_cast<std::size_t>(placed);
+  if (m == 0) return count;
+  const Offspring extra = multinomial_offspring(comm, rest, m, seed, step);
+  for (std::size_t i = 0; i < count.size(); ++i) count[i] += extra[i];
+  return count;
+}
+
 // Each particle's copies go to the processes that own their slots (all to this one when it
 // runs alone): memory and traffic stay proportional to a shard.
-void resample_by_prefix_sums(SamplerState& s, const FixedWeights& f, std::size_t n, bool stratified,
-                             std::uint64_t seed) {
-  const SortedPositions positions(f, n, stratified, seed, s.step);
+void send_offspring(SamplerState& s, const Offspring& count, std::size_t n) {
+  const Comm& comm = comm_of(s);
+  std::uint64_t mine = 0;
+  for (const std::size_t c : count) mine += c;
+  const auto all = comm.all_values(std::span<const std::uint64_t>(&mine, 1));
+  std::size_t slot = 0, placed = 0;
+  for (std::size_t r = 0; r < all.size(); ++r)
+    slot += r < static_cast<std::size_t>(comm.rank()) ? all[r] : 0, placed += all[r];
+  if (placed != n) throw Error(fmt::format("resample: {} offspring for {} particles", placed, n));
   const RowLayout l = row_layout(s);
-  const Comm& comm = across_processes(s) ? *s.comm : Comm::self();
   std::vector<double> send;
   std::vector<std::size_t> counts(static_cast<std::size_t>(comm.size()), 0);
   int owner = 0;
-  Wide c = f.before;
-  std::size_t slot = positions.below(c);
-  for (std::size_t i = 0; i < f.w.size(); ++i) {
-    c += f.w[i];
-    for (const std::size_t end = positions.below(c); slot < end; ++slot) {
+  for (std::size_t i = 0; i < count.size(); ++i) {
+    for (std::size_t k = 0; k < count[i]; ++k, ++slot) {
       while (slot >= comm.shard_of(n, owner).first + comm.shard_of(n, owner).count) ++owner;
       append_row(s, l, i, send);
       counts[static_cast<std::size_t>(owner)] += l.width();
@@ -227,7 +334,13 @@ void maybe_resample(SamplerState& s, ResampleFn resample, double threshold, std:
   // Equal weights afterwards; the mean weight moves into the normaliser.
   s.log_normaliser += log_mean(f, n);
   if (resample == systematic_resample || resample == stratified_resample)
-    resample_by_prefix_sums(s, f, n, resample == stratified_resample, seed);
+    send_offspring(
+        s, offspring_at_sorted_positions(f, n, resample == stratified_resample, seed, s.step), n);
+  else if (resample == multinomial_resample) {
+    std::vector<Wide> w(f.w.begin(), f.w.end());
+    send_offspring(s, multinomial_offspring(comm_of(s), w, n, seed, s.step), n);
+  } else if (resample == residual_resample)
+    send_offspring(s, residual_offspring(comm_of(s), f, n, seed, s.step), n);
   else
     resample_gathered(s, resample, lw, seed);
   info.resampled = true;

@@ -68,8 +68,8 @@ def check_samplers(tmp):
               weighted, "resamplings"),
              ("wfr-kde", "wfr", ["--density", "kde", "--ess-threshold", "0.99"], weighted,
               "resamplings"),
-             # Systematic (above) and stratified migrate particles by prefix sums; the
-             # other schemes gather the weights.
+             # Every scheme migrates particles by prefix sums: systematic (above),
+             # stratified, residual and multinomial.
              # Sweeps over blocks of 256 particles instead of gathering them all; blocks
              # straddle the shards.
              ("wfr-kde-blocks", "wfr:exchange=blocks,exchange_block=256",
@@ -79,6 +79,8 @@ def check_samplers(tmp):
              ("wfr-stratified", "wfr", ["--resampler", "stratified", "--ess-threshold", "0.99"],
               weighted, "resamplings"),
              ("ais-residual", "ais", ["--resampler", "residual"], weighted, "resamplings"),
+             ("wfr-multinomial", "wfr", ["--resampler", "multinomial", "--ess-threshold", "0.99"],
+              weighted, "resamplings"),
              ("fk-corrector", "fk-corrector", ["--ess-threshold", "0.9"], weighted,
               "resamplings"),
              ("birth-death", "birth-death", [], [], "jump_rate"),

@@ -66,6 +66,8 @@ class Comm {
   // (`send_counts[r]` values for rank r); returns what every rank sent here, rank after rank.
   std::vector<double> exchange(std::span<const double> send,
                                std::span<const std::size_t> send_counts) const;
+  std::vector<std::uint64_t> exchange(std::span<const std::uint64_t> send,
+                                      std::span<const std::size_t> send_counts) const;
   // The root's `value` on every rank.
   bool from_root(bool value) const;
   // Whether any rank has `mine` set, on every rank.
