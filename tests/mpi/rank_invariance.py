@@ -4,8 +4,9 @@
 Training with gradient blocks, sampling (ULA, MALA, annealed ULA with and without Feynman–Kac weights and resampling, AIS,
 WFR with both density estimates, birth–death of both kinds, the FK corrector, SBTM; log Z estimates), Malliavin and heat-ball estimates under `mpirun -np K` give the same
 files as a plain run; a run whose rank is killed ends with a message naming that rank and a
-valid checkpoint, which resumes on another number of processes to the same results; a
-refused run prints its error once and exits 2.
+valid checkpoint, which resumes on another number of processes to the same results, and so
+does a job stopped by Ctrl-C (SIGINT to mpirun); a refused run prints its error once and
+exits 2.
 Usage: rank_invariance.py SCOREFLOW_BIN MPIRUN
 """
 import csv
@@ -235,37 +236,62 @@ def rank_pids(out):
     return sorted(pids)
 
 
-def check_killed_rank_and_resume(tmp):
-    args = ["sample", "--target", "gauss:d=2", "--sampler", "mala", "--n", "20000", "--steps",
-            "4000", "--checkpoint-every", "100", "--seed", "3", "--no-plot", "--quiet"]
-    ref = os.path.join(tmp, "kill-plain")
-    run(0, args + ["--out", ref])
-    out = os.path.join(tmp, "kill-3")
-    p = subprocess.Popen(command(3, args + ["--out", out]), env=ENV, stdout=subprocess.PIPE,
+def start_until_checkpoint(k, args, out):
+    """Starts `args` on k processes and returns the job once it has committed a checkpoint."""
+    p = subprocess.Popen(command(k, args + ["--out", out]), env=ENV, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not os.path.exists(os.path.join(out, "checkpoint.json")):
         if time.time() > deadline or p.poll() is not None:
-            raise AssertionError("no checkpoint was committed before the kill")
+            raise AssertionError("no checkpoint was committed before the signal")
         time.sleep(0.02)
-    pids = rank_pids(out)
-    if len(pids) != 3:
-        raise AssertionError(f"expected 3 rank processes, found {pids}")
-    os.kill(pids[1], signal.SIGKILL)
+    return p
+
+
+def ended(p, out, what):
+    """The job's output once it has ended, which it must, with an error and without results."""
     try:
         text = p.communicate(timeout=60)[0]
     except subprocess.TimeoutExpired:
         p.kill()
-        raise AssertionError("the job hung after a rank was killed")
+        raise AssertionError(f"the job hung after {what}")
     if p.returncode == 0:
-        raise AssertionError(f"the job with a killed rank exited 0:\n{text}")
+        raise AssertionError(f"the job exited 0 after {what}:\n{text}")
+    if os.path.exists(os.path.join(out, "samples.npy")):
+        raise AssertionError(f"the job finished before {what}; lengthen the run")
+    return text
+
+
+def check_killed_rank_interrupt_and_resume(tmp):
+    args = ["sample", "--target", "gauss:d=2", "--sampler", "mala", "--n", "20000", "--steps",
+            "4000", "--checkpoint-every", "100", "--seed", "3", "--no-plot", "--quiet"]
+    ref = os.path.join(tmp, "kill-plain")
+    run(0, args + ["--out", ref])
+
+    out = os.path.join(tmp, "kill-3")
+    p = start_until_checkpoint(3, args, out)
+    pids = rank_pids(out)
+    if len(pids) != 3:
+        raise AssertionError(f"expected 3 rank processes, found {pids}")
+    os.kill(pids[1], signal.SIGKILL)
+    text = ended(p, out, "a rank was killed")
     if "rank" not in text:
         raise AssertionError(f"the message does not name the killed rank:\n{text}")
-    if os.path.exists(os.path.join(out, "samples.npy")):
-        raise AssertionError("the killed job finished before the kill; lengthen the run")
     run(2, args + ["--out", out, "--resume"])
     same_files(ref, out, ["samples.npy", "trace.csv"], "killed on 3 processes, resumed on 2")
     print("a killed rank ends the job naming it; resumed on 2 processes it equals one run")
+
+    # Ctrl-C at a terminal: mpirun gets SIGINT and sends the ranks SIGTERM; every rank stops
+    # after the same step, the root commits a checkpoint of it and says so once.
+    out = os.path.join(tmp, "interrupt-2")
+    p = start_until_checkpoint(2, args, out)
+    p.send_signal(signal.SIGINT)
+    text = ended(p, out, "Ctrl-C")
+    if text.count("stopped by SIG") != 1 or "--resume" not in text:
+        raise AssertionError(f"Ctrl-C under mpirun was not reported once:\n{text}")
+    run(3, args + ["--out", out, "--resume"])
+    same_files(ref, out, ["samples.npy", "trace.csv"], "interrupted on 2 processes, resumed on 3")
+    print("Ctrl-C under mpirun stops every rank at one step; resumed on 3 processes it equals one run")
 
 
 def check_sbtm_resume(tmp):
@@ -306,7 +332,7 @@ def main():
         check_training(tmp)
         if os.path.isdir(os.path.join(os.path.dirname(BIN), "python")):
             check_python(tmp)
-        check_killed_rank_and_resume(tmp)
+        check_killed_rank_interrupt_and_resume(tmp)
         check_sbtm_resume(tmp)
         check_refusal(tmp)
 
