@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <csignal>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -127,6 +128,35 @@ TEST_F(Cli, TargetsDataAndKdeEstimate) {
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_EQ(read_npy(dir / "kde" / "score.npy").shape, (std::vector<std::size_t>{500, 2}));
   expect_error(scoreflow("data moon --n 5 --out " + (dir / "m.npy").string()), "valid data sets");
+}
+
+// With 20,000 points the lattice pays: every query within --kde-tol of the exact sums
+// (--kde-tol 0), and the summary says how many queries it answered.
+TEST_F(Cli, KdeEstimateThroughTheLatticeStaysWithinItsTolerance) {
+  ASSERT_EQ(scoreflow("data moons --n 20000 --out " + (dir / "moons.npy").string()).code, 0);
+  const std::string data = "estimate kde --data " + (dir / "moons.npy").string();
+  ASSERT_EQ(scoreflow(data + " --kde-tol 1e-6 " + out("fast")).code, 0);
+  ASSERT_EQ(scoreflow(data + " --kde-tol 0 " + out("exact")).code, 0);
+  const auto summary = read_json(dir / "fast" / "summary.json");
+  EXPECT_GT(summary["lattice_queries"].get<std::size_t>(), 10000u);
+  EXPECT_EQ(read_json(dir / "exact" / "summary.json")["lattice_queries"], 0);
+  const double h = summary["bandwidth"].get<double>();
+  const NpyArray lf = read_npy(dir / "fast" / "log_density.npy");
+  const NpyArray le = read_npy(dir / "exact" / "log_density.npy");
+  const NpyArray sf_ = read_npy(dir / "fast" / "score.npy");
+  const NpyArray se = read_npy(dir / "exact" / "score.npy");
+  for (std::size_t i = 0; i < le.values.size(); ++i) {
+    ASSERT_NEAR(lf.values[i], le.values[i], 1.01e-6) << i;
+    const double scale = std::max(std::hypot(se.values[2 * i], se.values[2 * i + 1]), 1 / h);
+    ASSERT_LE(std::hypot(sf_.values[2 * i] - se.values[2 * i],
+                         sf_.values[2 * i + 1] - se.values[2 * i + 1]),
+              1.01e-6 * scale)
+        << i;
+  }
+  expect_error(scoreflow(data + " --kde-tol 1.5 " + out("bad")),
+               "kde_tol is 1.5, but must be a relative error in [0, 1)");
+  expect_error(scoreflow("sample --sampler wfr --kde-tol -1 " + out("bad2")),
+               "kde_tol is -1, but must be a relative error in [0, 1) (0: exact sums)");
 }
 
 TEST_F(Cli, WeightedSamplersWriteWeightsAndResumeExactly) {

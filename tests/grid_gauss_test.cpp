@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
+#include <string>
 
 #include <scoreflow/core/error.hpp>
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/core/rng.hpp>
 #include <scoreflow/score/grid_gauss.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 
 using namespace sf;
@@ -36,6 +39,10 @@ struct GridCase {
   double h;
   bool weighted;
 };
+
+void PrintTo(const GridCase& c, std::ostream* os) {
+  *os << "d = " << c.d << ", h = " << c.h << (c.weighted ? ", weighted" : "");
+}
 
 class GridGauss : public ::testing::TestWithParam<GridCase> {};
 
@@ -80,7 +87,13 @@ TEST_P(GridGauss, AgreesWithTheExactSumWithinItsBound) {
 INSTANTIATE_TEST_SUITE_P(DimensionsAndBandwidths, GridGauss,
                          ::testing::Values(GridCase{1, 0.05, false}, GridCase{1, 0.3, true},
                                            GridCase{2, 0.15, false}, GridCase{2, 0.4, true},
-                                           GridCase{3, 0.5, false}, GridCase{3, 0.6, true}));
+                                           GridCase{3, 0.8, false}, GridCase{3, 1.0, true}),
+                         [](const ::testing::TestParamInfo<GridCase>& p) {
+                           const GridCase& c = p.param;
+                           return "d" + std::to_string(c.d) + "_h" +
+                                  std::to_string(static_cast<int>(std::lround(c.h * 100))) +
+                                  (c.weighted ? "_weighted" : "");
+                         });
 
 // A query far from all data: the lattice's bound is useless there, so it is summed exactly.
 TEST(GridGaussFallback, FarQueriesAreSummedExactly) {

@@ -11,6 +11,7 @@
 #include <scoreflow/malliavin/malliavin_weights.hpp>
 #include <scoreflow/samplers/langevin.hpp>
 #include <scoreflow/samplers/wfr.hpp>
+#include <scoreflow/score/grid_gauss.hpp>
 #include <scoreflow/score/heat_ball.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 #include <scoreflow/sde/forward_sde.hpp>
@@ -70,12 +71,23 @@ nlohmann::json bench_kde(const BenchOptions& o) {
   make_target(fmt::format("gauss:d={}", o.dim))->sample(1, x.rows());
   std::vector<double> lp(n);
   Particles s(n, o.dim);
+  std::size_t exact = 0;
   auto j = timed(o, static_cast<double>(n) * static_cast<double>(n), "pair_evaluations_per_second",
                  [&](std::size_t) {
-                   const KernelDensity kde(x.rows(), silverman_bandwidth(x.rows()));
+                   const double h = silverman_bandwidth(x.rows());
+                   const GridGaussPlan plan = grid_gauss_plan(x.rows(), h);
+                   if (o.kde_tol > 0 && grid_gauss_pays(plan, n, n)) {
+                     GridKde g = grid_kde(plan, x.rows(), {}, x.rows(), o.kde_tol, true);
+                     lp = std::move(g.log_density), s = std::move(g.score), exact = g.exact;
+                     return;
+                   }
+                   const KernelDensity kde(x.rows(), h);
                    kde.log_density_and_score(x.rows(), lp, s.rows());
+                   exact = n;
                  });
   j["benchmark"] = "kde";
+  j["kde_tol"] = o.kde_tol;
+  j["queries_summed_exactly"] = exact;
   j["n"] = n;
   j["dim"] = o.dim;
   return j;
@@ -88,7 +100,9 @@ nlohmann::json bench_wfr_steps(const BenchOptions& o, std::size_t n, std::size_t
                                const std::string& density, double work, const char* unit) {
   const auto target = make_target("gmm4");
   const auto init = make_target("gauss:d=2,mean=[0,8],var=[1.2,0.01]");
-  const Wfr wfr(*target, WfrConfig{0.01, 3, density});
+  WfrConfig cfg{0.01, 3, density};
+  cfg.kde_tol = o.kde_tol;
+  const Wfr wfr(*target, cfg);
   auto j = timed(o, work, unit, [&](std::size_t r) {
     Particles x(n, 2);
     init->sample(r, x.rows());
@@ -98,6 +112,7 @@ nlohmann::json bench_wfr_steps(const BenchOptions& o, std::size_t n, std::size_t
   j["n"] = n;
   j["steps"] = steps;
   j["density"] = density;
+  j["kde_tol"] = o.kde_tol;
   j["steps_per_second"] = static_cast<double>(steps) / j["median_seconds"].get<double>();
   return j;
 }

@@ -12,6 +12,7 @@ struct BenchOptions {
   std::size_t steps = 0;              // ULA only
   std::string target = "gmm-grid16";  // ULA only: any target spec, e.g. torchscript:path=…
   std::size_t dim = 2;                // KDE only
+  double kde_tol = 0;                 // kde, wfr: 0 exact sums; > 0 the lattice where it pays
   std::size_t repeats = 5;
   int threads = 0;
 };
@@ -19,7 +20,7 @@ struct BenchOptions {
 // ULA on --target (default gmm-grid16, N = 20,000, 1,000 steps): particle-steps per second.
 nlohmann::json bench_ula(const BenchOptions& o);
 // KDE log-density + score of N points against themselves (default N = 10,000, d = 2):
-// pair evaluations per second.
+// pair evaluations per second (of the exact sum the same results stand for, with --kde-tol).
 nlohmann::json bench_kde(const BenchOptions& o);
 // WFR steps with KDE weights on gmm4 (default N = 10,000, 20 steps): pair evaluations per
 // second of the KDE inside the step, steps per second, peak memory.

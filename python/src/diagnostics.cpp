@@ -12,6 +12,7 @@
 #include <scoreflow/diagnostics/mcmc_convergence.hpp>
 #include <scoreflow/diagnostics/sliced_wasserstein.hpp>
 #include <scoreflow/diagnostics/summary_stats.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 
 #include "arrays.hpp"
@@ -175,20 +176,21 @@ void bind_diagnostics(py::module_& m) {
       py::arg("log_weights"));
   m.def(
       "_kde",
-      [](py::handle data, py::handle at, double bandwidth, py::handle log_weights) {
+      [](py::handle data, py::handle at, double bandwidth, py::handle log_weights, double tol) {
         const Array x = as_array(data, "data", 2);
         const Array q = as_array(at, "at", 2, static_cast<std::size_t>(x.shape(1)));
         const auto w = log_weights_of(log_weights, "log_weights", x);
         sf::KdeEstimate e;
         {
           py::gil_scoped_release nogil;
-          e = sf::kde_estimate(rows_of(x), rows_of(q), bandwidth, span_of(w));
+          e = sf::kde_estimate(rows_of(x), rows_of(q), bandwidth, span_of(w), tol);
         }
         return py::make_tuple(
             to_numpy(std::move(e.log_density), {static_cast<py::ssize_t>(q.shape(0))}),
             to_numpy(std::move(e.score)), e.bandwidth);
       },
-      py::arg("data"), py::arg("at"), py::arg("bandwidth"), py::arg("log_weights") = py::none());
+      py::arg("data"), py::arg("at"), py::arg("bandwidth"), py::arg("log_weights") = py::none(),
+      py::arg("kde_tol") = sf::kDefaultKdeTol);
 }
 
 }  // namespace sfpy

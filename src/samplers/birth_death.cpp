@@ -5,6 +5,7 @@
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/core/rng.hpp>
 #include <scoreflow/samplers/langevin.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
@@ -13,13 +14,15 @@ BirthDeath::BirthDeath(const Target& target, BirthDeathConfig cfg) : target_(tar
   check_positive_finite("birth-death", "step size h", cfg_.step_size);
   if (cfg_.bandwidth < 0 || !std::isfinite(cfg_.bandwidth))
     throw InvalidArgument("birth-death: bandwidth must be positive (or 0 for Silverman's rule)");
+  check_kde_tol("birth-death", cfg_.kde_tol);
 }
 
 nlohmann::json BirthDeath::config() const {
   return {{"sampler", name()},
           {"step_size", cfg_.step_size},
           {"seed", cfg_.seed},
-          {"bandwidth", cfg_.bandwidth}};
+          {"bandwidth", cfg_.bandwidth},
+          {"kde_tol", cfg_.kde_tol}};
 }
 
 SamplerState BirthDeath::init(Particles x, std::size_t step) const {
@@ -39,9 +42,8 @@ std::vector<double> BirthDeath::all_rates(const SamplerState& s, ConstRows x) co
   // Across processes each computes the rates of its own rows from all particles.
   const std::size_t mine = s.x.n(), n = x.n;
   const double b = cfg_.bandwidth > 0 ? cfg_.bandwidth : silverman_bandwidth(x);
-  const KernelDensity kde(x, b);
-  std::vector<double> beta(mine);
-  kde.log_density(s.x.rows(), beta);  // log (K_b * ρ)(X_i)
+  std::vector<double> beta =
+      kde_log_density(x, {}, b, s.x.rows(), cfg_.kde_tol, n);  // log (K_b * ρ)(X_i)
   std::vector<double> extra;
   if (cfg_.kernelised) {
     // (1/N) Σ_j K(X_i − X_j) / (K*ρ)(X_j): a KDE with weights 1/(K*ρ)(X_j), rescaled by
@@ -52,8 +54,7 @@ std::vector<double> BirthDeath::all_rates(const SamplerState& s, ConstRows x) co
     for (std::size_t j = 0; j < n; ++j) m = std::max(m, lw[j] = -log_conv.view[j]);
     double sum = 0;
     for (double v : lw) sum += std::exp(v - m);
-    extra.resize(mine);
-    KernelDensity(x, b, lw).log_density(s.x.rows(), extra);
+    extra = kde_log_density(x, lw, b, s.x.rows(), cfg_.kde_tol, n);
     for (double& v : extra) v = std::exp(v + m + std::log(sum / static_cast<double>(n)));
   }
   for (std::size_t i = 0; i < mine; ++i) {

@@ -89,7 +89,7 @@ std::unique_ptr<Sampler> make_ais(const Target& t, const Spec& s, const SamplerC
 
 std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerContext& c) {
   s.allow_only({"step_size", "density", "bandwidth", "bandwidth_rule", "resampler", "ess_threshold",
-                "exchange", "exchange_block"});
+                "exchange", "exchange_block", "kde_tol"});
   WfrConfig w;
   w.step_size = step_size_option(s, w.step_size);
   w.seed = c.seed;
@@ -100,17 +100,19 @@ std::unique_ptr<Sampler> make_wfr(const Target& t, const Spec& s, const SamplerC
   w.ess_threshold = ess_option(s, w.ess_threshold);
   w.exchange = s.string("exchange", w.exchange);
   w.exchange_block = s.count("exchange_block", w.exchange_block);
+  w.kde_tol = s.number("kde_tol", w.kde_tol);
   return std::make_unique<Wfr>(t, std::move(w));
 }
 
 SamplerFactory birth_death(bool kernelised) {
   return [kernelised](const Target& t, const Spec& s,
                       const SamplerContext& c) -> std::unique_ptr<Sampler> {
-    s.allow_only({"step_size", "bandwidth"});
+    s.allow_only({"step_size", "bandwidth", "kde_tol"});
     BirthDeathConfig b;
     b.step_size = step_size_option(s, b.step_size);
     b.seed = c.seed;
     b.bandwidth = bandwidth_option(s, b.bandwidth);
+    b.kde_tol = s.number("kde_tol", b.kde_tol);
     b.kernelised = kernelised;
     return std::make_unique<BirthDeath>(t, b);
   };

@@ -10,6 +10,7 @@
 #include <scoreflow/core/comm.hpp>
 #include <scoreflow/samplers/langevin.hpp>
 #include <scoreflow/samplers/weighted.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
@@ -30,6 +31,7 @@ Wfr::Wfr(const Target& target, WfrConfig cfg)
   if (cfg_.exchange != "auto" && cfg_.exchange != "gather" && cfg_.exchange != "blocks")
     throw InvalidArgument(
         fmt::format("wfr: exchange '{}' is not valid; valid: auto, gather, blocks", cfg_.exchange));
+  check_kde_tol("wfr", cfg_.kde_tol);
   if (cfg_.exchange_block == 0 || cfg_.exchange_block % StreamedKernelDensity::kTile != 0)
     throw InvalidArgument(
         fmt::format("wfr: exchange_block is {} rows, but must be a positive multiple of {}",
@@ -46,7 +48,8 @@ nlohmann::json Wfr::config() const {
           {"resampler", cfg_.resampler.name},
           {"ess_threshold", cfg_.ess_threshold},
           {"exchange", cfg_.exchange},
-          {"exchange_block", cfg_.exchange_block}};
+          {"exchange_block", cfg_.exchange_block},
+          {"kde_tol", cfg_.kde_tol}};
 }
 
 SamplerState Wfr::init(Particles x, std::size_t step) const {
@@ -134,21 +137,19 @@ std::vector<double> Wfr::log_density_estimate(const SamplerState& s,
                                               const Particles& centres) const {
   if (in_blocks(s)) return log_density_in_blocks(s, centres);
   // Across processes each sums the kernels of all particles at its own rows.
-  std::vector<double> out(s.x.n());
   const std::size_t d = s.x.d();
   const AllRows lw = all_rows(s, s.x.log_weights(), 1);
   if (cfg_.density == "ula-kernel") {
     // N(x; c_j, 2hI) is a Gaussian kernel of bandwidth √(2h) centred at c_j.
     const AllRows c = all_rows(s, centres.values(), d);
-    KernelDensity(c.rows(d), std::sqrt(2 * cfg_.step_size), lw.view).log_density(s.x.rows(), out);
-    return out;
+    return kde_log_density(c.rows(d), lw.view, std::sqrt(2 * cfg_.step_size), s.x.rows(),
+                           cfg_.kde_tol, all_particles(s));
   }
   const AllRows x = all_rows(s, s.x.values(), d);
   const double b = cfg_.bandwidth > 0                ? cfg_.bandwidth
                    : cfg_.bandwidth_rule == "median" ? median_bandwidth(x.rows(d))
                                                      : silverman_bandwidth(x.rows(d), lw.view);
-  KernelDensity(x.rows(d), b, lw.view).log_density(s.x.rows(), out);
-  return out;
+  return kde_log_density(x.rows(d), lw.view, b, s.x.rows(), cfg_.kde_tol, all_particles(s));
 }
 
 StepInfo Wfr::step(SamplerState& s) const {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <scoreflow/core/check.hpp>
+#include <scoreflow/core/fastmath.hpp>
 #include <scoreflow/core/parallel.hpp>
 #include <scoreflow/score/kernel_score.hpp>
 
@@ -65,10 +66,14 @@ void axis_weights(const GridGaussPlan& p, std::size_t axis, double x, double wid
   }
   out.first = static_cast<std::size_t>(first);
   out.count = std::min<std::size_t>(static_cast<std::size_t>(end - first) + 1, 128);
-  const double c = 0.5 / (width * width);
-  for (std::size_t i = 0; i < out.count; ++i) {
-    const double u = p.origin[axis] + static_cast<double>(out.first + i) * p.spacing - x;
-    out.w[i] = std::exp(-c * u * u);
+  const double c = 0.5 / (width * width), start = p.origin[axis] - x;
+  const double step = p.spacing, first_node = static_cast<double>(out.first);
+  double* w = out.w;
+  const std::size_t count = out.count;
+#pragma omp simd
+  for (std::size_t i = 0; i < count; ++i) {
+    const double u = start + (first_node + static_cast<double>(i)) * step;
+    w[i] = fast_exp(-c * u * u);
   }
 }
 
@@ -144,18 +149,35 @@ void convolve(const GridGaussPlan& p, std::vector<double>& f) {
     // outer·n[axis]·stride + inner, inner < stride[axis].
     const std::size_t inner = stride[axis], outer = f.size() / (n[axis] * inner);
     const auto taps = static_cast<std::ptrdiff_t>(p.taps);
-    parallel_rows(outer * n[axis], [&](std::size_t line_node) {
-      const std::size_t o = line_node / n[axis], i = line_node % n[axis];
-      double* dst = out.data() + (o * n[axis] + i) * inner;
-      std::fill(dst, dst + inner, 0.0);
-      const auto ii = static_cast<std::ptrdiff_t>(i), len = static_cast<std::ptrdiff_t>(n[axis]);
-      for (std::ptrdiff_t m = std::max(-taps, -ii); m <= std::min(taps, len - 1 - ii); ++m) {
-        const double kv = kernel[static_cast<std::size_t>(std::abs(m))];
-        const double* src = f.data() + (o * n[axis] + static_cast<std::size_t>(ii + m)) * inner;
+    const auto len = static_cast<std::ptrdiff_t>(n[axis]);
+    if (inner == 1) {
+      // The contiguous axis: each line at once, shift by shift, vectorised along the line.
+      parallel_rows(outer, [&](std::size_t o) {
+        const double* src = f.data() + o * n[axis];
+        double* dst = out.data() + o * n[axis];
+        std::fill(dst, dst + n[axis], 0.0);
+        for (std::ptrdiff_t m = -taps; m <= taps; ++m) {
+          const double kv = kernel[static_cast<std::size_t>(std::abs(m))];
+          const std::ptrdiff_t lo = std::max<std::ptrdiff_t>(0, -m), hi = std::min(len, len - m);
 #pragma omp simd
-        for (std::size_t t = 0; t < inner; ++t) dst[t] += kv * src[t];
-      }
-    });
+          for (std::ptrdiff_t i = lo; i < hi; ++i) dst[i] += kv * src[i + m];
+        }
+      });
+    } else {
+      // Lines side by side: each node of the axis at once, vectorised across the lines.
+      parallel_rows(outer * n[axis], [&](std::size_t line_node) {
+        const std::size_t o = line_node / n[axis], i = line_node % n[axis];
+        double* dst = out.data() + (o * n[axis] + i) * inner;
+        std::fill(dst, dst + inner, 0.0);
+        const auto ii = static_cast<std::ptrdiff_t>(i);
+        for (std::ptrdiff_t m = std::max(-taps, -ii); m <= std::min(taps, len - 1 - ii); ++m) {
+          const double kv = kernel[static_cast<std::size_t>(std::abs(m))];
+          const double* src = f.data() + (o * n[axis] + static_cast<std::size_t>(ii + m)) * inner;
+#pragma omp simd
+          for (std::size_t t = 0; t < inner; ++t) dst[t] += kv * src[t];
+        }
+      });
+    }
     f.swap(out);
   }
 }
@@ -341,23 +363,6 @@ GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const doub
     if (want_score) std::copy_n(psi.row(k), d, r.score.row(i)), r.score_bound[i] = 0;
   }
   return r;
-}
-
-std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
-                                    ConstRows queries, double tol, std::size_t all_queries) {
-  if (!(tol >= 0 && tol < 1))
-    throw InvalidArgument(fmt::format(
-        "kde: the tolerance {} is not valid; give a relative error in [0, 1) (0: exact sums)",
-        tol));
-  if (tol > 0) {
-    const GridGaussPlan plan = grid_gauss_plan(data, h);
-    if (plan.d > 0 && plan.relative_error < tol &&
-        grid_gauss_pays(plan, data.n, all_queries ? all_queries : queries.n))
-      return grid_kde(plan, data, logw, queries, tol, false).log_density;
-  }
-  std::vector<double> out(queries.n);
-  KernelDensity(data, h, logw).log_density(queries, out);
-  return out;
 }
 
 }  // namespace sf

@@ -297,23 +297,4 @@ std::vector<double> StreamedKernelDensity::log_density() const {
   return out;
 }
 
-KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
-                         std::span<const double> logw) {
-  if (!(bandwidth >= 0) || !std::isfinite(bandwidth))
-    throw InvalidArgument(fmt::format(
-        "kde: bandwidth is {}, but must be positive and finite (0: Silverman's rule)", bandwidth));
-  check_dim("kde", "the query points", at.d, data.d);
-  const double silverman = silverman_bandwidth(data, logw);
-  KdeEstimate e{std::vector<double>(at.n), Particles(at.n, at.d),
-                bandwidth > 0 ? bandwidth : silverman};
-  KernelDensity(data, e.bandwidth, logw).log_density_and_score(at, e.log_density, e.score.rows());
-  const std::string hint = fmt::format(
-      "at bandwidth {:g} the kernels vanish at that query point; use a larger bandwidth "
-      "(Silverman's rule gives {:.4g}) or query points near the data",
-      e.bandwidth, silverman);
-  check_finite_output("kde: log-density", e.log_density, hint);
-  check_finite_output("kde: score", {e.score.data(), at.n * at.d}, hint);
-  return e;
-}
-
 }  // namespace sf

@@ -89,9 +89,17 @@ def check_samplers(tmp):
              # Every process trains the same network on all particles and moves its shard;
              # then data-parallel training in gradient blocks, with Heun's two velocities.
              ("sbtm", "sbtm:train_steps=3,init_steps=100", [], [], None),
-             ("sbtm-blocks", "sbtm:grad_blocks=3,train_steps=2,integrator=heun,init_steps=100", [], [], None)]
+             ("sbtm-blocks", "sbtm:grad_blocks=3,train_steps=2,integrator=heun,init_steps=100", [], [], None),
+             # Enough particles for the kernel sums to go through the lattice (every process
+             # builds the same one from all particles).
+             ("wfr-kde-lattice", "wfr", ["--density", "kde", "--ess-threshold", "0.99", "--n", "3000"],
+              weighted, "resamplings")]
     for name, sampler, extra, files, coupling in cases:
-        args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", "301", "--steps", "40",
+        n = "301"
+        if "--n" in extra:
+            i = extra.index("--n")
+            n, extra = extra[i + 1], extra[:i] + extra[i + 2:]
+        args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", n, "--steps", "40",
                 "--seed", "7", "--trajectory-every", "5", "--no-plot", "--quiet", "--force"]
         args += extra
         ref = os.path.join(tmp, f"{name}-plain")
@@ -116,6 +124,15 @@ def check_samplers(tmp):
                    os.path.join(tmp, f"wfr-{density}-blocks-plain"),
                    ["samples.npy", "weights.npy", "trace.csv"], f"wfr-{density} in blocks")
     print("wfr: sweeping over blocks gives the same files as gathering all particles")
+    lattice = os.path.join(tmp, "wfr-kde-lattice-plain")
+    exact = os.path.join(tmp, "wfr-kde-exact")
+    run(0, ["sample", "--target", "gmm4", "--sampler", "wfr", "--density", "kde", "--ess-threshold",
+            "0.99", "--n", "3000", "--steps", "40", "--seed", "7", "--trajectory-every", "5",
+            "--no-plot", "--quiet", "--kde-tol", "0", "--out", exact])
+    if filecmp.cmp(os.path.join(lattice, "weights.npy"), os.path.join(exact, "weights.npy"),
+                   shallow=False):
+        raise AssertionError("wfr-kde-lattice: the same weights as exact sums; the lattice was "
+                             "not used")
 
 
 def check_malliavin(tmp):

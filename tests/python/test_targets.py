@@ -226,3 +226,20 @@ def test_kde_matches_the_formula():
     np.testing.assert_allclose(score, exact_score, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="bandwidth is -1"):
         sf.kde(data, at, bandwidth=-1)
+
+
+def test_kde_through_the_lattice_stays_within_kde_tol():
+    # 20,000 points in 2-D: the lattice pays; each density within kde_tol (relative) of the
+    # exact sum, each score within kde_tol * max(|score|, 1/h).
+    rng = np.random.default_rng(5)
+    data = np.concatenate([rng.normal(size=(15000, 2)), 3 + 0.5 * rng.normal(size=(5000, 2))])
+    at = np.concatenate([data, 4 * rng.normal(size=(300, 2))])  # many queries: it pays
+    h = 0.1
+    fast = sf.kde(data, at, bandwidth=h, kde_tol=1e-6)
+    exact = sf.kde(data, at, bandwidth=h, kde_tol=0)
+    assert not np.array_equal(fast[0], exact[0])  # the lattice answered
+    np.testing.assert_allclose(fast[0], exact[0], rtol=0, atol=1.01e-6)
+    scale = np.maximum(np.linalg.norm(exact[1], axis=1), 1 / h)
+    assert np.all(np.linalg.norm(fast[1] - exact[1], axis=1) <= 1.01e-6 * scale)
+    with pytest.raises(ValueError, match="kde_tol is 2"):
+        sf.kde(data, at, bandwidth=h, kde_tol=2)

@@ -10,6 +10,7 @@
 #include <string>
 
 #include <scoreflow/samplers/sampler.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/targets/target.hpp>
 
 namespace sf {
@@ -17,8 +18,9 @@ namespace sf {
 struct BirthDeathConfig {
   double step_size = 0.01;
   std::uint64_t seed = 0;
-  double bandwidth = 0;     // 0: Silverman's rule each step
-  bool kernelised = false;  // the kernelised-KL rate
+  double bandwidth = 0;             // 0: Silverman's rule each step
+  bool kernelised = false;          // the kernelised-KL rate
+  double kde_tol = kDefaultKdeTol;  // relative error of the kernel sums (grid_gauss.hpp; 0: exact)
 };
 
 class BirthDeath : public Sampler {

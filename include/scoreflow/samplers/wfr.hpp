@@ -12,6 +12,7 @@
 
 #include <scoreflow/samplers/resampling.hpp>
 #include <scoreflow/samplers/sampler.hpp>
+#include <scoreflow/score/kde.hpp>
 #include <scoreflow/targets/target.hpp>
 
 namespace sf {
@@ -30,6 +31,10 @@ struct WfrConfig {
   // takes blocks once all particles with their weights pass 1 GiB. Same numbers either way.
   std::string exchange = "auto";
   std::size_t exchange_block = 65536;
+  // Relative error allowed in the density estimate's kernel sums (d ≤ 3): they go through the
+  // lattice of grid_gauss.hpp where it pays, every particle within this of the exact sum;
+  // 0: always the exact sum. Blocks (above) always sum exactly.
+  double kde_tol = kDefaultKdeTol;
 };
 
 class Wfr : public Sampler {

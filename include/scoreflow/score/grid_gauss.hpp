@@ -68,11 +68,4 @@ GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const doub
 // Whether the lattice is worth it: its work well below the exact N·M pair sums.
 bool grid_gauss_pays(const GridGaussPlan& plan, std::size_t data, std::size_t queries);
 
-// The Parzen log-density at the queries, through the lattice when `tol` > 0, the lattice
-// applies and pays for `all_queries` queries (0: queries.n; across processes the global count,
-// so that every process decides alike), every query within relative error `tol` of the exact
-// sum (MATH.md §1); otherwise, and with tol = 0, the exact tiled sum (KernelDensity).
-std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
-                                    ConstRows queries, double tol, std::size_t all_queries = 0);
-
 }  // namespace sf

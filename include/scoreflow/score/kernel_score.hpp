@@ -101,17 +101,4 @@ class StreamedKernelDensity {
   std::vector<double> xt_, lw_;        // the current block, coordinate-major
 };
 
-// A Parzen estimate at query points, as `scoreflow estimate kde` and the Python package give it.
-struct KdeEstimate {
-  std::vector<double> log_density;  // one per query point
-  Particles score;                  // query points × d
-  double bandwidth = 0;             // the bandwidth used
-};
-
-// Log-density and score of `data` (optionally weighted) at `at`; bandwidth 0 uses Silverman's
-// rule. Refuses a negative bandwidth, and results that are not finite (with a tiny bandwidth
-// the kernels vanish at query points far from the data), naming the bandwidth to try.
-KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
-                         std::span<const double> logw = {});
-
 }  // namespace sf

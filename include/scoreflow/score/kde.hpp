@@ -1,0 +1,41 @@
+// The Parzen (Gaussian KDE) estimate as the samplers and applications use it: the exact tiled
+// sums of kernel_score.hpp, or, for d ≤ 3 where it pays, the lattice of grid_gauss.hpp with
+// every query within a relative tolerance `kde_tol` of the exact sum (0: always exact).
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include <scoreflow/core/particles.hpp>
+
+namespace sf {
+
+// The default tolerance: weights and scores within 1e-6 (relative) of the exact sums.
+inline constexpr double kDefaultKdeTol = 1e-6;
+
+// Refuses a tolerance outside [0, 1) or not a number, naming `who`.
+void check_kde_tol(const char* who, double tol);
+
+// The log-density log Σ_j w̄_j N(x; y_j, h²I) at the queries (weights ∝ exp(logw), empty:
+// equal). `all_queries` (0: queries.n) is what the choice between the sums weighs: across
+// processes the global count, so that every process chooses alike.
+std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
+                                    ConstRows queries, double tol, std::size_t all_queries = 0);
+
+// A Parzen estimate at query points, as `scoreflow estimate kde` and the Python package give it.
+struct KdeEstimate {
+  std::vector<double> log_density;  // one per query point
+  Particles score;                  // query points × d
+  double bandwidth = 0;             // the bandwidth used
+  std::size_t lattice_queries = 0;  // query points answered by the lattice (the rest exactly)
+};
+
+// Log-density and score of `data` (optionally weighted) at `at`; bandwidth 0 uses Silverman's
+// rule; the score within tol·max(|ψ|, 1/h) of the exact one. Refuses a negative bandwidth,
+// and results that are not finite (with a tiny bandwidth the kernels vanish at query points
+// far from the data), naming the bandwidth to try.
+KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
+                         std::span<const double> logw = {}, double tol = kDefaultKdeTol);
+
+}  // namespace sf

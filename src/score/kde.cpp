@@ -1,0 +1,70 @@
+#include <scoreflow/score/kde.hpp>
+
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <scoreflow/core/check.hpp>
+#include <scoreflow/score/grid_gauss.hpp>
+#include <scoreflow/score/kernel_score.hpp>
+
+namespace sf {
+namespace {
+
+// The lattice's plan when the tolerance allows it and it pays for `queries` queries;
+// otherwise a plan with d = 0 (the exact sums).
+GridGaussPlan lattice_plan(ConstRows data, double h, double tol, std::size_t queries) {
+  if (tol == 0) return {};
+  GridGaussPlan plan = grid_gauss_plan(data, h);
+  if (plan.d == 0 || !(plan.relative_error < tol) || !grid_gauss_pays(plan, data.n, queries))
+    return {};
+  return plan;
+}
+
+}  // namespace
+
+void check_kde_tol(const char* who, double tol) {
+  if (!(tol >= 0 && tol < 1))
+    throw InvalidArgument(fmt::format(
+        "{}: kde_tol is {}, but must be a relative error in [0, 1) (0: exact sums)", who, tol));
+}
+
+std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
+                                    ConstRows queries, double tol, std::size_t all_queries) {
+  check_kde_tol("kde", tol);
+  const GridGaussPlan plan = lattice_plan(data, h, tol, all_queries ? all_queries : queries.n);
+  if (plan.d > 0) return grid_kde(plan, data, logw, queries, tol, false).log_density;
+  std::vector<double> out(queries.n);
+  KernelDensity(data, h, logw).log_density(queries, out);
+  return out;
+}
+
+KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
+                         std::span<const double> logw, double tol) {
+  check_kde_tol("kde", tol);
+  if (!(bandwidth >= 0) || !std::isfinite(bandwidth))
+    throw InvalidArgument(fmt::format(
+        "kde: bandwidth is {}, but must be positive and finite (0: Silverman's rule)", bandwidth));
+  check_dim("kde", "the query points", at.d, data.d);
+  const double silverman = silverman_bandwidth(data, logw);
+  KdeEstimate e{std::vector<double>(at.n), Particles(at.n, at.d),
+                bandwidth > 0 ? bandwidth : silverman};
+  const GridGaussPlan plan = lattice_plan(data, e.bandwidth, tol, at.n);
+  if (plan.d > 0) {
+    GridKde g = grid_kde(plan, data, logw, at, tol, true);
+    e.log_density = std::move(g.log_density), e.score = std::move(g.score);
+    e.lattice_queries = at.n - g.exact;
+  } else {
+    KernelDensity(data, e.bandwidth, logw).log_density_and_score(at, e.log_density, e.score.rows());
+  }
+  const std::string hint = fmt::format(
+      "at bandwidth {:g} the kernels vanish at that query point; use a larger bandwidth "
+      "(Silverman's rule gives {:.4g}) or query points near the data",
+      e.bandwidth, silverman);
+  check_finite_output("kde: log-density", e.log_density, hint);
+  check_finite_output("kde: score", {e.score.data(), at.n * at.d}, hint);
+  return e;
+}
+
+}  // namespace sf
