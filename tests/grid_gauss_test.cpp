@@ -163,3 +163,27 @@ TEST(KdeLogDensity, ChoosesTheLatticeOnlyWhereItPaysAndStaysWithinTheTolerance) 
   KernelDensity(d4.rows(), 0.5).log_density(d4.rows(), exact4);
   EXPECT_EQ(kde_log_density(d4.rows(), {}, 0.5, d4.rows(), tol), exact4);
 }
+
+// ESM's target: the lattice built once for 20,000 points serves batch after batch within the
+// tolerance; few points keep the exact sums.
+TEST(ParzenScoreTarget, BatchesThroughOneLatticeStayWithinTheTolerance) {
+  const Particles data = clusters(20000, 2, 6);
+  const double h = silverman_bandwidth(data.rows()), tol = 1e-6;
+  const ParzenScore target(data.rows(), h, tol);
+  ASSERT_TRUE(target.uses_lattice());
+  const KernelDensity exact(data.rows(), h);
+  for (std::uint64_t batch = 0; batch < 3; ++batch) {
+    const Particles q = clusters(256, 2, 100 + batch);
+    Particles got(q.n(), 2), want(q.n(), 2);
+    target.score(q.rows(), got.rows());
+    exact.score(q.rows(), want.rows());
+    for (std::size_t i = 0; i < q.n(); ++i) {
+      const double size = std::hypot(want(i, 0), want(i, 1));
+      EXPECT_LE(std::hypot(got(i, 0) - want(i, 0), got(i, 1) - want(i, 1)),
+                1.01 * tol * std::max(size, 1 / h))
+          << i;
+    }
+  }
+  EXPECT_FALSE(ParzenScore(clusters(200, 2, 1).rows(), h, tol).uses_lattice());
+  EXPECT_FALSE(ParzenScore(data.rows(), h, 0).uses_lattice());
+}

@@ -70,8 +70,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=["wfr", "wfr-gmm4"])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--n", type=int, default=0, help="particles (0: 10,000 for wfr, 500 for wfr-gmm4)")
+    p.add_argument("--steps", type=int, default=0, help="steps (0: 20 for wfr, 1,000 for wfr-gmm4)")
     a = p.parse_args()
     n, steps, density = (10000, 20, "kde") if a.what == "wfr" else (500, 1000, "ula-kernel")
+    n, steps = a.n or n, a.steps or steps
     times = []
     for r in range(a.repeats):
         t0 = time.perf_counter()

@@ -58,14 +58,14 @@ torch::Tensor to_float_tensor(Particles& p) {
 }
 
 // The known score of the data for ESM: the target's analytic score, else the Parzen score
-// of the training points with Silverman's bandwidth.
-ScoreOfBatch esm_target(const TrainingData& data) {
+// of the training points with Silverman's bandwidth (through the lattice where it pays).
+ScoreOfBatch esm_target(const TrainingData& data, double kde_tol) {
   if (data.target) {
     const Target* t = data.target.get();
     return batch_score([t](ConstRows x, Rows s) { t->score(x, s); });
   }
-  auto kde =
-      std::make_shared<KernelDensity>(data.train.rows(), silverman_bandwidth(data.train.rows()));
+  auto kde = std::make_shared<ParzenScore>(data.train.rows(),
+                                           silverman_bandwidth(data.train.rows()), kde_tol);
   return batch_score([kde](ConstRows x, Rows s) { kde->score(x, s); });
 }
 
@@ -95,8 +95,11 @@ void write_loss_csv(const fs::path& dir, const std::vector<TrainRecord>& history
 // What a training run is: resuming with any of these changed would silently train another
 // model, so resume refuses it. --threads, --stop-after, --checkpoint-every may change.
 nlohmann::json train_identity(const TrainRunOptions& c) {
-  return {{"net", c.net.to_json()},   {"train", c.train.to_json()}, {"data", c.data}, {"n", c.n},
-          {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed}};
+  nlohmann::json id = {{"net", c.net.to_json()},   {"train", c.train.to_json()},
+                       {"data", c.data},           {"n", c.n},
+                       {"n_heldout", c.n_heldout}, {"data_seed", c.data_seed}};
+  if (c.train.loss == "esm") id["kde_tol"] = c.kde_tol;  // the Parzen target's sums
+  return id;
 }
 
 // The committed checkpoint of a training run, after checking it is this run's.
@@ -136,6 +139,7 @@ nlohmann::json run_train(TrainRunOptions c) {
   const Comm& comm = Comm::world();
   c.train.comm = &comm;
   c.train.validate();
+  check_kde_tol("train: --kde-tol", c.kde_tol);
   if (comm.size() > 1 && c.train.grad_blocks < static_cast<std::size_t>(comm.size()))
     throw InvalidArgument(fmt::format(
         "train: across {} processes pass --grad-blocks B >= {} (the batch in B blocks split over "
@@ -151,7 +155,7 @@ nlohmann::json run_train(TrainRunOptions c) {
   // refused run leaves nothing behind.
   auto net = make_score_net(c.net, c.train.seed);
   Trainer trainer(net, c.train, to_float_tensor(data.train), to_float_tensor(data.heldout),
-                  c.train.loss == "esm" ? esm_target(data) : ScoreOfBatch{});
+                  c.train.loss == "esm" ? esm_target(data, c.kde_tol) : ScoreOfBatch{});
   comm.on_root([&] {
     prepare_run_dir(c.out,
                     c.force    ? RunDirMode::force

@@ -291,23 +291,30 @@ GridGaussPlan grid_gauss_plan(ConstRows data, double h, std::size_t max_nodes) {
   return p;
 }
 
-GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
-                 ConstRows queries, double tol, bool want_score) {
+GridGaussSum::GridGaussSum(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw)
+    : plan_(plan), exact_(data, plan.h, logw) {
   if (plan.d == 0 || plan.d != data.d)
-    throw InvalidArgument("grid_kde: the plan does not apply to these data");
-  check_dim("grid_kde", "queries", queries.d, data.d);
-  if (!logw.empty()) check_dim("grid_kde", "log-weights", logw.size(), data.n);
+    throw InvalidArgument("GridGaussSum: the plan does not apply to these data");
+  if (!logw.empty()) check_dim("GridGaussSum", "log-weights", logw.size(), data.n);
   // Weights relative to the largest, so that W ≥ 1 and nothing overflows.
   std::vector<double> w(data.n, 1.0);
-  double total = static_cast<double>(data.n);
+  total_ = static_cast<double>(data.n);
   if (!logw.empty()) {
     const double m = *std::max_element(logw.begin(), logw.end());
-    if (!std::isfinite(m)) throw NumericalError("grid_kde: the largest log-weight is not finite");
-    total = 0;
-    for (std::size_t j = 0; j < data.n; ++j) total += w[j] = std::exp(logw[j] - m);
+    if (!std::isfinite(m))
+      throw NumericalError("GridGaussSum: the largest log-weight is not finite");
+    total_ = 0;
+    for (std::size_t j = 0; j < data.n; ++j) total_ += w[j] = std::exp(logw[j] - m);
   }
-  std::vector<double> f = spread(plan, data, w);
-  convolve(plan, f);
+  lattice_ = spread(plan, data, w);
+  convolve(plan, lattice_);
+}
+
+GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const {
+  const GridGaussPlan& plan = plan_;
+  check_dim("GridGaussSum", "queries", queries.d, plan.d);
+  const std::vector<double>& f = lattice_;
+  const double total = total_;
   const double a = plan.spread_width, b = plan.convolve_width, h = plan.h;
   const double per_axis = plan.spacing * plan.spacing / (2 * std::numbers::pi * a * b * a * h * h);
   const double scale = std::pow(per_axis, static_cast<double>(plan.d));
@@ -349,7 +356,7 @@ GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const doub
   }
   r.exact = which.size();
   if (which.empty()) return r;
-  const KernelDensity exact(data, h, logw);
+  const KernelDensity& exact = exact_;
   const ConstRows q{redo.data(), which.size(), d};
   std::vector<double> lp(which.size());
   Particles psi(which.size(), d);
@@ -363,6 +370,11 @@ GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const doub
     if (want_score) std::copy_n(psi.row(k), d, r.score.row(i)), r.score_bound[i] = 0;
   }
   return r;
+}
+
+GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
+                 ConstRows queries, double tol, bool want_score) {
+  return GridGaussSum(plan, data, logw).kde(queries, tol, want_score);
 }
 
 }  // namespace sf

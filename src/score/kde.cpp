@@ -1,5 +1,6 @@
 #include <scoreflow/score/kde.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -65,6 +66,23 @@ KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
   check_finite_output("kde: log-density", e.log_density, hint);
   check_finite_output("kde: score", {e.score.data(), at.n * at.d}, hint);
   return e;
+}
+
+ParzenScore::ParzenScore(ConstRows data, double h, double tol) : tol_(tol) {
+  check_kde_tol("kde", tol);
+  const GridGaussPlan plan = lattice_plan(data, h, tol, data.n);
+  if (plan.d > 0)
+    lattice_ = std::make_unique<GridGaussSum>(plan, data);
+  else
+    exact_ = std::make_unique<KernelDensity>(data, h);
+}
+
+ParzenScore::~ParzenScore() = default;
+
+void ParzenScore::score(ConstRows q, Rows out) const {
+  if (!lattice_) return exact_->score(q, out);
+  const GridKde g = lattice_->kde(q, tol_, true);
+  std::copy_n(g.score.data(), q.n * q.d, out.data);
 }
 
 }  // namespace sf

@@ -15,6 +15,7 @@
 #include <scoreflow/neural/generate.hpp>
 #include <scoreflow/neural/score_net.hpp>
 #include <scoreflow/neural/trainer.hpp>
+#include <scoreflow/score/kde.hpp>
 
 namespace sf {
 
@@ -29,6 +30,8 @@ struct TrainRunOptions {
   std::string cond;                 // empty: fourier with an SDE, else none
   std::string dequantise = "auto";  // auto (on for image data), on, off
   TrainOptions train;
+  // esm on data of unknown score: the Parzen target's kernel sums within this (kde.hpp)
+  double kde_tol = kDefaultKdeTol;
   std::size_t checkpoint_every = 0;  // 0: about 10 checkpoints
   std::size_t stop_after = 0;        // 0: run to --steps
   int threads = 0;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <scoreflow/core/particles.hpp>
+#include <scoreflow/score/kernel_score.hpp>
 
 namespace sf {
 
@@ -56,6 +57,22 @@ struct GridKde {
   Particles score;                  // ∇ log p̂ (when asked for)
   std::vector<double> score_bound;  // each query's bound on |ψ̂ − ψ| (0: summed exactly)
   std::size_t exact = 0;            // queries summed exactly because a bound exceeded tol
+};
+
+// The lattice of `plan` spread and convolved once for the data, then asked at any queries
+// (ESM asks it for every training batch). Keeps the exact sums for the queries whose bound
+// exceeds the tolerance.
+class GridGaussSum {
+ public:
+  GridGaussSum(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw = {});
+  // See grid_kde below.
+  GridKde kde(ConstRows queries, double tol, bool want_score) const;
+
+ private:
+  GridGaussPlan plan_;
+  KernelDensity exact_;
+  double total_ = 0;             // W = Σ_j w_j, the weights relative to the largest
+  std::vector<double> lattice_;  // H: the spread points convolved
 };
 
 // The Parzen log-density log Σ_j w̄_j N(x; y_j, h²I) (weights ∝ exp(logw), empty: equal) and,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -37,5 +38,25 @@ struct KdeEstimate {
 // far from the data), naming the bandwidth to try.
 KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
                          std::span<const double> logw = {}, double tol = kDefaultKdeTol);
+
+class GridGaussSum;
+class KernelDensity;
+
+// The Parzen score of fixed data, asked at batch after batch of queries (ESM's target when the
+// data's score is unknown): the lattice is built once where it applies and pays for as many
+// queries as there are data points, every query's score within tol·max(|ψ|, 1/h) of the
+// exact one; otherwise the exact sums.
+class ParzenScore {
+ public:
+  ParzenScore(ConstRows data, double h, double tol = kDefaultKdeTol);
+  ~ParzenScore();
+  void score(ConstRows q, Rows out) const;
+  bool uses_lattice() const { return lattice_ != nullptr; }
+
+ private:
+  double tol_;
+  std::unique_ptr<GridGaussSum> lattice_;
+  std::unique_ptr<KernelDensity> exact_;
+};
 
 }  // namespace sf
