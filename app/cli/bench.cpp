@@ -75,7 +75,8 @@ nlohmann::json bench_kde(const BenchOptions& o) {
   auto j = timed(o, static_cast<double>(n) * static_cast<double>(n), "pair_evaluations_per_second",
                  [&](std::size_t) {
                    const double h = silverman_bandwidth(x.rows());
-                   const GridGaussPlan plan = grid_gauss_plan(x.rows(), h);
+                   const GridGaussPlan plan =
+                       grid_gauss_plan(x.rows(), h, o.kde_tol > 0 ? o.kde_tol : 1e-6);
                    if (o.kde_tol > 0 && grid_gauss_pays(plan, n, n)) {
                      GridKde g = grid_kde(plan, x.rows(), {}, x.rows(), o.kde_tol, true);
                      lp = std::move(g.log_density), s = std::move(g.score), exact = g.exact;
@@ -87,6 +88,15 @@ nlohmann::json bench_kde(const BenchOptions& o) {
                  });
   j["benchmark"] = "kde";
   j["kde_tol"] = o.kde_tol;
+  const GridGaussPlan plan =
+      grid_gauss_plan(x.rows(), silverman_bandwidth(x.rows()), o.kde_tol > 0 ? o.kde_tol : 1e-6);
+  if (o.kde_tol > 0 && grid_gauss_pays(plan, n, n))
+    j["lattice"] = {{"spread_width", plan.spread_width},
+                    {"spacing_over_h", plan.spacing / plan.h},
+                    {"nodes", plan.lattice_size()},
+                    {"spread_nodes", plan.spread_nodes},
+                    {"taps", plan.taps},
+                    {"relative_error", plan.relative_error}};
   j["queries_summed_exactly"] = exact;
   j["n"] = n;
   j["dim"] = o.dim;

@@ -17,7 +17,7 @@ namespace {
 // otherwise a plan with d = 0 (the exact sums).
 GridGaussPlan lattice_plan(ConstRows data, double h, double tol, std::size_t queries) {
   if (tol == 0) return {};
-  GridGaussPlan plan = grid_gauss_plan(data, h);
+  GridGaussPlan plan = grid_gauss_plan(data, h, tol);
   if (plan.d == 0 || !(plan.relative_error < tol) || !grid_gauss_pays(plan, data.n, queries))
     return {};
   return plan;

@@ -38,6 +38,7 @@ struct GridGaussPlan {
   std::size_t taps = 0;              // per axis: half-length of the convolution
   std::size_t nodes[3] = {1, 1, 1};  // lattice nodes per axis (unused axes: 1)
   double origin[3] = {0, 0, 0};      // the first node's coordinate per axis
+  double tail = 7;                   // cut-offs at this many standard deviations
   double relative_error = 0;         // ε above
   double far_factor = 0;             // exp(−D0²/2): times W, the far pairs' bound
   double score_error = 0;            // the gradient's error per unit of S, in units of 1/h
@@ -47,8 +48,9 @@ struct GridGaussPlan {
   double cost(std::size_t data, std::size_t queries) const;
 };
 
-// The plan, or d = 0 when the lattice does not apply (d > 3, or more than `max_nodes` nodes).
-GridGaussPlan grid_gauss_plan(ConstRows data, double h,
+// The plan for queries to be answered within relative error `tol`, or d = 0 when the lattice
+// does not apply (d > 3, or more than `max_nodes` nodes).
+GridGaussPlan grid_gauss_plan(ConstRows data, double h, double tol = 1e-6,
                               std::size_t max_nodes = std::size_t{1} << 26);
 
 struct GridKde {
