@@ -67,6 +67,21 @@ std::vector<Wide> all_wide(const Comm& comm, std::span<const Wide> mine) {
   return out;
 }
 
+// The sum of `mine` over the processes of lower rank, and over all of them.
+struct OverProcesses {
+  Wide before = 0, total = 0;
+};
+
+OverProcesses sum_over_processes(const Comm& comm, Wide mine) {
+  OverProcesses o;
+  const auto all = all_wide(comm, std::span<const Wide>(&mine, 1));
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    if (r < static_cast<std::size_t>(comm.rank())) o.before += all[r];
+    o.total += all[r];
+  }
+  return o;
+}
+
 FixedWeights fixed_weights(const SamplerState& s, std::span<const double> lw) {
   FixedWeights f;
   f.log_max = max_over_processes(s, *std::max_element(lw.begin(), lw.end()));
@@ -223,10 +238,9 @@ Offspring multinomial_offspring(const Comm& comm, std::span<const Wide> w, std::
   Wide spanned = 0;
   for (std::size_t j = 0; j < ks.count; ++j)
     spanned += e[j] = fixed_spacing(seed, ks.first + j, step);
-  const auto spans = all_wide(comm, std::span<const Wide>(&spanned, 1));
-  Wide s = 0, s_total = 0;
-  for (std::size_t r = 0; r < spans.size(); ++r)
-    s += r < static_cast<std::size_t>(comm.rank()) ? spans[r] : 0, s_total += spans[r];
+  const OverProcesses spans = sum_over_processes(comm, spanned);
+  Wide s = spans.before;
+  const Wide s_total = spans.total;
 
   std::vector<std::uint64_t> send;
   std::vector<std::size_t> counts(sums.size(), 0);
@@ -265,9 +279,7 @@ Offspring residual_offspring(const Comm& comm, const FixedWeights& f, std::size_
     rest[i] = expected - Wide{count[i]} * f.total;
     copies += count[i];
   }
-  Wide placed = 0;
-  for (const Wide v : all_wide(comm, std::span<const Wide>(&copies, 1))) placed += v;
-  const auto m = n - static_cast<std::size_t>(placed);
+  const auto m = n - static_cast<std::size_t>(sum_over_processes(comm, copies).total);
   if (m == 0) return count;
   const Offspring extra = multinomial_offspring(comm, rest, m, seed, step);
   for (std::size_t i = 0; i < count.size(); ++i) count[i] += extra[i];
@@ -278,13 +290,13 @@ Offspring residual_offspring(const Comm& comm, const FixedWeights& f, std::size_
 // runs alone): memory and traffic stay proportional to a shard.
 void send_offspring(SamplerState& s, const Offspring& count, std::size_t n) {
   const Comm& comm = comm_of(s);
-  std::uint64_t mine = 0;
+  Wide mine = 0;
   for (const std::size_t c : count) mine += c;
-  const auto all = comm.all_values(std::span<const std::uint64_t>(&mine, 1));
-  std::size_t slot = 0, placed = 0;
-  for (std::size_t r = 0; r < all.size(); ++r)
-    slot += r < static_cast<std::size_t>(comm.rank()) ? all[r] : 0, placed += all[r];
-  if (placed != n) throw Error(fmt::format("resample: {} offspring for {} particles", placed, n));
+  const OverProcesses slots = sum_over_processes(comm, mine);
+  if (slots.total != n)
+    throw Error(fmt::format("resample: {} offspring for {} particles",
+                            static_cast<std::size_t>(slots.total), n));
+  auto slot = static_cast<std::size_t>(slots.before);
   const RowLayout l = row_layout(s);
   std::vector<double> send;
   std::vector<std::size_t> counts(static_cast<std::size_t>(comm.size()), 0);

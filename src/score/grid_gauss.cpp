@@ -16,24 +16,21 @@ namespace {
 
 constexpr double kFar = 8.6;  // D0: exp(−D0²/2) ≈ 8.7e-17
 
-// 2 Σ_k exp(−2π²k²σ²/Δ²), the trapezoidal rule's relative error for a Gaussian of width σ.
-double trapezoid_error(double sigma, double spacing) {
-  double e = 0;
-  for (int k = 1; k <= 4; ++k) {
-    const double r = std::numbers::pi * k * sigma / spacing;
-    e += 2 * std::exp(-2 * r * r);
-  }
-  return e;
-}
+// The trapezoidal rule's relative error for a Gaussian of width σ on spacing Δ,
+// 2 Σ_k exp(−2π²k²σ²/Δ²), and the bound on its x-derivative, 2 Σ_k (2πk/Δ) exp(−2π²k²σ²/Δ²).
+struct Aliasing {
+  double error = 0, slope = 0;
+};
 
-// The x-derivative's bound of that error, 2 Σ_k (2πk/Δ) exp(−2π²k²σ²/Δ²).
-double trapezoid_slope(double sigma, double spacing) {
-  double e = 0;
+Aliasing trapezoid_aliasing(double sigma, double spacing) {
+  Aliasing a;
   for (int k = 1; k <= 4; ++k) {
     const double r = std::numbers::pi * k * sigma / spacing;
-    e += 4 * std::numbers::pi * k / spacing * std::exp(-2 * r * r);
+    const double term = 2 * std::exp(-2 * r * r);
+    a.error += term;
+    a.slope += 2 * std::numbers::pi * k / spacing * term;
   }
-  return e;
+  return a;
 }
 
 // Data coordinate k lives on lattice axis 3 − d + k, so the last axis (contiguous) is used.
@@ -255,8 +252,9 @@ GridGaussPlan plan_with_width(std::size_t d, double h, double a, double budget, 
   const double sigma1 = a * b / std::sqrt(a * a + b * b), sigma2 = a * std::sqrt(a * a + b * b);
   p.spacing = std::numbers::pi * std::min(sigma1, sigma2) * std::sqrt(2.0) /
               std::sqrt(std::log(2 / quadrature)) * h;
-  const double e1 = trapezoid_error(sigma1 * h, p.spacing);
-  const double e2 = trapezoid_error(sigma2 * h, p.spacing);
+  const Aliasing inner = trapezoid_aliasing(sigma1 * h, p.spacing);
+  const Aliasing outer = trapezoid_aliasing(sigma2 * h, p.spacing);
+  const double e1 = inner.error, e2 = outer.error;
   const double tails = tails_at(p.tail);
   p.relative_error = std::pow((1 + e1) * (1 + e2), dd) - 1 + tails;
   p.far_factor = std::exp(-0.5 * kFar * kFar);
@@ -265,11 +263,8 @@ GridGaussPlan plan_with_width(std::size_t d, double h, double a, double budget, 
   // distance (≤ √d·D0 within D0), the x-derivative of the quadrature's error terms, and the
   // cut-off tails weighted by the gather's largest derivative factor.
   const double root_d = std::sqrt(dd);
-  p.score_error =
-      p.relative_error * root_d * kFar +
-      root_d * (trapezoid_slope(sigma1 * h, p.spacing) + trapezoid_slope(sigma2 * h, p.spacing)) *
-          h +
-      tails * root_d * (cut / h) / (a * a);
+  p.score_error = p.relative_error * root_d * kFar + root_d * (inner.slope + outer.slope) * h +
+                  tails * root_d * (cut / h) / (a * a);
   p.far_score_factor = p.far_factor * (kFar + (cut / h) / (a * a));
   p.spread_nodes = static_cast<std::size_t>(2 * cut / p.spacing) + 1;
   p.taps = static_cast<std::size_t>(convolve_cut(p) / p.spacing);
@@ -335,16 +330,13 @@ GridGaussSum::GridGaussSum(const GridGaussPlan& plan, ConstRows data, std::span<
 }
 
 GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const {
-  const GridGaussPlan& plan = plan_;
-  check_dim("GridGaussSum", "queries", queries.d, plan.d);
-  const std::vector<double>& f = lattice_;
-  const double total = total_;
-  const double a = plan.spread_width, b = plan.convolve_width, h = plan.h;
-  const double per_axis = plan.spacing * plan.spacing / (2 * std::numbers::pi * a * b * a * h * h);
-  const double scale = std::pow(per_axis, static_cast<double>(plan.d));
-  const double far = total * plan.far_factor;
-  const double norm_const =
-      -0.5 * static_cast<double>(plan.d) * std::log(2 * std::numbers::pi * h * h) - std::log(total);
+  check_dim("GridGaussSum", "queries", queries.d, plan_.d);
+  const double a = plan_.spread_width, b = plan_.convolve_width, h = plan_.h;
+  const double per_axis =
+      plan_.spacing * plan_.spacing / (2 * std::numbers::pi * a * b * a * h * h);
+  const double scale = std::pow(per_axis, static_cast<double>(plan_.d));
+  const double far = total_ * plan_.far_factor;
+  const double norm_const = gaussian_log_norm(plan_.d, h) - std::log(total_);
 
   GridKde r;
   const std::size_t d = queries.d;
@@ -353,9 +345,9 @@ GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const 
   if (want_score) r.score = Particles(queries.n, d), r.score_bound.resize(queries.n);
   parallel_rows(queries.n, [&](std::size_t i) {
     double grad[3];
-    const double s = scale * gather(plan, f, queries.row(i), want_score ? grad : nullptr);
-    const double lower = (s - far) / (1 + plan.relative_error);
-    const double rel = lower > 0 ? plan.relative_error + far / lower : INFINITY;
+    const double s = scale * gather(plan_, lattice_, queries.row(i), want_score ? grad : nullptr);
+    const double lower = (s - far) / (1 + plan_.relative_error);
+    const double rel = lower > 0 ? plan_.relative_error + far / lower : INFINITY;
     r.bound[i] = rel;
     r.log_density[i] = std::log(s) + norm_const;
     if (!want_score) return;
@@ -363,37 +355,41 @@ GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const 
     for (std::size_t k = 0; k < d; ++k) psi[k] = scale * grad[k] / s;
     // |ψ̂ − ψ| ≤ (|∇Ŝ − ∇S|/Ŝ + |ψ̂|·r)/(1 − r), r the relative bound on Ŝ.
     const double grad_err =
-        plan.score_error / h * s * (1 + rel) + total * plan.far_score_factor / h;
+        plan_.score_error / h * s * (1 + rel) + total_ * plan_.far_score_factor / h;
     r.score_bound[i] = rel < 1 ? (grad_err / s + norm(psi, d) * rel) / (1 - rel) : INFINITY;
   });
   // A query whose bound is above the tolerance is summed exactly: its log-density relative
   // to itself, its score relative to the larger of |ψ| and 1/h.
-  std::vector<double> redo;
   std::vector<std::size_t> which;
   for (std::size_t i = 0; i < queries.n; ++i) {
     const bool density_ok = r.bound[i] <= tol;
     const bool score_ok =
         !want_score || r.score_bound[i] <= tol * std::max(norm(r.score.row(i), d), 1 / h);
-    if (density_ok && score_ok) continue;
-    which.push_back(i);
-    redo.insert(redo.end(), queries.row(i), queries.row(i) + d);
+    if (!density_ok || !score_ok) which.push_back(i);
   }
-  r.exact = which.size();
-  if (which.empty()) return r;
-  const KernelDensity& exact = exact_;
-  const ConstRows q{redo.data(), which.size(), d};
+  if (!which.empty()) sum_exactly(queries, which, r);
+  return r;
+}
+
+void GridGaussSum::sum_exactly(ConstRows queries, const std::vector<std::size_t>& which,
+                               GridKde& r) const {
+  const std::size_t d = queries.d;
+  const bool want_score = !r.score_bound.empty();
+  std::vector<double> rows;
+  for (const std::size_t i : which) rows.insert(rows.end(), queries.row(i), queries.row(i) + d);
+  const ConstRows q{rows.data(), which.size(), d};
   std::vector<double> lp(which.size());
   Particles psi(which.size(), d);
   if (want_score)
-    exact.log_density_and_score(q, lp, psi.rows());
+    exact_.log_density_and_score(q, lp, psi.rows());
   else
-    exact.log_density(q, lp);
+    exact_.log_density(q, lp);
   for (std::size_t k = 0; k < which.size(); ++k) {
     const std::size_t i = which[k];
     r.log_density[i] = lp[k], r.bound[i] = 0;
     if (want_score) std::copy_n(psi.row(k), d, r.score.row(i)), r.score_bound[i] = 0;
   }
-  return r;
+  r.exact = which.size();
 }
 
 GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,

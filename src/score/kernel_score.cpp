@@ -49,11 +49,11 @@ inline double exponent(const double* q, std::size_t d, double lw, const double* 
   return lw - c * s;
 }
 
+}  // namespace
+
 double gaussian_log_norm(std::size_t d, double h) {
   return -0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi * h * h);
 }
-
-}  // namespace
 
 double silverman_bandwidth(ConstRows x, std::span<const double> logw) {
   check_positive("silverman_bandwidth", "number of points", x.n);

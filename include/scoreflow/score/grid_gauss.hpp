@@ -71,6 +71,9 @@ class GridGaussSum {
   GridKde kde(ConstRows queries, double tol, bool want_score) const;
 
  private:
+  // The exact sums at queries `which`, written over their lattice answers.
+  void sum_exactly(ConstRows queries, const std::vector<std::size_t>& which, GridKde& r) const;
+
   GridGaussPlan plan_;
   KernelDensity exact_;
   double total_ = 0;             // W = Σ_j w_j, the weights relative to the largest

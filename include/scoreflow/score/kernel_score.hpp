@@ -15,6 +15,9 @@ namespace sf {
 
 enum class Bandwidth { silverman, median };
 
+// log of the Gaussian kernel's normalisation, −(d/2)·log(2πh²).
+double gaussian_log_norm(std::size_t d, double h);
+
 // Silverman's rule with the mean per-coordinate (weighted) standard deviation.
 double silverman_bandwidth(ConstRows x, std::span<const double> logw = {});
 // Median heuristic: median pairwise distance / sqrt(2 log(n + 1)), on up to 2000 points.
