@@ -159,6 +159,37 @@ TEST_F(Cli, KdeEstimateThroughTheLatticeStaysWithinItsTolerance) {
                "kde_tol is -1, but must be a relative error in [0, 1) (0: exact sums)");
 }
 
+// In 6-D the lattice does not apply; at --kde-tol 1e-4 float32 kernels answer, each query within
+// the tolerance of the exact sums.
+TEST_F(Cli, KdeEstimateInSixDimensionsThroughFloat32KernelsStaysWithinItsTolerance) {
+  const std::size_t n = 2000, d = 6;
+  std::vector<double> x(n * d);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * i) + std::cos(1.91 * i * i);
+  write_npy(dir / "x6.npy", {n, d}, x.data());
+  const std::string data = "estimate kde --data " + (dir / "x6.npy").string();
+  ASSERT_EQ(scoreflow(data + " --kde-tol 1e-4 " + out("fast")).code, 0);
+  ASSERT_EQ(scoreflow(data + " --kde-tol 0 " + out("exact")).code, 0);
+  const auto summary = read_json(dir / "fast" / "summary.json");
+  EXPECT_GT(summary["float32_queries"].get<std::size_t>(), n * 9 / 10);
+  EXPECT_EQ(summary["lattice_queries"], 0);
+  EXPECT_EQ(read_json(dir / "exact" / "summary.json")["float32_queries"], 0);
+  const double h = summary["bandwidth"].get<double>();
+  const NpyArray lf = read_npy(dir / "fast" / "log_density.npy");
+  const NpyArray le = read_npy(dir / "exact" / "log_density.npy");
+  const NpyArray sf_ = read_npy(dir / "fast" / "score.npy");
+  const NpyArray se = read_npy(dir / "exact" / "score.npy");
+  EXPECT_NE(lf.values, le.values);
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_NEAR(lf.values[i], le.values[i], 1.01e-4) << i;
+    double err = 0, size = 0;
+    for (std::size_t k = 0; k < d; ++k) {
+      err += std::pow(sf_.values[i * d + k] - se.values[i * d + k], 2);
+      size += std::pow(se.values[i * d + k], 2);
+    }
+    ASSERT_LE(std::sqrt(err), 1.01e-4 * std::max(std::sqrt(size), 1 / h)) << i;
+  }
+}
+
 TEST_F(Cli, WeightedSamplersWriteWeightsAndResumeExactly) {
   const std::string base =
       "sample --target gmm4 --sampler wfr --density kde --n 300 --snapshots 2 -q --no-plot --seed "

@@ -61,7 +61,7 @@ TEST_P(GridGauss, AgreesWithTheExactSumWithinItsBound) {
     const GridGaussPlan plan = grid_gauss_plan(data.rows(), c.h, tol);
     ASSERT_EQ(plan.d, c.d);
     EXPECT_LT(plan.relative_error, tol / 10);
-    const GridKde g = grid_kde(plan, data.rows(), lw, q->rows(), tol, true);
+    const BoundedKde g = grid_kde(plan, data.rows(), lw, q->rows(), tol, true);
     std::vector<double> want(q->n());
     Particles want_score(q->n(), c.d);
     exact.log_density_and_score(q->rows(), want, want_score.rows());
@@ -106,7 +106,7 @@ TEST(GridGaussFallback, FarQueriesAreSummedExactly) {
   q(2, 0) = -1, q(2, 1) = -1;
   const double h = 0.2;
   const GridGaussPlan plan = grid_gauss_plan(data.rows(), h);
-  const GridKde g = grid_kde(plan, data.rows(), {}, q.rows(), 1e-6, false);
+  const BoundedKde g = grid_kde(plan, data.rows(), {}, q.rows(), 1e-6, false);
   EXPECT_EQ(g.bound[1], 0.0);
   EXPECT_EQ(g.exact, 1u);
   std::vector<double> want(3);

@@ -19,9 +19,11 @@ struct BenchOptions {
 
 // ULA on --target (default gmm-grid16, N = 20,000, 1,000 steps): particle-steps per second.
 nlohmann::json bench_ula(const BenchOptions& o);
-// KDE log-density + score of N points against themselves (default N = 10,000, d = 2):
-// pair evaluations per second (of the exact sum the same results stand for, with --kde-tol).
-nlohmann::json bench_kde(const BenchOptions& o);
+// KDE log-density + score (`kde-density`: log-density alone, as WFR and birth–death use it)
+// of N points against themselves (default N = 10,000, d = 2): pair evaluations per second (of
+// the exact sum the same results stand for, with --kde-tol), and how many queries each of the
+// lattice, float32 kernels and exact sums answered.
+nlohmann::json bench_kde(const BenchOptions& o, bool with_score);
 // WFR steps with KDE weights on gmm4 (default N = 10,000, 20 steps): pair evaluations per
 // second of the KDE inside the step, steps per second, peak memory.
 nlohmann::json bench_wfr(const BenchOptions& o);

@@ -88,7 +88,8 @@ constexpr SamplerFlag kSamplerFlags[] = {
     {"--bandwidth-rule", "bandwidth_rule", "wfr (kde): silverman | median"},
     {"--kde-tol", "kde_tol",
      "wfr, birth-death: relative error allowed in the kernel sums, which then run in near-linear "
-     "time for d <= 3 where that pays (default 1e-6; 0: exact sums)"},
+     "time for d <= 3 where that pays, else on float32 kernels where the bound allows (about "
+     "1e-5 and looser) (default 1e-6; 0: exact sums)"},
     {"--resampler", "resampler", "systematic | stratified | residual | multinomial"},
     {"--ess-threshold", "ess_threshold", "resample when ESS/N falls below (1: every step)"},
     {"--hidden", "hidden", "sbtm: network widths (default 128,128 in 1-D, else 4x128)"},
@@ -300,7 +301,8 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
                                     {"at", at},
                                     {"bandwidth", e.bandwidth},
                                     {"kde_tol", tol},
-                                    {"lattice_queries", e.lattice_queries}});
+                                    {"lattice_queries", e.lattice_queries},
+                                    {"float32_queries", e.float32_queries}});
   std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", e.bandwidth,
               out.c_str());
   return 0;
@@ -365,7 +367,8 @@ int run_cli(int argc, char** argv) {
   est_kde
       ->add_option("--kde-tol", est_tol,
                    "relative error allowed in the kernel sums, which then run in near-linear "
-                   "time for d <= 3 where that pays (0: exact sums)")
+                   "time for d <= 3 where that pays, else on float32 kernels where the bound "
+                   "allows (0: exact sums)")
       ->capture_default_str();
   est_kde->add_option("--out,-o", est_out, "output directory")->capture_default_str();
   est_kde->add_flag("--force", est_force, "overwrite the output directory");
@@ -409,18 +412,20 @@ int run_cli(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "throughput benchmarks (median of repeats)");
   bench
       ->add_option("what", bench_what,
-                   "ula | kde | wfr | wfr-gmm4 | kappa | malliavin | train-dsm | train-ism | sbtm")
+                   "ula | kde | kde-density | wfr | wfr-gmm4 | kappa | malliavin | train-dsm | "
+                   "train-ism | sbtm")
       ->required()
-      ->check(CLI::IsMember({"ula", "kde", "wfr", "wfr-gmm4", "kappa", "malliavin", "train-dsm",
-                             "train-ism", "sbtm"}));
+      ->check(CLI::IsMember({"ula", "kde", "kde-density", "wfr", "wfr-gmm4", "kappa", "malliavin",
+                             "train-dsm", "train-ism", "sbtm"}));
   bench->add_option("--n,-n", bo.n, "particles (0: default)");
   bench->add_option("--steps", bo.steps, "ULA steps (0: default)");
   bench->add_option("--dim", bo.dim, "KDE dimension (kappa: 2 means its default 256)")
       ->capture_default_str();
   bench->add_option("--repeats", bo.repeats, "repeats")->capture_default_str();
   bench
-      ->add_option("--kde-tol", bo.kde_tol,
-                   "kde, wfr: relative tolerance of the kernel sums (0: exact tiled sums)")
+      ->add_option(
+          "--kde-tol", bo.kde_tol,
+          "kde, kde-density, wfr: relative tolerance of the kernel sums (0: exact tiled sums)")
       ->capture_default_str();
   bench->add_option("--threads", bo.threads, "OpenMP threads (0: default)");
   bench->add_option("--target", bo.target, "ula: the target spec (any registered target)")
@@ -519,12 +524,13 @@ int run_cli(int argc, char** argv) {
         return 0;
       }
 #endif
-      const auto j = bench_what == "ula"         ? bench_ula(bo)
-                     : bench_what == "kde"       ? bench_kde(bo)
-                     : bench_what == "wfr"       ? bench_wfr(bo)
-                     : bench_what == "kappa"     ? bench_kappa(bo)
-                     : bench_what == "malliavin" ? bench_malliavin(bo)
-                                                 : bench_wfr_gmm4(bo);
+      const auto j = bench_what == "ula"           ? bench_ula(bo)
+                     : bench_what == "kde"         ? bench_kde(bo, true)
+                     : bench_what == "kde-density" ? bench_kde(bo, false)
+                     : bench_what == "wfr"         ? bench_wfr(bo)
+                     : bench_what == "kappa"       ? bench_kappa(bo)
+                     : bench_what == "malliavin"   ? bench_malliavin(bo)
+                                                   : bench_wfr_gmm4(bo);
       std::printf("%s\n", j.dump(2).c_str());
     }
   } catch (const InvalidArgument& e) {

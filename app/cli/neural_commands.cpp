@@ -63,7 +63,8 @@ void add_train(CLI::App& app, TrainRunOptions& c) {
       ->capture_default_str();
   t->add_option("--kde-tol", c.kde_tol,
                 "esm on data of unknown score: relative error allowed in the Parzen target's "
-                "kernel sums, near-linear for d <= 3 where that pays (0: exact sums)")
+                "kernel sums, near-linear for d <= 3 where that pays, else float32 kernels "
+                "where the bound allows (0: exact sums)")
       ->capture_default_str();
   t->add_option("--steps", c.train.steps, "optimiser steps")->capture_default_str();
   t->add_option("--batch", c.train.batch, "minibatch size")->capture_default_str();

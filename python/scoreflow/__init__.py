@@ -299,8 +299,9 @@ def kde(data, at=None, bandwidth=None, log_weights=None, kde_tol=1e-6):
     """Parzen (Gaussian kernel) estimate from ``data`` (N, d) at the points ``at`` (M, d)
     (default: the data). Returns (log_density (M,), score (M, d), bandwidth); bandwidth None
     uses Silverman's rule. For d <= 3 the kernel sums run in near-linear time where that pays,
-    each density within ``kde_tol`` (relative) of the exact sum and each score within
-    kde_tol * max(|score|, 1/bandwidth); ``kde_tol=0`` sums exactly."""
+    in higher dimensions on float32 kernels where the tolerance admits them (about 1e-5 and
+    looser); either way each density within ``kde_tol`` (relative) of the exact sum and each
+    score within kde_tol * max(|score|, 1/bandwidth); ``kde_tol=0`` sums exactly."""
     if bandwidth is not None and not (bandwidth > 0):
         raise ValueError(f"kde: bandwidth is {bandwidth}, but must be positive and finite "
                          "(None: Silverman's rule)")

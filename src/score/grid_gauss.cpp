@@ -329,7 +329,7 @@ GridGaussSum::GridGaussSum(const GridGaussPlan& plan, ConstRows data, std::span<
   convolve(plan, lattice_);
 }
 
-GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const {
+BoundedKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const {
   check_dim("GridGaussSum", "queries", queries.d, plan_.d);
   const double a = plan_.spread_width, b = plan_.convolve_width, h = plan_.h;
   const double per_axis =
@@ -338,7 +338,7 @@ GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const 
   const double far = total_ * plan_.far_factor;
   const double norm_const = gaussian_log_norm(plan_.d, h) - std::log(total_);
 
-  GridKde r;
+  BoundedKde r;
   const std::size_t d = queries.d;
   r.log_density.resize(queries.n);
   r.bound.resize(queries.n);
@@ -367,33 +367,12 @@ GridKde GridGaussSum::kde(ConstRows queries, double tol, bool want_score) const 
         !want_score || r.score_bound[i] <= tol * std::max(norm(r.score.row(i), d), 1 / h);
     if (!density_ok || !score_ok) which.push_back(i);
   }
-  if (!which.empty()) sum_exactly(queries, which, r);
+  if (!which.empty()) sum_exactly(exact_, queries, which, r);
   return r;
 }
 
-void GridGaussSum::sum_exactly(ConstRows queries, const std::vector<std::size_t>& which,
-                               GridKde& r) const {
-  const std::size_t d = queries.d;
-  const bool want_score = !r.score_bound.empty();
-  std::vector<double> rows;
-  for (const std::size_t i : which) rows.insert(rows.end(), queries.row(i), queries.row(i) + d);
-  const ConstRows q{rows.data(), which.size(), d};
-  std::vector<double> lp(which.size());
-  Particles psi(which.size(), d);
-  if (want_score)
-    exact_.log_density_and_score(q, lp, psi.rows());
-  else
-    exact_.log_density(q, lp);
-  for (std::size_t k = 0; k < which.size(); ++k) {
-    const std::size_t i = which[k];
-    r.log_density[i] = lp[k], r.bound[i] = 0;
-    if (want_score) std::copy_n(psi.row(k), d, r.score.row(i)), r.score_bound[i] = 0;
-  }
-  r.exact = which.size();
-}
-
-GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
-                 ConstRows queries, double tol, bool want_score) {
+BoundedKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
+                    ConstRows queries, double tol, bool want_score) {
   return GridGaussSum(plan, data, logw).kde(queries, tol, want_score);
 }
 

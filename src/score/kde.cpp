@@ -9,6 +9,7 @@
 #include <scoreflow/core/check.hpp>
 #include <scoreflow/score/grid_gauss.hpp>
 #include <scoreflow/score/kernel_score.hpp>
+#include <scoreflow/score/kernel_sum_f32.hpp>
 
 namespace sf {
 namespace {
@@ -23,6 +24,16 @@ GridGaussPlan lattice_plan(ConstRows data, double h, double tol, std::size_t que
   return plan;
 }
 
+// Float32 kernels for `queries` queries where the tolerance admits them (null otherwise).
+std::unique_ptr<Float32KernelSum> float32_sum(ConstRows data, std::span<const double> logw,
+                                              double h, double tol, bool want_score,
+                                              std::size_t queries) {
+  if (tol == 0 || queries < Float32KernelSum::kMinQueries) return nullptr;
+  auto sum = std::make_unique<Float32KernelSum>(data, h, logw);
+  if (!sum->pays(tol, want_score, queries)) return nullptr;
+  return sum;
+}
+
 }  // namespace
 
 void check_kde_tol(const char* who, double tol) {
@@ -34,8 +45,11 @@ void check_kde_tol(const char* who, double tol) {
 std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
                                     ConstRows queries, double tol, std::size_t all_queries) {
   check_kde_tol("kde", tol);
-  const GridGaussPlan plan = lattice_plan(data, h, tol, all_queries ? all_queries : queries.n);
+  const std::size_t global = all_queries ? all_queries : queries.n;
+  const GridGaussPlan plan = lattice_plan(data, h, tol, global);
   if (plan.d > 0) return grid_kde(plan, data, logw, queries, tol, false).log_density;
+  if (const auto f32 = float32_sum(data, logw, h, tol, false, global))
+    return f32->kde(queries, tol, false).log_density;
   std::vector<double> out(queries.n);
   KernelDensity(data, h, logw).log_density(queries, out);
   return out;
@@ -53,9 +67,13 @@ KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
                 bandwidth > 0 ? bandwidth : silverman};
   const GridGaussPlan plan = lattice_plan(data, e.bandwidth, tol, at.n);
   if (plan.d > 0) {
-    GridKde g = grid_kde(plan, data, logw, at, tol, true);
+    BoundedKde g = grid_kde(plan, data, logw, at, tol, true);
     e.log_density = std::move(g.log_density), e.score = std::move(g.score);
     e.lattice_queries = at.n - g.exact;
+  } else if (const auto f32 = float32_sum(data, logw, e.bandwidth, tol, true, at.n)) {
+    BoundedKde g = f32->kde(at, tol, true);
+    e.log_density = std::move(g.log_density), e.score = std::move(g.score);
+    e.float32_queries = at.n - g.exact;
   } else {
     KernelDensity(data, e.bandwidth, logw).log_density_and_score(at, e.log_density, e.score.rows());
   }
@@ -73,15 +91,15 @@ ParzenScore::ParzenScore(ConstRows data, double h, double tol) : tol_(tol) {
   const GridGaussPlan plan = lattice_plan(data, h, tol, data.n);
   if (plan.d > 0)
     lattice_ = std::make_unique<GridGaussSum>(plan, data);
-  else
+  else if (!(float32_ = float32_sum(data, {}, h, tol, true, data.n)))
     exact_ = std::make_unique<KernelDensity>(data, h);
 }
 
 ParzenScore::~ParzenScore() = default;
 
 void ParzenScore::score(ConstRows q, Rows out) const {
-  if (!lattice_) return exact_->score(q, out);
-  const GridKde g = lattice_->kde(q, tol_, true);
+  if (exact_) return exact_->score(q, out);
+  const BoundedKde g = lattice_ ? lattice_->kde(q, tol_, true) : float32_->kde(q, tol_, true);
   std::copy_n(g.score.data(), q.n * q.d, out.data);
 }
 

@@ -225,6 +225,27 @@ void KernelDensity::log_density_loo(std::span<double> out) const {
   });
 }
 
+void sum_exactly(const KernelDensity& exact, ConstRows queries,
+                 const std::vector<std::size_t>& which, BoundedKde& r) {
+  const std::size_t d = queries.d;
+  const bool want_score = !r.score_bound.empty();
+  std::vector<double> rows;
+  for (const std::size_t i : which) rows.insert(rows.end(), queries.row(i), queries.row(i) + d);
+  const ConstRows q{rows.data(), which.size(), d};
+  std::vector<double> lp(which.size());
+  Particles psi(which.size(), d);
+  if (want_score)
+    exact.log_density_and_score(q, lp, psi.rows());
+  else
+    exact.log_density(q, lp);
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    const std::size_t i = which[k];
+    r.log_density[i] = lp[k], r.bound[i] = 0;
+    if (want_score) std::copy_n(psi.row(k), d, r.score.row(i)), r.score_bound[i] = 0;
+  }
+  r.exact = which.size();
+}
+
 StreamedKernelDensity::StreamedKernelDensity(ConstRows q, double bandwidth, double log_weight_max)
     : q_(q), h_(bandwidth), log_weight_max_(log_weight_max), total_(q.n, 0.0), shift_(q.n, 0.0) {
   check_positive_finite("StreamedKernelDensity", "bandwidth", bandwidth);

@@ -93,13 +93,21 @@ def check_samplers(tmp):
              # Enough particles for the kernel sums to go through the lattice (every process
              # builds the same one from all particles).
              ("wfr-kde-lattice", "wfr", ["--density", "kde", "--ess-threshold", "0.99", "--n", "3000"],
+              weighted, "resamplings"),
+             # In 5-D at --kde-tol 1e-4 the sums run on float32 kernels (the choice is made from
+             # all particles, alike on every process).
+             ("wfr-kde-float32", "wfr", ["--density", "kde", "--ess-threshold", "0.99", "--n", "2000",
+                                         "--target", "gauss:d=5", "--kde-tol", "1e-4"],
               weighted, "resamplings")]
     for name, sampler, extra, files, coupling in cases:
-        n = "301"
+        n, target = "301", "gmm4"
         if "--n" in extra:
             i = extra.index("--n")
             n, extra = extra[i + 1], extra[:i] + extra[i + 2:]
-        args = ["sample", "--target", "gmm4", "--sampler", sampler, "--n", n, "--steps", "40",
+        if "--target" in extra:
+            i = extra.index("--target")
+            target, extra = extra[i + 1], extra[:i] + extra[i + 2:]
+        args = ["sample", "--target", target, "--sampler", sampler, "--n", n, "--steps", "40",
                 "--seed", "7", "--trajectory-every", "5", "--no-plot", "--quiet", "--force"]
         args += extra
         ref = os.path.join(tmp, f"{name}-plain")
@@ -133,6 +141,15 @@ def check_samplers(tmp):
                    shallow=False):
         raise AssertionError("wfr-kde-lattice: the same weights as exact sums; the lattice was "
                              "not used")
+    float32 = os.path.join(tmp, "wfr-kde-float32-plain")
+    exact = os.path.join(tmp, "wfr-kde-float32-exact")
+    run(0, ["sample", "--target", "gauss:d=5", "--sampler", "wfr", "--density", "kde",
+            "--ess-threshold", "0.99", "--n", "2000", "--steps", "40", "--seed", "7",
+            "--trajectory-every", "5", "--no-plot", "--quiet", "--kde-tol", "0", "--out", exact])
+    if filecmp.cmp(os.path.join(float32, "weights.npy"), os.path.join(exact, "weights.npy"),
+                   shallow=False):
+        raise AssertionError("wfr-kde-float32: the same weights as exact sums; the float32 "
+                             "kernels were not used")
 
 
 def check_malliavin(tmp):

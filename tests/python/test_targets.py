@@ -243,3 +243,15 @@ def test_kde_through_the_lattice_stays_within_kde_tol():
     assert np.all(np.linalg.norm(fast[1] - exact[1], axis=1) <= 1.01e-6 * scale)
     with pytest.raises(ValueError, match="kde_tol is 2"):
         sf.kde(data, at, bandwidth=h, kde_tol=2)
+
+
+def test_kde_in_higher_dimensions_through_float32_kernels_stays_within_kde_tol():
+    # 6-D: no lattice; at kde_tol=1e-4 float32 kernels answer within the tolerance.
+    rng = np.random.default_rng(8)
+    data = 50 + rng.normal(size=(3000, 6))
+    fast = sf.kde(data, data, kde_tol=1e-4)
+    exact = sf.kde(data, data, kde_tol=0)
+    assert not np.array_equal(fast[0], exact[0])  # float32 kernels answered
+    np.testing.assert_allclose(fast[0], exact[0], rtol=0, atol=1.01e-4)
+    scale = np.maximum(np.linalg.norm(exact[1], axis=1), 1 / exact[2])
+    assert np.all(np.linalg.norm(fast[1] - exact[1], axis=1) <= 1.01e-4 * scale)

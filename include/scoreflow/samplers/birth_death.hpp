@@ -20,7 +20,7 @@ struct BirthDeathConfig {
   std::uint64_t seed = 0;
   double bandwidth = 0;             // 0: Silverman's rule each step
   bool kernelised = false;          // the kernelised-KL rate
-  double kde_tol = kDefaultKdeTol;  // relative error of the kernel sums (grid_gauss.hpp; 0: exact)
+  double kde_tol = kDefaultKdeTol;  // relative error of the kernel sums (kde.hpp; 0: exact)
 };
 
 class BirthDeath : public Sampler {

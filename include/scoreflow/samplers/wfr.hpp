@@ -31,9 +31,10 @@ struct WfrConfig {
   // takes blocks once all particles with their weights pass 1 GiB. Same numbers either way.
   std::string exchange = "auto";
   std::size_t exchange_block = 65536;
-  // Relative error allowed in the density estimate's kernel sums (d ≤ 3): they go through the
-  // lattice of grid_gauss.hpp where it pays, every particle within this of the exact sum;
-  // 0: always the exact sum. Blocks (above) always sum exactly.
+  // Relative error allowed in the density estimate's kernel sums: they go through the lattice
+  // of grid_gauss.hpp where it pays (d ≤ 3), else through float32 kernels
+  // (kernel_sum_f32.hpp) where their bound allows, every particle within this of the exact
+  // sum; 0: always the exact sum. Blocks (above) always sum exactly.
   double kde_tol = kDefaultKdeTol;
 };
 

@@ -53,14 +53,6 @@ struct GridGaussPlan {
 GridGaussPlan grid_gauss_plan(ConstRows data, double h, double tol = 1e-6,
                               std::size_t max_nodes = std::size_t{1} << 26);
 
-struct GridKde {
-  std::vector<double> log_density;  // log p̂ at each query, as KernelDensity::log_density
-  std::vector<double> bound;        // each query's bound on |p̂/p − 1| (0: summed exactly)
-  Particles score;                  // ∇ log p̂ (when asked for)
-  std::vector<double> score_bound;  // each query's bound on |ψ̂ − ψ| (0: summed exactly)
-  std::size_t exact = 0;            // queries summed exactly because a bound exceeded tol
-};
-
 // The lattice of `plan` spread and convolved once for the data, then asked at any queries
 // (ESM asks it for every training batch). Keeps the exact sums for the queries whose bound
 // exceeds the tolerance.
@@ -68,12 +60,9 @@ class GridGaussSum {
  public:
   GridGaussSum(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw = {});
   // See grid_kde below.
-  GridKde kde(ConstRows queries, double tol, bool want_score) const;
+  BoundedKde kde(ConstRows queries, double tol, bool want_score) const;
 
  private:
-  // The exact sums at queries `which`, written over their lattice answers.
-  void sum_exactly(ConstRows queries, const std::vector<std::size_t>& which, GridKde& r) const;
-
   GridGaussPlan plan_;
   KernelDensity exact_;
   double total_ = 0;             // W = Σ_j w_j, the weights relative to the largest
@@ -84,8 +73,8 @@ class GridGaussSum {
 // with `want_score`, its score at the queries through the lattice of `plan`. A query whose
 // density bound exceeds `tol`, or whose score bound exceeds tol·max(|ψ̂|, 1/h), is summed
 // exactly. Results do not depend on the thread count.
-GridKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
-                 ConstRows queries, double tol, bool want_score);
+BoundedKde grid_kde(const GridGaussPlan& plan, ConstRows data, std::span<const double> logw,
+                    ConstRows queries, double tol, bool want_score);
 
 // Whether the lattice is worth it: its work well below the exact N·M pair sums.
 bool grid_gauss_pays(const GridGaussPlan& plan, std::size_t data, std::size_t queries);

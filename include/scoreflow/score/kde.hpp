@@ -1,6 +1,7 @@
 // The Parzen (Gaussian KDE) estimate as the samplers and applications use it: the exact tiled
-// sums of kernel_score.hpp, or, for d ≤ 3 where it pays, the lattice of grid_gauss.hpp with
-// every query within a relative tolerance `kde_tol` of the exact sum (0: always exact).
+// sums of kernel_score.hpp, or, for d ≤ 3 where it pays, the lattice of grid_gauss.hpp, or
+// else float32 kernels (kernel_sum_f32.hpp) where their bound admits the tolerance; with
+// either, every query within a relative tolerance `kde_tol` of the exact sum (0: always exact).
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,8 @@ struct KdeEstimate {
   std::vector<double> log_density;  // one per query point
   Particles score;                  // query points × d
   double bandwidth = 0;             // the bandwidth used
-  std::size_t lattice_queries = 0;  // query points answered by the lattice (the rest exactly)
+  std::size_t lattice_queries = 0;  // query points answered by the lattice
+  std::size_t float32_queries = 0;  // query points answered by float32 kernels
 };
 
 // Log-density and score of `data` (optionally weighted) at `at`; bandwidth 0 uses Silverman's
@@ -39,23 +41,26 @@ struct KdeEstimate {
 KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
                          std::span<const double> logw = {}, double tol = kDefaultKdeTol);
 
+class Float32KernelSum;
 class GridGaussSum;
 class KernelDensity;
 
 // The Parzen score of fixed data, asked at batch after batch of queries (ESM's target when the
-// data's score is unknown): the lattice is built once where it applies and pays for as many
-// queries as there are data points, every query's score within tol·max(|ψ|, 1/h) of the
-// exact one; otherwise the exact sums.
+// data's score is unknown): the lattice, or else the float32 kernels, built once where they
+// apply and pay for as many queries as there are data points, every query's score within
+// tol·max(|ψ|, 1/h) of the exact one; otherwise the exact sums.
 class ParzenScore {
  public:
   ParzenScore(ConstRows data, double h, double tol = kDefaultKdeTol);
   ~ParzenScore();
   void score(ConstRows q, Rows out) const;
   bool uses_lattice() const { return lattice_ != nullptr; }
+  bool uses_float32() const { return float32_ != nullptr; }
 
  private:
   double tol_;
   std::unique_ptr<GridGaussSum> lattice_;
+  std::unique_ptr<Float32KernelSum> float32_;
   std::unique_ptr<KernelDensity> exact_;
 };
 

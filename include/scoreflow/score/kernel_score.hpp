@@ -74,6 +74,21 @@ class KernelDensity {
   double log_wsum_ = 0;     // log Σ exp(lw_)
 };
 
+// Kernel sums from an approximation with a bound on each query's error (grid_gauss.hpp,
+// kernel_sum_f32.hpp); the queries whose bound exceeded the tolerance were summed exactly.
+struct BoundedKde {
+  std::vector<double> log_density;  // log p̂ at each query, as KernelDensity::log_density
+  std::vector<double> bound;        // each query's bound on |p̂/p − 1| (0: summed exactly)
+  Particles score;                  // ∇ log p̂ (when asked for)
+  std::vector<double> score_bound;  // each query's bound on |ψ̂ − ψ| (0: summed exactly)
+  std::size_t exact = 0;            // queries summed exactly because a bound exceeded tol
+};
+
+// The exact sums at queries `which`, written over their approximate answers in `r` (whose
+// score_bound is empty when no score was asked for); counts them in r.exact.
+void sum_exactly(const KernelDensity& exact, ConstRows queries,
+                 const std::vector<std::size_t>& which, BoundedKde& r);
+
 // The same log-density at query points q when the data arrive in blocks, so that no process
 // need hold all of them (WFR across processes with large N). Blocks come in order, each
 // starting at a multiple of kTile rows, with their log-weights; `log_weight_max` is the
