@@ -70,10 +70,10 @@ TEST_P(Float32Sums, AgreeWithTheExactSumWithinTheirBounds) {
     for (std::size_t i = 0; i < data.n(); ++i)
       lw.push_back(3 * Draws(9, Stream::init, i, 1).normal());
   const double h = silverman_bandwidth(data.rows(), lw);
-  const Float32KernelSum f32(data.rows(), h, lw);
+  Float32KernelSum f32(data.rows(), h, lw);
   const KernelDensity exact(data.rows(), h, lw);
-  for (const Particles* q : {&data, &other}) {
-    const BoundedKde g = f32.kde(q->rows(), c.tol, true);
+  const auto check = [&](const Particles* q, BoundedKde& g) {
+    g = f32.kde(q->rows(), c.tol, true);
     std::vector<double> want(q->n());
     Particles want_score(q->n(), c.d);
     exact.log_density_and_score(q->rows(), want, want_score.rows());
@@ -97,6 +97,21 @@ TEST_P(Float32Sums, AgreeWithTheExactSumWithinTheirBounds) {
     EXPECT_EQ(from_float32 + g.exact, q->n());
     EXPECT_GT(from_float32, q->n() * 9 / 10);
     EXPECT_GT(largest_error, 1e-9);  // float32 rounding shows: the exact sum was not used
+  };
+  for (const Particles* q : {&data, &other}) {
+    SCOPED_TRACE(q == &data ? "at the data" : "at other points");
+    BoundedKde in_float64, planned;
+    check(q, in_float64);  // the score's lanes before plan(): float64
+    ASSERT_EQ(f32.score_in_float32(), false);
+    ASSERT_TRUE(f32.plan(c.tol, true, 1 << 20));
+    EXPECT_TRUE(f32.score_in_float32());  // these bandwidths allow float32 partial sums
+    check(q, planned);
+    EXPECT_NE(planned.score.values(), in_float64.score.values());
+    for (std::size_t i = 0; i < q->n(); ++i)  // the lanes sum only the score
+      if (planned.bound[i] > 0 && in_float64.bound[i] > 0) {
+        ASSERT_EQ(planned.log_density[i], in_float64.log_density[i]) << i;
+      }
+    f32 = Float32KernelSum(data.rows(), h, lw);
   }
 }
 
@@ -165,11 +180,34 @@ TEST(Float32SumsQueries, FallBackToTheExactSumWhereTheBoundFails) {
 
 TEST(Float32SumsQueries, PayOnlyWithEnoughQueriesAndATolerableBound) {
   const Particles data = far_gaussian(3000, 8, 4);
-  const Float32KernelSum f32(data.rows(), silverman_bandwidth(data.rows()));
-  EXPECT_TRUE(f32.pays(1e-4, true, 3000));
-  EXPECT_FALSE(f32.pays(1e-4, true, Float32KernelSum::kMinQueries - 1));
-  EXPECT_FALSE(f32.pays(0, true, 3000));
-  EXPECT_FALSE(f32.pays(1e-8, false, 3000));
+  Float32KernelSum f32(data.rows(), silverman_bandwidth(data.rows()));
+  EXPECT_TRUE(f32.plan(1e-4, true, 3000));
+  EXPECT_FALSE(f32.plan(1e-4, true, Float32KernelSum::kMinQueries - 1));
+  EXPECT_FALSE(f32.plan(0, true, 3000));
+  EXPECT_FALSE(f32.plan(1e-8, false, 3000));
+}
+
+// Many points (a small bandwidth, so large scaled coordinates |z̃|) at a tight tolerance:
+// float32 partial sums of the score would miss it, float64 ones meet it, and plan() takes them.
+TEST(Float32SumsQueries, SumTheScoreInFloat64WhereFloat32LanesWouldMissTheTolerance) {
+  const Particles data = far_gaussian(20000, 5, 12);
+  const double h = silverman_bandwidth(data.rows());
+  Float32KernelSum f32(data.rows(), h);
+  ASSERT_TRUE(f32.plan(1e-5, true, data.n()));
+  EXPECT_FALSE(f32.score_in_float32());
+  const ConstRows q{data.rows().row(0), 400, 5};
+  const BoundedKde g = f32.kde(q, 1e-5, true);
+  EXPECT_LT(g.exact, q.n / 8);
+  std::vector<double> want(q.n);
+  Particles want_score(q.n, 5);
+  KernelDensity(data.rows(), h).log_density_and_score(q, want, want_score.rows());
+  for (std::size_t i = 0; i < q.n; ++i) {
+    double err = 0;
+    for (std::size_t k = 0; k < 5; ++k) err += std::pow(g.score(i, k) - want_score(i, k), 2);
+    ASSERT_LE(std::sqrt(err), g.score_bound[i] + 1e-12 / h) << i;
+  }
+  ASSERT_TRUE(f32.plan(1e-4, true, data.n()));
+  EXPECT_TRUE(f32.score_in_float32());
 }
 
 // The choice in kde.hpp: float32 kernels where the lattice does not apply (d > 3) and the

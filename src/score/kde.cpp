@@ -30,7 +30,7 @@ std::unique_ptr<Float32KernelSum> float32_sum(ConstRows data, std::span<const do
                                               std::size_t queries) {
   if (tol == 0 || queries < Float32KernelSum::kMinQueries) return nullptr;
   auto sum = std::make_unique<Float32KernelSum>(data, h, logw);
-  if (!sum->pays(tol, want_score, queries)) return nullptr;
+  if (!sum->plan(tol, want_score, queries)) return nullptr;
   return sum;
 }
 

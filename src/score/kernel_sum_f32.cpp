@@ -59,17 +59,19 @@ void exponents_any(std::size_t d, const float* q, const float* z, const float* l
   }
 }
 
-// acc[l] += Σ_t e[t]·z[t] over a tile's t ≡ l (mod kLanes), in float64: kLanes independent
-// partial sums, as one accumulator would chain every addition to the one before.
+// acc[l] += Σ_t e[t]·z[t] over a tile's t ≡ l (mod kLanes): kLanes independent partial sums
+// (one accumulator would chain every addition to the one before). In float64 (T = double), or
+// in float32 over the tile's kF32Tile / kLanes terms per lane, then added to the float64 lanes.
 constexpr std::size_t kLanes = 32;
-inline void lane_dot(const double* __restrict e, const double* __restrict z,
-                     double* __restrict acc) {
-  double a[kLanes];  // in registers through the tile
-  std::copy_n(acc, kLanes, a);
+constexpr double kLaneTerms = static_cast<double>(kF32Tile / kLanes);
+template <typename T>
+inline void lane_dot(const T* __restrict e, const T* __restrict z, double* __restrict acc) {
+  T a[kLanes] = {};  // in registers through the tile
   for (std::size_t t0 = 0; t0 < kF32Tile; t0 += kLanes)
 #pragma omp simd
     for (std::size_t l = 0; l < kLanes; ++l) a[l] += e[t0 + l] * z[t0 + l];
-  std::copy_n(a, kLanes, acc);
+#pragma omp simd
+  for (std::size_t l = 0; l < kLanes; ++l) acc[l] += a[l];
 }
 
 inline double lane_sum(const double* acc) {
@@ -97,6 +99,7 @@ ExponentsFn exponents_for(std::size_t d) {
 // q1 for Σ_m t·E); and the score's numerator Σ t_j (z̃_j − q̃).
 struct Float32KernelSum::Sums {
   double s0 = 0, s1 = 0, s2 = 0, r0 = 0, r1 = 0, q1 = 0;
+  double z1 = 0;     // Σ_m (the tile's largest |z̃|)·Σ_m t̂ ≥ Σ t̂·|z̃|
   double total = 0;  // Σ t̂, the answer
   std::vector<double> numerator;
 };
@@ -177,11 +180,18 @@ void Float32KernelSum::sum_block(ConstRows q, std::size_t first, std::size_t cou
       double lanes[kLanes] = {};
       for (std::size_t t0 = 0; t0 < kF32Tile; t0 += kLanes)
 #pragma omp simd
-        for (std::size_t l = 0; l < kLanes; ++l) lanes[l] += ed[t0 + l] = ea[t0 + l];
+        for (std::size_t l = 0; l < kLanes; ++l) lanes[l] += ea[t0 + l];
       add_tile(lane_sum(lanes), s1, s2, tile_norm_[tile], out[a]);
       if (!want_score) continue;
-      for (std::size_t k = 0; k < d_; ++k)
-        lane_dot(ed, &zd_[(tile * d_ + k) * kF32Tile], &out[a].numerator[k * kLanes]);
+      const std::size_t at = tile * d_ * kF32Tile;
+      if (score_lanes_ == ScoreLanes::float32) {
+        for (std::size_t k = 0; k < d_; ++k)
+          lane_dot(ea, &z_[at + k * kF32Tile], &out[a].numerator[k * kLanes]);
+      } else {
+        std::copy_n(ea, kF32Tile, ed);
+        for (std::size_t k = 0; k < d_; ++k)
+          lane_dot(ed, &zd_[at + k * kF32Tile], &out[a].numerator[k * kLanes]);
+      }
     }
   }
   if (!want_score) return;
@@ -200,6 +210,7 @@ void Float32KernelSum::add_tile(double s0, double s1, double s2, double tile_nor
   s.total += s0;
   s.s0 += b0, s.s1 += b1, s.s2 += b2;
   s.r0 += root, s.r1 += tile_norm * root, s.q1 += tile_norm * b1;
+  s.z1 += tile_norm * s0;
 }
 
 bool Float32KernelSum::finish(const Sums& s, const double* q, double tol, bool want_score,
@@ -226,11 +237,13 @@ bool Float32KernelSum::finish(const Sums& s, const double* q, double tol, bool w
   const double beta = err0 / (s.total - err0);
   if (!(beta <= tol)) return false;
   if (want_score) {
-    // Σ t·b·|z̃ − q̃| with |z̃ − q̃| ≤ √E; a dropped term's t·√E is below e⁻⁸⁶·√86; the sums'
-    // rounding is on Σ t·(|z̃| + |q̃|).
+    // Σ t·b·|z̃ − q̃| with |z̃ − q̃| ≤ √E; a dropped term's t·√E is below e⁻⁸⁶·√86; float64
+    // rounding on Σ t·(|z̃| + |q̃|). In float32 lanes, Σ t̂·z̃ errs by at most
+    // (kLaneTerms + 1.01)·u·Σ t̂·|z̃| in norm (kLaneTerms products a lane, z̃ rounded).
+    const double lanes = score_lanes_ == ScoreLanes::float32 ? (kLaneTerms + 1.01) * kU * s.z1 : 0;
     const double err_numerator =
         1.01 * (kFastExpfError * t_rootE + kU * (dd * t_E_rootE + 2 * t_A_E)) +
-        dropped * std::sqrt(emax) + rounding * (max_norm_ + qn) * s.s0;
+        dropped * std::sqrt(emax) + lanes + rounding * (max_norm_ + qn) * s.s0;
     double num_norm2 = 0;
     for (const double v : s.numerator) num_norm2 += v * v;
     const double to_score = std::sqrt(2.0) / h_;  // ψ = (√2/h)·Σ t (z̃ − q̃) / Σ t
@@ -272,12 +285,18 @@ std::vector<char> Float32KernelSum::approximate(ConstRows queries, double tol, b
   return within;
 }
 
-bool Float32KernelSum::pays(double tol, bool want_score, std::size_t queries) const {
+bool Float32KernelSum::plan(double tol, bool want_score, std::size_t queries) {
   if (!(tol > 0) || queries < kMinQueries) return false;
-  BoundedKde r;
-  const std::vector<char> within = approximate(pilot_.rows(), tol, want_score, r);
-  return 8 * static_cast<std::size_t>(std::count(within.begin(), within.end(), 1)) >=
-         7 * within.size();
+  for (const ScoreLanes lanes : {ScoreLanes::float32, ScoreLanes::float64}) {
+    score_lanes_ = lanes;
+    BoundedKde r;
+    const std::vector<char> within = approximate(pilot_.rows(), tol, want_score, r);
+    if (8 * static_cast<std::size_t>(std::count(within.begin(), within.end(), 1)) >=
+        7 * within.size())
+      return true;
+    if (!want_score) return false;  // the lanes only sum the score
+  }
+  return false;
 }
 
 }  // namespace sf

@@ -6,14 +6,16 @@
 // the exponent e = lw_j − |q̃ − z̃_j|² is formed in float32 and exponentiated by fast_expf, and
 // the terms are summed in float64. With u = 2⁻²⁴ and E = −e ≥ 0, the exponent's rounding
 // (inputs, differences, squares and their sum, the log-weight) is at most
-//   ΔE ≤ u·[(d + 3)·E + A·(1 + E)],  A = |q̃| + max_j |z̃_j|
-// (A from the inputs' rounding: 2u·Σ_k |D_k|(|q̃_k| + |z̃_jk|) ≤ 2u·√E·A ≤ u·A·(1 + E)), so each
-// term is within b = 1.01·(ΔE + ε_exp) of its exact value, relative. Summing t·b over the
-// terms needs only Σt, Σt·E and (for the score) Σt·E², accumulated alongside; with the terms
-// fast_expf drops (exponents below −86: at most N·e⁻⁸⁶ in all) that bounds |Ŝ − S| per query,
-// and the score's numerator Σ_j t_j (z̃_j − q̃), summed from float64 differences, through
-// |z̃_j − q̃| = √E ≤ (1 + E)/2. A query whose density bound exceeds the tolerance, or whose
-// score bound exceeds tol·max(|ψ̂|, 1/h), is summed exactly (KernelDensity).
+//   ΔE ≤ u·[(d + 3)·E + 2·A·√E],  A = |q̃| + max_j |z̃_j| over the tile of 256 points
+// (2·A·√E from the inputs' rounding, 2u·Σ_k |D_k|(|q̃_k| + |z̃_jk|)), so each term is within
+// b = 1.01·(ΔE + ε_exp) of its exact value, relative. Summing t·b over the terms needs Σt,
+// Σt·E and (for the score) Σt·E² per tile, accumulated alongside, with Cauchy–Schwarz per
+// tile for Σt·√E; with the terms fast_expf drops (exponents below −86: at most N·e⁻⁸⁶ in
+// all) that bounds |Ŝ − S| per query, and the score's numerator Σ_j t_j (z̃_j − q̃) through
+// |z̃_j − q̃| = √E. The numerator's partial sums Σ t̂·z̃ run in float32 over 8 terms a lane
+// where plan() finds that within the tolerance (adding (8 + 1.01)·u·Σ t̂·|z̃| to the bound),
+// else in float64. A query whose density bound exceeds the tolerance, or whose score bound
+// exceeds tol·max(|ψ̂|, 1/h), is summed exactly (KernelDensity).
 //
 // The bound grows with the dimension and the data's spread in bandwidths (A), and float32
 // rounds at 6·10⁻⁸: at d = 5 it is a few 10⁻⁶, so the default tolerance of 10⁻⁶ rarely
@@ -42,9 +44,11 @@ class Float32KernelSum {
 
   // Whether to take this path for `queries` queries at `tol`: enough queries to pay for the
   // float32 copy, and at least 7 in 8 of a pilot (the first 64 data points as queries) within
-  // the tolerance. Depends on the data, tol and `queries` alone, so every process of a run
-  // decides alike when `queries` is the global count.
-  bool pays(double tol, bool want_score, std::size_t queries) const;
+  // the tolerance. Chooses the score's lanes, float32 where the pilot allows it, else
+  // float64. Depends on the data, tol and `queries` alone, so every process of a run decides
+  // alike when `queries` is the global count.
+  bool plan(double tol, bool want_score, std::size_t queries);
+  bool score_in_float32() const { return score_lanes_ == ScoreLanes::float32; }
 
   static constexpr std::size_t kMinQueries = 1024;
 
@@ -64,13 +68,15 @@ class Float32KernelSum {
   double h_, scale_;               // scale_ = 1/(h√2)
   std::vector<double> center_;     // the data's mean
   std::vector<float> z_;           // per tile: d × kTile scaled coordinates (float32)
-  std::vector<double> zd_;         // the same in float64, for the score's differences
+  std::vector<double> zd_;         // the same in float64, for the score's float64 lanes
   std::vector<float> lw_;          // per tile: kTile log-weights relative to the largest
   std::vector<double> tile_norm_;  // per tile: its largest |z̃_j| (tiles sorted by |z̃|)
   double max_norm_ = 0;            // max_j |z̃_j|
   double log_norm_ = 0;            // −log Σ w_j − (d/2)·log(2πh²)
+  enum class ScoreLanes { float32, float64 };
+  ScoreLanes score_lanes_ = ScoreLanes::float64;  // the score's partial sums Σ t̂·z̃
   KernelDensity exact_;
-  Particles pilot_;  // the first data points, the queries of pays()
+  Particles pilot_;  // the first data points, the queries of plan()
 };
 
 }  // namespace sf
