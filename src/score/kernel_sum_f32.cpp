@@ -92,7 +92,6 @@ ExponentsFn exponents_for(std::size_t d) {
 
 }  // namespace
 
-// One query's sums: Σt, Σt·E, Σt·E² and the score's numerator Σ t_j (z̃_j − q̃).
 // One query's sums over the exact terms, bounded above from the float32 ones (per tile, with
 // E within kMaxExponentError): Σt, Σt·E, Σt·E²; per tile m the Cauchy–Schwarz bound
 // Σ_m t·√E ≤ √(Σ_m t · Σ_m t·E) summed (r0), and weighted by the tile's largest |z̃| (r1, and
