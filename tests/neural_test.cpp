@@ -743,6 +743,29 @@ TEST(FusedMlp, AdamStepMatchesLibTorchAdam) {
     EXPECT_TRUE(torch::allclose(a.parameters()[i], b.parameters()[i], 1e-4, 1e-5)) << i;
 }
 
+// The Adam update runs vectorised over each parameter block, split among the threads: with
+// blocks whose sizes are not multiples of the vector width (widths 33), the split lands
+// mid-vector on two threads and not on one; the numbers must not change.
+TEST(FusedMlp, AdamStepIsTheSameForAnyThreadCount) {
+  torch::manual_seed(24);
+  ResMlpImpl a(mlp({33, 33})), b(mlp({33, 33}));
+  copy_parameters(a, b);
+  FusedMlpTrainer one(a.fused_view()), two(b.fused_view());
+  AdamSettings s;
+  s.lr = 1e-2, s.weight_decay = 1e-3;
+  for (int step = 0; step < 3; ++step) {
+    const auto g = torch::randn({static_cast<std::int64_t>(one.parameter_count())});
+    const std::vector<float> grad(g.data_ptr<float>(), g.data_ptr<float>() + g.numel());
+    torch::set_num_threads(1);
+    one.apply_adam(grad, s);
+    torch::set_num_threads(2);
+    two.apply_adam(grad, s);
+  }
+  torch::set_num_threads(1);
+  for (std::size_t i = 0; i < a.parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(a.parameters()[i], b.parameters()[i])) << i;
+}
+
 // Data-parallel training sums the blocks' gradients and then steps Adam: a step taken that
 // way equals the fused step on the whole batch to the bit.
 TEST(FusedMlp, GradientThenAdamEqualsTheFusedStep) {

@@ -4,6 +4,7 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -54,7 +55,6 @@ struct FusedMlpTrainer::Work {
   // reductions peel by address, so an unaligned destination would change the rounding.
   // A weight's block is dWᵀ (in × out, column-major), i.e. PyTorch's row-major dW.
   std::vector<Mat> grad;
-  std::vector<const float*> flat;  // gradient entry i, in the flat parameter order
   double loss = 0;
 };
 
@@ -62,12 +62,11 @@ FusedMlpTrainer::FusedMlpTrainer(MlpParams params) : p_(std::move(params)) {
   if (p_.dim < 1 || p_.widths.empty() || p_.weight.size() != p_.widths.size() ||
       p_.bias.size() != p_.widths.size())
     throw InvalidArgument("fused MLP: inconsistent parameter views");
-  for (const auto& [ptr, n] : blocks()) {
-    for (std::size_t j = 0; j < n; ++j) flat_.push_back(ptr + j);
-    total_ += n;
-  }
+  blocks_ = blocks();
+  for (const auto& [ptr, n] : blocks_) total_ += n;
   m_.assign(total_, 0.0f);
   v_.assign(total_, 0.0f);
+  g_.assign(total_, 0.0f);
   for (std::int64_t c = 0; c < kChunks; ++c) {
     auto w = std::make_unique<Work>();
     std::int64_t in = p_.dim;
@@ -77,8 +76,6 @@ FusedMlpTrainer::FusedMlpTrainer(MlpParams params) : p_(std::move(params)) {
       w->grad.emplace_back(Mat::Zero(out, 1));
       in = out;
     }
-    for (const auto& g : w->grad)
-      for (std::int64_t j = 0; j < g.size(); ++j) w->flat.push_back(g.data() + j);
     work_.push_back(std::move(w));
   }
 }
@@ -203,23 +200,46 @@ FusedMlpTrainer::AdamStep FusedMlpTrainer::next_adam_step(const AdamSettings& ad
   return a;
 }
 
-void FusedMlpTrainer::adam_update(std::size_t u, float g, const AdamStep& a) {
-  float& p = *flat_[u];
+void FusedMlpTrainer::adam_block(std::size_t b, std::size_t offset, const float* const* grads,
+                                 std::int64_t sources, const AdamStep* adam) {
+  const auto n = static_cast<std::int64_t>(blocks_[b].second);
+  float* __restrict g = &g_[offset];
+#pragma omp for schedule(static) nowait
+  for (std::int64_t j = 0; j < n; ++j) {
+    float sum = 0;
+    for (std::int64_t c = 0; c < sources; ++c) sum += grads[c][j];
+    g[j] = sum;
+  }
+  if (!adam) return;
+  float* __restrict p = blocks_[b].first;
+  float* __restrict m = &m_[offset];
+  float* __restrict v = &v_[offset];
+  const AdamStep a = *adam;  // a local copy: no aliasing with p, m, v
+  // Branch-free loops, so that they vectorise; the same static schedule as the sum above, so
+  // each thread reads the sums it wrote.
+  const auto update = [&](auto decoupled) {
+#pragma omp for schedule(static) nowait
+    for (std::int64_t j = 0; j < n; ++j) {
+      float gj = g[j];
+      if constexpr (decltype(decoupled)::value)
+        p[j] *= a.decay;
+      else
+        gj += a.wd * p[j];
+      m[j] = a.b1 * m[j] + (1 - a.b1) * gj;
+      v[j] = a.b2 * v[j] + (1 - a.b2) * gj * gj;
+      p[j] -= a.step * m[j] / (std::sqrt(v[j]) * a.inv_sqrt_bc2 + a.eps);
+    }
+  };
   if (a.decoupled)
-    p *= a.decay;
+    update(std::true_type{});
   else
-    g += a.wd * p;
-  m_[u] = a.b1 * m_[u] + (1 - a.b1) * g;
-  v_[u] = a.b2 * v_[u] + (1 - a.b2) * g * g;
-  p -= a.step * m_[u] / (std::sqrt(v_[u]) * a.inv_sqrt_bc2 + a.eps);
+    update(std::false_type{});
 }
 
 double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch, double sigma,
                             bool ism, const AdamSettings* adam, std::vector<float>* grad) {
   const std::int64_t chunks = batch >= 32 ? kChunks : 1;
-  if (grad) grad->assign(total_, 0.0f);
   const AdamStep a = adam ? next_adam_step(*adam) : AdamStep{};
-  const auto n = static_cast<std::int64_t>(total_);
   const int threads = static_cast<int>(std::min<std::int64_t>(chunks, omp_get_num_procs()));
 #pragma omp parallel num_threads(threads)
   {
@@ -228,15 +248,17 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
       const std::int64_t c0 = batch * c / chunks, c1 = batch * (c + 1) / chunks;
       chunk_gradient(*work_[static_cast<std::size_t>(c)], x, xi, c0, c1 - c0, batch, sigma, ism);
     }
-#pragma omp for schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) {
-      float g = 0;
-      const auto u = static_cast<std::size_t>(i);
-      for (std::int64_t c = 0; c < chunks; ++c) g += *work_[static_cast<std::size_t>(c)]->flat[u];
-      if (grad) (*grad)[u] = g;
-      if (adam) adam_update(u, g, a);
+    // The chunks' gradients summed and applied block by block (blocks touch disjoint memory).
+    std::size_t offset = 0;
+    for (std::size_t b = 0; b < blocks_.size(); ++b) {
+      const float* grads[kChunks];
+      for (std::int64_t c = 0; c < chunks; ++c)
+        grads[c] = work_[static_cast<std::size_t>(c)]->grad[b].data();
+      adam_block(b, offset, grads, chunks, adam ? &a : nullptr);
+      offset += blocks_[b].second;
     }
   }
+  if (grad) *grad = g_;
   double loss = 0;
   for (std::int64_t c = 0; c < chunks; ++c) loss += work_[static_cast<std::size_t>(c)]->loss;
   return loss / static_cast<double>(batch);
@@ -247,10 +269,15 @@ void FusedMlpTrainer::apply_adam(const std::vector<float>& grad, const AdamSetti
     throw InvalidArgument(fmt::format("FusedMlpTrainer::apply_adam: {} gradients for {} parameters",
                                       grad.size(), total_));
   const AdamStep a = next_adam_step(adam);
-  const auto n = static_cast<std::int64_t>(total_);
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i)
-    adam_update(static_cast<std::size_t>(i), grad[static_cast<std::size_t>(i)], a);
+#pragma omp parallel
+  {
+    std::size_t offset = 0;
+    for (std::size_t b = 0; b < blocks_.size(); ++b) {
+      const float* source = grad.data() + offset;
+      adam_block(b, offset, &source, 1, &a);
+      offset += blocks_[b].second;
+    }
+  }
 }
 
 void FusedMlpTrainer::forward(const float* x, std::int64_t n, float* out,

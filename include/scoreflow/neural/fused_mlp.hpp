@@ -68,7 +68,11 @@ class FusedMlpTrainer {
   struct Work;  // one chunk's activations, tangents and gradient, kept between steps
   struct AdamStep;
   AdamStep next_adam_step(const AdamSettings& adam);
-  void adam_update(std::size_t u, float g, const AdamStep& a);
+  // Parameter block b (starting at `offset` in the flat order): its gradient, the sum of
+  // `sources` arrays, into g_, then applied by the Adam step unless that is null. `omp for`
+  // loops without a barrier: call from inside a parallel region.
+  void adam_block(std::size_t b, std::size_t offset, const float* const* grads,
+                  std::int64_t sources, const AdamStep* adam);
   // The batch gradient, then either copied to `grad` or applied by Adam; one parallel
   // region per step (chunks, then the elementwise reduction and update).
   double run(const float* x, const float* xi, std::int64_t batch, double sigma, bool ism,
@@ -79,10 +83,11 @@ class FusedMlpTrainer {
 
   MlpParams p_;
   std::size_t total_ = 0;
-  std::vector<float*> flat_;  // parameter i's address
+  std::vector<std::pair<float*, std::size_t>> blocks_;  // the parameters, as blocks()
   std::vector<std::unique_ptr<Work>> work_;
   mutable std::vector<std::pair<Eigen::MatrixXf, Eigen::MatrixXf>> forward_work_;  // per thread
   std::vector<float> m_, v_;
+  std::vector<float> g_;  // the last step's gradient
   std::int64_t t_ = 0;
 };
 
