@@ -22,18 +22,37 @@ constexpr float kLowestLogWeight = -200.0f;
 // The largest exponent error the first-order bound is used for (exp(ΔE) − 1 ≤ 1.01·ΔE).
 constexpr double kMaxExponentError = 0.01;
 
-using ExponentsFn = void (*)(std::size_t d, const float* q, const float* z, const float* lw,
-                             float* e);
+// A tile's terms for kQueryBlock queries a: e[a·kF32Tile + t] = fast_expf(ê) with the float32
+// exponent ê = lw[t] − Σ_k (q[a·d + k] − z[k·kF32Tile + t])², and per query the float32 sums
+// s1[a] = Σ_t e·E and s2[a] = Σ_t e·E² (E = −ê) that the bounds need.
+using TermsFn = void (*)(std::size_t d, const float* q, const float* z, const float* lw, float* e,
+                         float* s1, float* s2);
 
-// e[a·kF32Tile + t] = lw[t] − Σ_k (q[a·d + k] − z[k·kF32Tile + t])² for the kQueryBlock queries a.
-// Every query's exponents come from the same operations whichever block it is in.
+// One query's terms from its exponents in e, in place.
+inline void exp_terms(float* __restrict e, float& s1, float& s2) {
+  float a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
+  for (std::size_t t = 0; t < kF32Tile; ++t) {
+    const float E = -e[t];
+    e[t] = fast_expf(e[t]);
+    a1 += e[t] * E;
+    a2 += e[t] * E * E;
+  }
+  s1 = a1, s2 = a2;
+}
+
+// For d = D: the four queries' exponents, terms and sums in one pass over the tile, each point's
+// coordinates loaded once for all four. Every query's terms come from the same operations
+// whichever block it is in.
 template <std::size_t D>
-void exponents_fixed(std::size_t, const float* __restrict q, const float* __restrict z,
-                     const float* __restrict lw, float* __restrict e) {
+void terms_fixed(std::size_t, const float* __restrict q, const float* __restrict z,
+                 const float* __restrict lw, float* __restrict e, float* s1, float* s2) {
+  static_assert(kQueryBlock == 4);
   float qq[kQueryBlock][D];
   for (std::size_t a = 0; a < kQueryBlock; ++a)
     for (std::size_t k = 0; k < D; ++k) qq[a][k] = q[a * D + k];
-#pragma omp simd
+  float p0 = 0, p1 = 0, p2 = 0, p3 = 0, r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+#pragma omp simd reduction(+ : p0, p1, p2, p3, r0, r1, r2, r3)
   for (std::size_t t = 0; t < kF32Tile; ++t) {
     float a0 = lw[t], a1 = lw[t], a2 = lw[t], a3 = lw[t];
     for (std::size_t k = 0; k < D; ++k) {
@@ -41,12 +60,18 @@ void exponents_fixed(std::size_t, const float* __restrict q, const float* __rest
       const float d0 = qq[0][k] - x, d1 = qq[1][k] - x, d2 = qq[2][k] - x, d3 = qq[3][k] - x;
       a0 -= d0 * d0, a1 -= d1 * d1, a2 -= d2 * d2, a3 -= d3 * d3;
     }
-    e[t] = a0, e[kF32Tile + t] = a1, e[2 * kF32Tile + t] = a2, e[3 * kF32Tile + t] = a3;
+    const float t0 = fast_expf(a0), t1 = fast_expf(a1), t2 = fast_expf(a2), t3 = fast_expf(a3);
+    e[t] = t0, e[kF32Tile + t] = t1, e[2 * kF32Tile + t] = t2, e[3 * kF32Tile + t] = t3;
+    p0 -= t0 * a0, p1 -= t1 * a1, p2 -= t2 * a2, p3 -= t3 * a3;
+    r0 += t0 * a0 * a0, r1 += t1 * a1 * a1, r2 += t2 * a2 * a2, r3 += t3 * a3 * a3;
   }
+  s1[0] = p0, s1[1] = p1, s1[2] = p2, s1[3] = p3;
+  s2[0] = r0, s2[1] = r1, s2[2] = r2, s2[3] = r3;
 }
 
 // The same for any d, one query and coordinate at a time.
-void exponents_any(std::size_t d, const float* q, const float* z, const float* lw, float* e) {
+void terms_any(std::size_t d, const float* q, const float* z, const float* lw, float* e, float* s1,
+               float* s2) {
   for (std::size_t a = 0; a < kQueryBlock; ++a) {
     float* ea = e + a * kF32Tile;
     std::copy_n(lw, kF32Tile, ea);
@@ -56,6 +81,7 @@ void exponents_any(std::size_t d, const float* q, const float* z, const float* l
 #pragma omp simd
       for (std::size_t t = 0; t < kF32Tile; ++t) ea[t] -= (qk - zk[t]) * (qk - zk[t]);
     }
+    exp_terms(ea, s1[a], s2[a]);
   }
 }
 
@@ -104,13 +130,13 @@ inline double lane_sum(const double* acc) {
 }
 
 template <std::size_t... D>
-constexpr std::array<ExponentsFn, kMaxFixedDim + 1> exponent_kernels(std::index_sequence<D...>) {
-  return {exponents_any, exponents_fixed<D + 1>...};
+constexpr std::array<TermsFn, kMaxFixedDim + 1> term_kernels(std::index_sequence<D...>) {
+  return {terms_any, terms_fixed<D + 1>...};
 }
 
-ExponentsFn exponents_for(std::size_t d) {
-  static constexpr auto kernels = exponent_kernels(std::make_index_sequence<kMaxFixedDim>{});
-  return d <= kMaxFixedDim ? kernels[d] : exponents_any;
+TermsFn terms_for(std::size_t d) {
+  static constexpr auto kernels = term_kernels(std::make_index_sequence<kMaxFixedDim>{});
+  return d <= kMaxFixedDim ? kernels[d] : terms_any;
 }
 
 template <std::size_t... D>
@@ -194,27 +220,20 @@ void Float32KernelSum::sum_block(ConstRows q, std::size_t first, std::size_t cou
     out[a] = Sums{};
     out[a].numerator.assign(want_score ? d_ * kLanes : 0, 0.0);  // lanes, then the sums
   }
-  const ExponentsFn exponents = exponents_for(d_);
+  const TermsFn terms = terms_for(d_);
   const LaneDotsFn lane_dots = lane_dots_for(d_);
   alignas(64) float e[kQueryBlock * kF32Tile];
   alignas(64) double ed[kF32Tile];
+  float s1[kQueryBlock], s2[kQueryBlock];
   for (std::size_t tile = 0; tile < tiles_; ++tile) {
-    exponents(d_, qf.data(), &z_[tile * d_ * kF32Tile], &lw_[tile * kF32Tile], e);
+    terms(d_, qf.data(), &z_[tile * d_ * kF32Tile], &lw_[tile * kF32Tile], e, s1, s2);
     for (std::size_t a = 0; a < count; ++a) {
-      float* ea = e + a * kF32Tile;
-      float s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-      for (std::size_t t = 0; t < kF32Tile; ++t) {
-        const float E = -ea[t];
-        ea[t] = fast_expf(ea[t]);
-        s1 += ea[t] * E;
-        s2 += ea[t] * E * E;
-      }
+      const float* ea = e + a * kF32Tile;
       double lanes[kLanes] = {};
       for (std::size_t t0 = 0; t0 < kF32Tile; t0 += kLanes)
 #pragma omp simd
         for (std::size_t l = 0; l < kLanes; ++l) lanes[l] += ea[t0 + l];
-      add_tile(lane_sum(lanes), s1, s2, tile_norm_[tile], out[a]);
+      add_tile(lane_sum(lanes), s1[a], s2[a], tile_norm_[tile], out[a]);
       if (!want_score) continue;
       const std::size_t at = tile * d_ * kF32Tile;
       if (score_lanes_ == ScoreLanes::float32) {
