@@ -154,8 +154,11 @@ TEST(KdeLogDensity, ChoosesTheLatticeOnlyWhereItPaysAndStaysWithinTheTolerance) 
   KernelDensity(big.rows(), h).log_density(q.rows(), exact);
   // 300 queries alone would not pay; as the shard of 20,000 they do.
   EXPECT_EQ(kde_log_density(big.rows(), {}, h, q.rows(), tol), exact);
-  const auto fast = kde_log_density(big.rows(), {}, h, q.rows(), tol, big.n());
+  KdeCounts counts;
+  const auto fast = kde_log_density(big.rows(), {}, h, q.rows(), tol, big.n(), &counts);
   EXPECT_NE(fast, exact);
+  EXPECT_EQ(counts.lattice_queries, q.n());  // every bound within the tolerance
+  EXPECT_EQ(counts.float32_queries, 0u);
   for (std::size_t i = 0; i < q.n(); ++i) EXPECT_NEAR(fast[i], exact[i], 1.01 * tol) << i;
   EXPECT_EQ(kde_log_density(big.rows(), {}, h, q.rows(), 0, big.n()), exact);
   EXPECT_THROW(kde_log_density(big.rows(), {}, h, q.rows(), -1e-6), InvalidArgument);

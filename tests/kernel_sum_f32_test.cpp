@@ -220,10 +220,15 @@ TEST(Float32SumsQueries, AreWhatKdeEstimateUsesInHigherDimensions) {
   EXPECT_EQ(exact.float32_queries, 0u);
   for (std::size_t i = 0; i < data.n(); ++i)
     ASSERT_NEAR(loose.log_density[i], exact.log_density[i], 2e-4) << i;
+  KdeCounts counts{7, 7};  // overwritten, not added to
   const std::vector<double> lp =
-      kde_log_density(data.rows(), {}, loose.bandwidth, data.rows(), 1e-4);
+      kde_log_density(data.rows(), {}, loose.bandwidth, data.rows(), 1e-4, 0, &counts);
   for (std::size_t i = 0; i < data.n(); ++i) ASSERT_NEAR(lp[i], exact.log_density[i], 2e-4) << i;
   EXPECT_NE(lp, exact.log_density);
+  EXPECT_GT(counts.float32_queries, data.n() * 9 / 10);
+  EXPECT_EQ(counts.lattice_queries, 0u);
+  kde_log_density(data.rows(), {}, loose.bandwidth, data.rows(), 0, 0, &counts);
+  EXPECT_EQ(counts.float32_queries, 0u);
   const ParzenScore parzen(data.rows(), loose.bandwidth, 1e-4);
   EXPECT_TRUE(parzen.uses_float32());
 }

@@ -70,16 +70,16 @@ nlohmann::json bench_kde(const BenchOptions& o, bool with_score) {
   check_positive("bench kde", "--dim", o.dim);
   Particles x(n, o.dim);
   make_target(fmt::format("gauss:d={}", o.dim))->sample(1, x.rows());
-  std::size_t lattice_queries = 0, float32_queries = 0;
+  KdeCounts counts;
   auto j = timed(o, static_cast<double>(n) * static_cast<double>(n), "pair_evaluations_per_second",
                  [&](std::size_t) {
                    if (!with_score) {
                      const double h = silverman_bandwidth(x.rows());
-                     kde_log_density(x.rows(), {}, h, x.rows(), o.kde_tol);
+                     kde_log_density(x.rows(), {}, h, x.rows(), o.kde_tol, 0, &counts);
                      return;
                    }
                    const KdeEstimate e = kde_estimate(x.rows(), x.rows(), 0, {}, o.kde_tol);
-                   lattice_queries = e.lattice_queries, float32_queries = e.float32_queries;
+                   counts = {e.lattice_queries, e.float32_queries};
                  });
   j["benchmark"] = with_score ? "kde" : "kde-density";
   j["kde_tol"] = o.kde_tol;
@@ -92,11 +92,9 @@ nlohmann::json bench_kde(const BenchOptions& o, bool with_score) {
                     {"spread_nodes", plan.spread_nodes},
                     {"taps", plan.taps},
                     {"relative_error", plan.relative_error}};
-  if (with_score) {  // kde_log_density does not say which sums answered
-    j["lattice_queries"] = lattice_queries;
-    j["float32_queries"] = float32_queries;
-    j["queries_summed_exactly"] = n - lattice_queries - float32_queries;
-  }
+  j["lattice_queries"] = counts.lattice_queries;
+  j["float32_queries"] = counts.float32_queries;
+  j["queries_summed_exactly"] = n - counts.lattice_queries - counts.float32_queries;
   j["n"] = n;
   j["dim"] = o.dim;
   return j;

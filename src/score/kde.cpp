@@ -43,13 +43,24 @@ void check_kde_tol(const char* who, double tol) {
 }
 
 std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
-                                    ConstRows queries, double tol, std::size_t all_queries) {
+                                    ConstRows queries, double tol, std::size_t all_queries,
+                                    KdeCounts* counts) {
   check_kde_tol("kde", tol);
   const std::size_t global = all_queries ? all_queries : queries.n;
+  KdeCounts unused;
+  KdeCounts& c = counts ? *counts : unused;
+  c = KdeCounts{};
   const GridGaussPlan plan = lattice_plan(data, h, tol, global);
-  if (plan.d > 0) return grid_kde(plan, data, logw, queries, tol, false).log_density;
-  if (const auto f32 = float32_sum(data, logw, h, tol, false, global))
-    return f32->kde(queries, tol, false).log_density;
+  if (plan.d > 0) {
+    BoundedKde g = grid_kde(plan, data, logw, queries, tol, false);
+    c.lattice_queries = queries.n - g.exact;
+    return std::move(g.log_density);
+  }
+  if (const auto f32 = float32_sum(data, logw, h, tol, false, global)) {
+    BoundedKde g = f32->kde(queries, tol, false);
+    c.float32_queries = queries.n - g.exact;
+    return std::move(g.log_density);
+  }
   std::vector<double> out(queries.n);
   KernelDensity(data, h, logw).log_density(queries, out);
   return out;

@@ -19,11 +19,19 @@ inline constexpr double kDefaultKdeTol = 1e-6;
 // Refuses a tolerance outside [0, 1) or not a number, naming `who`.
 void check_kde_tol(const char* who, double tol);
 
+// How many queries the lattice and the float32 kernels answered; the rest were summed exactly.
+struct KdeCounts {
+  std::size_t lattice_queries = 0;
+  std::size_t float32_queries = 0;
+};
+
 // The log-density log Σ_j w̄_j N(x; y_j, h²I) at the queries (weights ∝ exp(logw), empty:
 // equal). `all_queries` (0: queries.n) is what the choice between the sums weighs: across
-// processes the global count, so that every process chooses alike.
+// processes the global count, so that every process chooses alike. `counts`, if given, says
+// which sums answered.
 std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw, double h,
-                                    ConstRows queries, double tol, std::size_t all_queries = 0);
+                                    ConstRows queries, double tol, std::size_t all_queries = 0,
+                                    KdeCounts* counts = nullptr);
 
 // A Parzen estimate at query points, as `scoreflow estimate kde` and the Python package give it.
 struct KdeEstimate {
