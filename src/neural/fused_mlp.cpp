@@ -63,7 +63,7 @@ FusedMlpTrainer::FusedMlpTrainer(MlpParams params) : p_(std::move(params)) {
       p_.bias.size() != p_.widths.size())
     throw InvalidArgument("fused MLP: inconsistent parameter views");
   blocks_ = blocks();
-  for (const auto& [ptr, n] : blocks_) total_ += n;
+  for (const auto& [ptr, n] : blocks_) offsets_.push_back(total_), total_ += n;
   m_.assign(total_, 0.0f);
   v_.assign(total_, 0.0f);
   g_.assign(total_, 0.0f);
@@ -200,9 +200,10 @@ FusedMlpTrainer::AdamStep FusedMlpTrainer::next_adam_step(const AdamSettings& ad
   return a;
 }
 
-void FusedMlpTrainer::adam_block(std::size_t b, std::size_t offset, const float* const* grads,
-                                 std::int64_t sources, const AdamStep* adam) {
+void FusedMlpTrainer::adam_block(std::size_t b, const float* const* grads, std::int64_t sources,
+                                 const AdamStep* adam) {
   const auto n = static_cast<std::int64_t>(blocks_[b].second);
+  const std::size_t offset = offsets_[b];
   float* __restrict g = &g_[offset];
 #pragma omp for schedule(static) nowait
   for (std::int64_t j = 0; j < n; ++j) {
@@ -249,13 +250,11 @@ double FusedMlpTrainer::run(const float* x, const float* xi, std::int64_t batch,
       chunk_gradient(*work_[static_cast<std::size_t>(c)], x, xi, c0, c1 - c0, batch, sigma, ism);
     }
     // The chunks' gradients summed and applied block by block (blocks touch disjoint memory).
-    std::size_t offset = 0;
     for (std::size_t b = 0; b < blocks_.size(); ++b) {
       const float* grads[kChunks];
       for (std::int64_t c = 0; c < chunks; ++c)
         grads[c] = work_[static_cast<std::size_t>(c)]->grad[b].data();
-      adam_block(b, offset, grads, chunks, adam ? &a : nullptr);
-      offset += blocks_[b].second;
+      adam_block(b, grads, chunks, adam ? &a : nullptr);
     }
   }
   if (grad) *grad = g_;
@@ -269,14 +268,10 @@ void FusedMlpTrainer::apply_adam(const std::vector<float>& grad, const AdamSetti
     throw InvalidArgument(fmt::format("FusedMlpTrainer::apply_adam: {} gradients for {} parameters",
                                       grad.size(), total_));
   const AdamStep a = next_adam_step(adam);
-#pragma omp parallel
-  {
-    std::size_t offset = 0;
-    for (std::size_t b = 0; b < blocks_.size(); ++b) {
-      const float* source = grad.data() + offset;
-      adam_block(b, offset, &source, 1, &a);
-      offset += blocks_[b].second;
-    }
+#pragma omp parallel  // every thread walks the blocks; adam_block's loops share each out
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    const float* source = grad.data() + offsets_[b];
+    adam_block(b, &source, 1, &a);
   }
 }
 

@@ -68,11 +68,11 @@ class FusedMlpTrainer {
   struct Work;  // one chunk's activations, tangents and gradient, kept between steps
   struct AdamStep;
   AdamStep next_adam_step(const AdamSettings& adam);
-  // Parameter block b (starting at `offset` in the flat order): its gradient, the sum of
-  // `sources` arrays, into g_, then applied by the Adam step unless that is null. `omp for`
-  // loops without a barrier: call from inside a parallel region.
-  void adam_block(std::size_t b, std::size_t offset, const float* const* grads,
-                  std::int64_t sources, const AdamStep* adam);
+  // Parameter block b: its gradient, the sum of `sources` arrays, into g_, then applied by the
+  // Adam step unless that is null. `omp for` loops without a barrier: call from inside a
+  // parallel region.
+  void adam_block(std::size_t b, const float* const* grads, std::int64_t sources,
+                  const AdamStep* adam);
   // The batch gradient, then either copied to `grad` or applied by Adam; one parallel
   // region per step (chunks, then the elementwise reduction and update).
   double run(const float* x, const float* xi, std::int64_t batch, double sigma, bool ism,
@@ -84,6 +84,7 @@ class FusedMlpTrainer {
   MlpParams p_;
   std::size_t total_ = 0;
   std::vector<std::pair<float*, std::size_t>> blocks_;  // the parameters, as blocks()
+  std::vector<std::size_t> offsets_;                    // block b's start in the flat order
   std::vector<std::unique_ptr<Work>> work_;
   mutable std::vector<std::pair<Eigen::MatrixXf, Eigen::MatrixXf>> forward_work_;  // per thread
   std::vector<float> m_, v_;
