@@ -301,8 +301,8 @@ int estimate_kde(const std::string& data, const std::string& at, double bandwidt
                                     {"at", at},
                                     {"bandwidth", e.bandwidth},
                                     {"kde_tol", tol},
-                                    {"lattice_queries", e.lattice_queries},
-                                    {"float32_queries", e.float32_queries}});
+                                    {"lattice_queries", e.counts.lattice_queries},
+                                    {"float32_queries", e.counts.float32_queries}});
   std::printf("bandwidth %.6g; wrote %s/{log_density.npy, score.npy, summary.json}\n", e.bandwidth,
               out.c_str());
   return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -34,6 +35,25 @@ std::unique_ptr<Float32KernelSum> float32_sum(ConstRows data, std::span<const do
   return sum;
 }
 
+// The lattice or else the float32 kernels, where either applies and pays for `all_queries`
+// queries; nothing where the exact sums are to be used. `counts` says which answered.
+std::optional<BoundedKde> approximate_kde(ConstRows data, std::span<const double> logw, double h,
+                                          ConstRows queries, double tol, bool want_score,
+                                          std::size_t all_queries, KdeCounts& counts) {
+  counts = KdeCounts{};
+  if (const GridGaussPlan plan = lattice_plan(data, h, tol, all_queries); plan.d > 0) {
+    BoundedKde g = grid_kde(plan, data, logw, queries, tol, want_score);
+    counts.lattice_queries = queries.n - g.exact;
+    return g;
+  }
+  if (const auto f32 = float32_sum(data, logw, h, tol, want_score, all_queries)) {
+    BoundedKde g = f32->kde(queries, tol, want_score);
+    counts.float32_queries = queries.n - g.exact;
+    return g;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void check_kde_tol(const char* who, double tol) {
@@ -48,19 +68,9 @@ std::vector<double> kde_log_density(ConstRows data, std::span<const double> logw
   check_kde_tol("kde", tol);
   const std::size_t global = all_queries ? all_queries : queries.n;
   KdeCounts unused;
-  KdeCounts& c = counts ? *counts : unused;
-  c = KdeCounts{};
-  const GridGaussPlan plan = lattice_plan(data, h, tol, global);
-  if (plan.d > 0) {
-    BoundedKde g = grid_kde(plan, data, logw, queries, tol, false);
-    c.lattice_queries = queries.n - g.exact;
-    return std::move(g.log_density);
-  }
-  if (const auto f32 = float32_sum(data, logw, h, tol, false, global)) {
-    BoundedKde g = f32->kde(queries, tol, false);
-    c.float32_queries = queries.n - g.exact;
-    return std::move(g.log_density);
-  }
+  if (auto g =
+          approximate_kde(data, logw, h, queries, tol, false, global, counts ? *counts : unused))
+    return std::move(g->log_density);
   std::vector<double> out(queries.n);
   KernelDensity(data, h, logw).log_density(queries, out);
   return out;
@@ -74,17 +84,10 @@ KdeEstimate kde_estimate(ConstRows data, ConstRows at, double bandwidth,
         "kde: bandwidth is {}, but must be positive and finite (0: Silverman's rule)", bandwidth));
   check_dim("kde", "the query points", at.d, data.d);
   const double silverman = silverman_bandwidth(data, logw);
-  KdeEstimate e{std::vector<double>(at.n), Particles(at.n, at.d),
-                bandwidth > 0 ? bandwidth : silverman};
-  const GridGaussPlan plan = lattice_plan(data, e.bandwidth, tol, at.n);
-  if (plan.d > 0) {
-    BoundedKde g = grid_kde(plan, data, logw, at, tol, true);
-    e.log_density = std::move(g.log_density), e.score = std::move(g.score);
-    e.lattice_queries = at.n - g.exact;
-  } else if (const auto f32 = float32_sum(data, logw, e.bandwidth, tol, true, at.n)) {
-    BoundedKde g = f32->kde(at, tol, true);
-    e.log_density = std::move(g.log_density), e.score = std::move(g.score);
-    e.float32_queries = at.n - g.exact;
+  KdeEstimate e{
+      std::vector<double>(at.n), Particles(at.n, at.d), bandwidth > 0 ? bandwidth : silverman, {}};
+  if (auto g = approximate_kde(data, logw, e.bandwidth, at, tol, true, at.n, e.counts)) {
+    e.log_density = std::move(g->log_density), e.score = std::move(g->score);
   } else {
     KernelDensity(data, e.bandwidth, logw).log_density_and_score(at, e.log_density, e.score.rows());
   }

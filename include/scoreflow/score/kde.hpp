@@ -38,8 +38,7 @@ struct KdeEstimate {
   std::vector<double> log_density;  // one per query point
   Particles score;                  // query points × d
   double bandwidth = 0;             // the bandwidth used
-  std::size_t lattice_queries = 0;  // query points answered by the lattice
-  std::size_t float32_queries = 0;  // query points answered by float32 kernels
+  KdeCounts counts;                 // query points the lattice or float32 kernels answered
 };
 
 // Log-density and score of `data` (optionally weighted) at `at`; bandwidth 0 uses Silverman's
